@@ -1,0 +1,212 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// QueueName names one of the product's queues, as the seed document names them.
+// +kubebuilder:validation:Enum=enrichment;competitor;analytics-heavy
+type QueueName string
+
+const (
+	QueueEnrichment QueueName = "enrichment"
+	QueueCompetitor QueueName = "competitor"
+	QueueAnalytics  QueueName = "analytics-heavy"
+)
+
+// QueueNames lists every queue, in the seed document's order.
+var QueueNames = []QueueName{QueueEnrichment, QueueCompetitor, QueueAnalytics}
+
+// JobPhase is where a job is in its life; the values are the seed's status values, capitalised as
+// Kubernetes phases are.
+// +kubebuilder:validation:Enum=Waiting;Active;Delayed;Completed;Failed
+type JobPhase string
+
+const (
+	// PhaseWaiting: queued, waiting for a worker.
+	PhaseWaiting JobPhase = "Waiting"
+	// PhaseActive: a worker holds the job's lease and is processing it.
+	PhaseActive JobPhase = "Active"
+	// PhaseDelayed: waiting for a backoff or a rate-limit window to pass (see nextAttemptAt).
+	PhaseDelayed JobPhase = "Delayed"
+	// PhaseCompleted: finished successfully.
+	PhaseCompleted JobPhase = "Completed"
+	// PhaseFailed: failed after its last attempt, or permanently; the job is in the dead letter set.
+	PhaseFailed JobPhase = "Failed"
+)
+
+// IsFinished reports whether the phase is terminal (Completed or Failed).
+func (p JobPhase) IsFinished() bool { return p == PhaseCompleted || p == PhaseFailed }
+
+// Condition types kept on every job, so that `kubectl wait --for=condition=Complete` works.
+const (
+	// ConditionQueued is true while the job has a record in its Redis queue.
+	ConditionQueued = "Queued"
+	// ConditionRunning is true while a worker processes the job.
+	ConditionRunning = "Running"
+	// ConditionComplete is true once the job finished successfully.
+	ConditionComplete = "Complete"
+	// ConditionFailed is true once the job failed for good.
+	ConditionFailed = "Failed"
+	// ConditionQueueReady is false while the job's namespace has no JobQueue for its queue.
+	ConditionQueueReady = "QueueReady"
+)
+
+// Condition reasons.
+const (
+	ReasonEnqueued        = "Enqueued"
+	ReasonQueueNotFound   = "QueueNotFound"
+	ReasonQueueFound      = "QueueFound"
+	ReasonLeased          = "Leased"
+	ReasonRetrying        = "Retrying"
+	ReasonRateLimited     = "RateLimited"
+	ReasonSucceeded       = "Succeeded"
+	ReasonAttemptsExhaust = "AttemptsExhausted"
+	ReasonPermanentError  = "PermanentError"
+	ReasonStalled         = "Stalled"
+	ReasonRetryRequested  = "RetryRequested"
+	ReasonReEnqueued      = "ReEnqueued"
+)
+
+// Labels and annotations of the jobs.jengu.io group.
+const (
+	// LabelUserID carries spec.userId, so the facade lists a user's jobs by label, not by scan.
+	LabelUserID = "jobs.jengu.io/user-id"
+	// LabelQueue carries the job's queue name.
+	LabelQueue = "jobs.jengu.io/queue"
+	// LabelCredential must be "true" on a Secret that a job may name as its credential.
+	LabelCredential = "jobs.jengu.io/credential"
+	// AnnotationRetry, set to a new token on a failed job, moves it back from the dead letter set
+	// to waiting, once per token.
+	AnnotationRetry = "jobs.jengu.io/retry"
+	// Finalizer removes the job's Redis record before the CR goes.
+	Finalizer = "jobs.jengu.io/redis-record"
+)
+
+// JobCommonSpec holds what every job kind has besides its own data: whose job it is, and the
+// queue knobs. Only priority may change after create. Each kind's spec repeats the XValidation
+// rule for timeoutSeconds and ttlSecondsAfterFinished: a marker on this inlined struct would not
+// reach the spec, and a field-level transition rule is skipped when an optional field is added or
+// removed.
+type JobCommonSpec struct {
+	// propertyId is the property the job works on.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._:-]*$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="propertyId is immutable"
+	PropertyID string `json:"propertyId"`
+
+	// userId owns the property and the job (a Supabase user id). It is also the
+	// jobs.jengu.io/user-id label, hence the label-value shape.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="userId is immutable"
+	UserID string `json:"userId"`
+
+	// priority orders waiting jobs of one queue: a higher number is more urgent, as in Kubernetes.
+	// It is the one spec field that may change after create.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=-1000
+	// +kubebuilder:validation:Maximum=1000
+	Priority int32 `json:"priority,omitempty"`
+
+	// timeoutSeconds bounds one attempt; past it the attempt fails and is retried. Defaults to the
+	// JobQueue's timeout (5 minutes by default).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+
+	// ttlSecondsAfterFinished is how long the finished job is kept before it is deleted. Defaults
+	// to the JobQueue's retention: 24 hours when completed, 7 days when failed.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+}
+
+// JobStatus is the observed state shared by every job kind.
+type JobStatus struct {
+	// phase is the seed's status value: Waiting, Active, Delayed, Completed or Failed.
+	// +optional
+	Phase JobPhase `json:"phase,omitempty"`
+
+	// progress is the processor's last reported progress, 0 to 100. Coalesced: Redis has every tick.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Progress int32 `json:"progress,omitempty"`
+
+	// attemptsMade counts the attempts started and ended (completed, failed or stalled). A
+	// rate-limited job is delayed without counting an attempt.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	AttemptsMade int32 `json:"attemptsMade,omitempty"`
+
+	// queuedAt is when the job was first enqueued in Redis.
+	// +optional
+	QueuedAt *metav1.Time `json:"queuedAt,omitempty"`
+
+	// startedAt is when the current or last attempt started (the seed's processedOn).
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// finishedAt is when the job completed or failed for good (the seed's finishedOn).
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// nextAttemptAt is when a Delayed job becomes due again.
+	// +optional
+	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
+
+	// worker names the worker that holds or held the job's lease.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Worker string `json:"worker,omitempty"`
+
+	// message is a short human-readable word on the job: the last error, or a result summary.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// queueVersion is the version of the Redis record this status reflects. A status write is
+	// applied only when its version is higher than the stored one, so a late write never wins.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	QueueVersion int64 `json:"queueVersion,omitempty"`
+
+	// observedGeneration is the generation of the spec this status was written for.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// lastRetryToken is the value of the jobs.jengu.io/retry annotation last acted on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	LastRetryToken string `json:"lastRetryToken,omitempty"`
+
+	// conditions: Queued, Running, Complete, Failed and QueueReady.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// QueueJob is what the controllers, workers and facade need of every job kind.
+// +kubebuilder:object:generate=false
+type QueueJob interface {
+	metav1.Object
+	runtime.Object
+	// QueueName is the queue the kind's jobs run on.
+	QueueName() QueueName
+	// Common returns the spec fields shared by every kind.
+	Common() *JobCommonSpec
+	// JobStatus returns the kind's status, to read or change in place.
+	JobStatus() *JobStatus
+}

@@ -1,0 +1,84 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CompetitorJobSpec asks for competitors' prices around a property for a stay (the seed's
+// CompetitorJobData).
+// +kubebuilder:validation:XValidation:rule="self.checkOut > self.checkIn",message="checkOut must be after checkIn"
+// +kubebuilder:validation:XValidation:rule="self.location == oldSelf.location && self.checkIn == oldSelf.checkIn && self.checkOut == oldSelf.checkOut && self.adults == oldSelf.adults",message="spec is immutable except priority"
+// +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1)",message="spec is immutable except priority"
+type CompetitorJobSpec struct {
+	JobCommonSpec `json:",inline"`
+
+	// location is the place to search, as the hotel-price API takes it (a city or an address).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Location string `json:"location"`
+
+	// checkIn is the first night of the stay, YYYY-MM-DD.
+	// +required
+	// +kubebuilder:validation:Format=date
+	// +kubebuilder:validation:MaxLength=10
+	CheckIn string `json:"checkIn"`
+
+	// checkOut is the departure day, YYYY-MM-DD, after checkIn.
+	// +required
+	// +kubebuilder:validation:Format=date
+	// +kubebuilder:validation:MaxLength=10
+	CheckOut string `json:"checkOut"`
+
+	// adults is the number of guests to price for.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=30
+	Adults int32 `json:"adults"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cjob,categories=queuejobs;jengu
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.progress`
+// +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attemptsMade`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Property",type=string,JSONPath=`.spec.propertyId`,priority=1
+// +kubebuilder:printcolumn:name="Worker",type=string,JSONPath=`.status.worker`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1
+
+// CompetitorJob scrapes competitors' prices for a stay. It runs on the competitor queue.
+type CompetitorJob struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what to price.
+	// +required
+	Spec CompetitorJobSpec `json:"spec"`
+
+	// status is where the job is.
+	// +optional
+	Status JobStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// CompetitorJobList is a list of CompetitorJobs.
+type CompetitorJobList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []CompetitorJob `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&CompetitorJob{}, &CompetitorJobList{})
+}
+
+var _ QueueJob = &CompetitorJob{}
+
+func (*CompetitorJob) QueueName() QueueName     { return QueueCompetitor }
+func (j *CompetitorJob) Common() *JobCommonSpec { return &j.Spec.JobCommonSpec }
+func (j *CompetitorJob) JobStatus() *JobStatus  { return &j.Status }

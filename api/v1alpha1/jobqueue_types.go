@@ -1,0 +1,342 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BackoffType is how the delay between attempts grows.
+// +kubebuilder:validation:Enum=exponential;fixed
+type BackoffType string
+
+const (
+	// BackoffExponential waits delay × multiplier^(attempt-1): 5, 25, 125, 625 s at the defaults.
+	BackoffExponential BackoffType = "exponential"
+	// BackoffFixed waits delay between every two attempts.
+	BackoffFixed BackoffType = "fixed"
+)
+
+// Backoff is the wait before a failed job's next attempt.
+type Backoff struct {
+	// type is exponential or fixed.
+	// +optional
+	// +kubebuilder:default=exponential
+	Type BackoffType `json:"type,omitempty"`
+
+	// delay before the second attempt (the first retry).
+	// +optional
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Delay metav1.Duration `json:"delay,omitempty"`
+
+	// multiplier grows an exponential delay at each further attempt.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Multiplier int32 `json:"multiplier,omitempty"`
+
+	// jitterPercent spreads each delay randomly by up to this share, so retries of jobs that
+	// failed together do not come back together.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	JitterPercent int32 `json:"jitterPercent,omitempty"`
+}
+
+// RetryPolicy is how often a failing job is tried and how long it waits in between.
+type RetryPolicy struct {
+	// attempts is the number of attempts in all, the first included (BullMQ's attempts).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Attempts *int32 `json:"attempts,omitempty"`
+
+	// backoff between attempts.
+	// +optional
+	Backoff Backoff `json:"backoff,omitempty"`
+}
+
+// RateLimit caps how many jobs of the queue start per window, across all workers.
+type RateLimit struct {
+	// max jobs started per duration.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	Max int32 `json:"max"`
+
+	// duration of the window.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Duration metav1.Duration `json:"duration"`
+}
+
+// Retention is how long finished jobs are kept; it is the default of each job's
+// ttlSecondsAfterFinished.
+type Retention struct {
+	// completed jobs are kept this long.
+	// +optional
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Completed metav1.Duration `json:"completed,omitempty"`
+
+	// failed jobs stay in the dead letter set this long.
+	// +optional
+	// +kubebuilder:default="168h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Failed metav1.Duration `json:"failed,omitempty"`
+}
+
+// WorkerSpec is the Deployment that runs the queue's workers.
+type WorkerSpec struct {
+	// image of the queue-operator binary the workers run (`queue-operator worker --queue NAME`).
+	// Defaults to the controller's own image.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// template is merged into the worker pod template: resources, env, node selector,
+	// tolerations, service account. It is validated when the Deployment is written, and errors
+	// show on the JobQueue's Ready condition.
+	// +optional
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Template *corev1.PodTemplateSpec `json:"template,omitempty"`
+}
+
+// Autoscaling scales the worker Deployment on queue depth, as the HPA would.
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",message="minReplicas must not exceed maxReplicas"
+type Autoscaling struct {
+	// enabled lets the controller own the Deployment's replicas. Set it false to leave them to
+	// KEDA or an HPA.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// minReplicas is the floor; 0 allows scaling to zero when the queue is idle.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+
+	// maxReplicas is the ceiling.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
+
+	// targetJobsPerReplica is the queue depth (waiting + active) one replica should carry.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	TargetJobsPerReplica *int32 `json:"targetJobsPerReplica,omitempty"`
+
+	// pollingInterval is how often the queue depth is read.
+	// +optional
+	// +kubebuilder:default="15s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	PollingInterval metav1.Duration `json:"pollingInterval,omitempty"`
+
+	// scaleUpStabilizationWindow: scaling up uses the lowest recommendation of this window.
+	// +optional
+	// +kubebuilder:default="0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	ScaleUpStabilizationWindow metav1.Duration `json:"scaleUpStabilizationWindow,omitempty"`
+
+	// scaleDownStabilizationWindow: scaling down uses the highest recommendation of this window.
+	// +optional
+	// +kubebuilder:default="300s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	ScaleDownStabilizationWindow metav1.Duration `json:"scaleDownStabilizationWindow,omitempty"`
+
+	// idleCooldown is how long the queue must be empty before scaling to zero.
+	// +optional
+	// +kubebuilder:default="300s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	IdleCooldown metav1.Duration `json:"idleCooldown,omitempty"`
+}
+
+// JobQueueSpec configures one queue of a namespace. Unset fields take the seed document's values
+// for the queue (see SeedDefaults).
+type JobQueueSpec struct {
+	// queue is the queue this object configures; it must equal metadata.name, so a namespace has
+	// at most one JobQueue per queue.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="queue is immutable"
+	Queue QueueName `json:"queue"`
+
+	// concurrency is the jobs one worker process runs at once. The worker's
+	// ENRICHMENT_WORKER_CONCURRENCY, COMPETITOR_WORKER_CONCURRENCY or ANALYTICS_WORKER_CONCURRENCY
+	// overrides it. Seed defaults: 3, 2, 2.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Concurrency *int32 `json:"concurrency,omitempty"`
+
+	// retry policy. Seed defaults: 5, 3 and 2 attempts, exponential from 5 s.
+	// +optional
+	Retry RetryPolicy `json:"retry,omitempty"`
+
+	// rateLimit caps job starts across all workers. Seed default: 10 per minute for enrichment,
+	// none for the others.
+	// +optional
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
+	// timeout of one attempt, unless the job sets timeoutSeconds.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+
+	// retention of finished jobs.
+	// +optional
+	Retention Retention `json:"retention,omitempty"`
+
+	// maxWaiting turns new jobs away (HTTP 503 with Retry-After at the facade) while more than
+	// this many wait. Unset: no limit.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxWaiting *int32 `json:"maxWaiting,omitempty"`
+
+	// paused stops workers leasing from the queue and scales them to zero; no job is lost.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// worker is the Deployment that runs the workers.
+	// +optional
+	Worker WorkerSpec `json:"worker,omitempty"`
+
+	// autoscaling of the worker Deployment on queue depth.
+	// +optional
+	Autoscaling Autoscaling `json:"autoscaling,omitempty"`
+}
+
+// Condition types of a JobQueue.
+const (
+	// ConditionReady is true when the queue's Redis is reachable and its Deployment is in shape.
+	ConditionReady = "Ready"
+	// ConditionScaling is true while the Deployment is moving to a new replica count.
+	ConditionScaling = "Scaling"
+	// ConditionRedisPolicyOK is false when Redis may evict keys (maxmemory-policy is not
+	// noeviction), which silently loses jobs.
+	ConditionRedisPolicyOK = "RedisPolicyOK"
+)
+
+// ScaleRecommendation is one autoscaler reading kept for the stabilization windows.
+type ScaleRecommendation struct {
+	// time the recommendation was made.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// replicas recommended.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Replicas int32 `json:"replicas"`
+}
+
+// JobQueueStatus is the queue's depth and its workers' scale.
+type JobQueueStatus struct {
+	// waiting jobs, ready to be leased.
+	// +optional
+	Waiting int64 `json:"waiting,omitempty"`
+	// active jobs, leased by a worker.
+	// +optional
+	Active int64 `json:"active,omitempty"`
+	// delayed jobs, waiting for a backoff or rate-limit window.
+	// +optional
+	Delayed int64 `json:"delayed,omitempty"`
+	// completed jobs still retained.
+	// +optional
+	Completed int64 `json:"completed,omitempty"`
+	// failed jobs in the dead letter set.
+	// +optional
+	Failed int64 `json:"failed,omitempty"`
+	// paused is true while the queue is paused in Redis.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// replicas of the worker Deployment now.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// desiredReplicas the autoscaler asked for.
+	// +optional
+	DesiredReplicas int32 `json:"desiredReplicas,omitempty"`
+	// lastScaleTime is when the replicas last changed.
+	// +optional
+	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+	// recommendations of the current stabilization window, so a new leader continues the same
+	// decision.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=128
+	Recommendations []ScaleRecommendation `json:"recommendations,omitempty"`
+
+	// observedGeneration is the generation of the spec this status was written for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, Scaling and RedisPolicyOK.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=jq,categories=jengu
+// +kubebuilder:validation:XValidation:rule="self.metadata.name == self.spec.queue",message="metadata.name must equal spec.queue"
+// +kubebuilder:printcolumn:name="Waiting",type=integer,JSONPath=`.status.waiting`
+// +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.active`
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.failed`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.replicas`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Delayed",type=integer,JSONPath=`.status.delayed`,priority=1
+// +kubebuilder:printcolumn:name="Completed",type=integer,JSONPath=`.status.completed`,priority=1
+// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredReplicas`,priority=1
+// +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.spec.paused`,priority=1
+
+// JobQueue configures one queue in its namespace (concurrency, retries, rate limit, retention)
+// and runs and scales its workers.
+type JobQueue struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec configures the queue.
+	// +required
+	Spec JobQueueSpec `json:"spec"`
+
+	// status is the queue's depth and scale.
+	// +optional
+	Status JobQueueStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// JobQueueList is a list of JobQueues.
+type JobQueueList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []JobQueue `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&JobQueue{}, &JobQueueList{})
+}
