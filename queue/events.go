@@ -1,0 +1,67 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Event is one entry of a queue's event stream: a job's transition or progress tick, or a
+// queue's pause or resume.
+type Event struct {
+	// StreamID orders events; pass the last one seen to ReadEvents to resume after it.
+	StreamID string
+	// Type: waiting, delayed, active, progress, completed, failed, cancelled, removed, paused,
+	// resumed.
+	Type    string
+	JobID   string
+	Version int64
+	// Fields holds the rest: progress, message, dueAt, reason, error, worker.
+	Fields map[string]string
+}
+
+// StreamStart, passed as after, reads a stream from its oldest retained event.
+const StreamStart = "0"
+
+// ReadEvents returns up to count events after the stream id after (StreamStart for all
+// retained ones), blocking up to block for the first one when there are none yet (0: do not
+// block). A subscriber that passes its last StreamID back loses nothing that the capped stream
+// still holds.
+func (q *Queue) ReadEvents(ctx context.Context, after string, count int64, block time.Duration) ([]Event, error) {
+	args := &redis.XReadArgs{Streams: []string{q.keys.events, after}, Count: count, Block: -1}
+	if block > 0 {
+		args.Block = block
+	}
+	streams, err := q.c.rdb.XRead(ctx, args).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read events of %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	var out []Event
+	for _, s := range streams {
+		for _, m := range s.Messages {
+			e := Event{StreamID: m.ID, Fields: map[string]string{}}
+			for k, v := range m.Values {
+				str, _ := v.(string)
+				switch k {
+				case "event":
+					e.Type = str
+				case "job":
+					e.JobID = str
+				case "version":
+					e.Version, _ = strconv.ParseInt(str, 10, 64)
+				default:
+					e.Fields[k] = str
+				}
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,37 @@
+-- prelude.lua is prepended to every script of this directory: helpers shared by the scripts.
+-- Every key a script touches carries the queue's hash tag, so a script runs on one Cluster slot.
+-- Times are Unix milliseconds from the caller's clock (ARGV), so tests can inject a clock.
+
+-- A job record is a hash; these helpers read its fields as numbers.
+local function num(key, field)
+  return tonumber(redis.call('HGET', key, field) or '0') or 0
+end
+
+-- Waiting jobs are a sorted set popped lowest score first: higher priority first, then FIFO by
+-- the queue's enqueue sequence. Priority is bounded to [-1000, 1000] by the API.
+local function waitScore(priority, seq)
+  return (1000 - tonumber(priority)) * 1e12 + tonumber(seq)
+end
+
+-- Every transition bumps the record's version; status writes carry it to fence stale writes.
+local function bump(jobKey)
+  return redis.call('HINCRBY', jobKey, 'version', 1)
+end
+
+-- emit appends one event to the queue's capped stream. Extra field/value pairs follow.
+local function emit(streamKey, maxLen, jobID, event, version, ...)
+  redis.call('XADD', streamKey, 'MAXLEN', '~', maxLen, '*',
+    'job', jobID, 'event', event, 'version', version, ...)
+end
+
+-- wake lets one blocked worker's BZPOPMIN return: jobs are ready.
+local function wake(markerKey)
+  redis.call('ZADD', markerKey, 0, 'ready')
+end
+
+-- toWaiting puts a record back in the waiting set at its original FIFO place.
+local function toWaiting(jobKey, waitKey, id)
+  local f = redis.call('HMGET', jobKey, 'priority', 'seq')
+  redis.call('ZADD', waitKey, waitScore(f[1], f[2]), id)
+  redis.call('HSET', jobKey, 'state', 'waiting', 'dueAt', 0)
+end

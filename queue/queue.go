@@ -1,0 +1,539 @@
+// Package queue is the Redis queue engine: jobs with priorities, delays, leases fenced by tokens,
+// heartbeats, retries with backoff, a dead letter set, a global rate limit, pause, retention and
+// an event stream. Every multi-key change is one Lua script. It knows nothing of Kubernetes.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	// ErrNotFound: no record with this id.
+	ErrNotFound = errors.New("job not found")
+	// ErrLeaseLost: the token no longer holds the job (it stalled and was taken over, or was
+	// cancelled or removed). The caller's work on it does not count.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrConflict: a live job has this id under another owner UID.
+	ErrConflict = errors.New("a live job with this id belongs to another owner")
+	// ErrWrongState: the operation does not apply to the job's state (retrying a job that is
+	// not failed).
+	ErrWrongState = errors.New("job is in the wrong state")
+)
+
+// Clock tells the time; tests inject one.
+type Clock interface{ Now() time.Time }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Client is the engine over one Redis (single node, Sentinel or Cluster).
+type Client struct {
+	rdb          redis.UniversalClient
+	clock        Clock
+	log          logr.Logger
+	eventsMaxLen int64
+	maxIdleWait  time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithClock sets the clock whose time the scripts use.
+func WithClock(c Clock) Option { return func(cl *Client) { cl.clock = c } }
+
+// WithLogger sets the logger.
+func WithLogger(l logr.Logger) Option { return func(cl *Client) { cl.log = l } }
+
+// WithEventsMaxLen caps each queue's event stream (approximately; default 10,000 events).
+func WithEventsMaxLen(n int64) Option { return func(cl *Client) { cl.eventsMaxLen = n } }
+
+// WithMaxIdleWait bounds how long an idle worker blocks before it looks again (default 5 s).
+func WithMaxIdleWait(d time.Duration) Option { return func(cl *Client) { cl.maxIdleWait = d } }
+
+// New returns an engine over rdb.
+func New(rdb redis.UniversalClient, opts ...Option) *Client {
+	c := &Client{rdb: rdb, clock: realClock{}, log: logr.Discard(), eventsMaxLen: 10000, maxIdleWait: 5 * time.Second}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Redis is the client the engine runs on.
+func (c *Client) Redis() redis.UniversalClient { return c.rdb }
+
+// Queue is one queue of one namespace.
+type Queue struct {
+	c    *Client
+	keys keys
+	// Namespace and Name identify the queue.
+	Namespace, Name string
+}
+
+// Queue returns the queue name in namespace.
+func (c *Client) Queue(namespace, name string) *Queue {
+	return &Queue{c: c, keys: newKeys(namespace, name), Namespace: namespace, Name: name}
+}
+
+func (q *Queue) now() int64 { return q.c.clock.Now().UnixMilli() }
+
+// EnqueueRequest is a job to add.
+type EnqueueRequest struct {
+	ID             string
+	UID            string
+	Payload        []byte
+	PayloadVersion int // default 1
+	Priority       int // higher is more urgent; [-1000, 1000]
+	Delay          time.Duration
+	MaxAttempts    int // attempts in all, the first included; default 1
+	Backoff        Backoff
+	Timeout        time.Duration
+}
+
+// EnqueueResult says what Enqueue did.
+type EnqueueResult struct {
+	// Created is false when the same id and UID was already there (nothing changed).
+	Created bool
+	Version int64
+	State   State
+}
+
+// Enqueue adds a job. It is idempotent: the same id and UID returns the existing job unchanged.
+// The same id with another UID replaces a finished record and is refused (ErrConflict) while the
+// old one is live.
+func (q *Queue) Enqueue(ctx context.Context, r EnqueueRequest) (EnqueueResult, error) {
+	if r.ID == "" || r.UID == "" {
+		return EnqueueResult{}, fmt.Errorf("enqueue: id and uid are required")
+	}
+	if r.Priority < -1000 || r.Priority > 1000 {
+		return EnqueueResult{}, fmt.Errorf("enqueue %s: priority %d out of [-1000, 1000]", r.ID, r.Priority)
+	}
+	if r.PayloadVersion == 0 {
+		r.PayloadVersion = 1
+	}
+	if r.MaxAttempts < 1 {
+		r.MaxAttempts = 1
+	}
+	if r.Backoff.Type == "" {
+		r.Backoff.Type = BackoffFixed
+	}
+	k := q.keys
+	res, err := scriptEnqueue.Run(ctx, q.c.rdb,
+		[]string{k.job(r.ID), k.wait, k.delayed, k.meta, k.events, k.marker, k.active, k.completed, k.failed},
+		r.ID, r.UID, r.Payload, r.PayloadVersion, r.Priority, r.Delay.Milliseconds(), r.MaxAttempts,
+		string(r.Backoff.Type), r.Backoff.Delay.Milliseconds(), r.Backoff.Multiplier, r.Backoff.JitterPercent,
+		r.Timeout.Milliseconds(), q.now(), q.c.eventsMaxLen).Slice()
+	if err != nil {
+		return EnqueueResult{}, fmt.Errorf("enqueue %s: %w", r.ID, err)
+	}
+	out := EnqueueResult{Version: toInt64(res[1]), State: State(toString(res[2]))}
+	switch toString(res[0]) {
+	case "created":
+		out.Created = true
+	case "conflict":
+		return out, fmt.Errorf("enqueue %s: %w", r.ID, ErrConflict)
+	}
+	return out, nil
+}
+
+// LeaseResult is what one Lease call got.
+type LeaseResult struct {
+	Jobs []*Job
+	// RetryAt is when more may be leased, if fewer jobs than asked came: the next delayed job's
+	// due time or the end of a rate-limit window. Zero: only a new job would help.
+	RetryAt time.Time
+	// Paused is true when the queue is paused.
+	Paused bool
+}
+
+// Lease leases up to count jobs to worker for leaseDuration: due delayed jobs are promoted
+// first, higher priority goes first, FIFO within a priority; a paused or rate-limited queue
+// gives nothing. Each job's Token fences its lease.
+func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDuration time.Duration) (LeaseResult, error) {
+	k := q.keys
+	res, err := scriptLease.Run(ctx, q.c.rdb,
+		[]string{k.wait, k.delayed, k.active, k.meta, k.limiter, k.events, k.marker},
+		k.jobPrefix, q.now(), leaseDuration.Milliseconds(), worker, count, q.c.eventsMaxLen).Slice()
+	if err != nil {
+		return LeaseResult{}, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	out := LeaseResult{}
+	switch retry := toInt64(res[0]); {
+	case retry < 0:
+		out.Paused = true
+	case retry > 0:
+		out.RetryAt = time.UnixMilli(retry)
+	}
+	for _, raw := range res[1:] {
+		fields, err := pairsToMap(raw)
+		if err != nil {
+			return out, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
+		}
+		job, err := decodeJob(fields)
+		if err != nil {
+			return out, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
+		}
+		out.Jobs = append(out.Jobs, job)
+	}
+	return out, nil
+}
+
+// WaitForJobs blocks until a job may be ready (an enqueue, a retry, a resume woke the queue),
+// until retryAt, or for the engine's maximum idle wait, whichever comes first. It never polls in
+// a loop: the wait is one blocking Redis command.
+func (q *Queue) WaitForJobs(ctx context.Context, retryAt time.Time) error {
+	wait := q.c.maxIdleWait
+	if !retryAt.IsZero() {
+		if d := retryAt.Sub(q.c.clock.Now()); d < wait {
+			wait = d
+		}
+	}
+	if wait <= 0 {
+		return nil
+	}
+	if wait < time.Second {
+		// BZPOPMIN through go-redis takes whole seconds; a sub-second wait is for a job due
+		// within it, so sleeping is as good.
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		}
+	}
+	err := q.c.rdb.BZPopMin(ctx, wait.Truncate(time.Second), q.keys.marker).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("wait for jobs on %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	return nil
+}
+
+// HeartbeatStatus is what a heartbeat learned.
+type HeartbeatStatus string
+
+const (
+	// HeartbeatOK: the lease is extended.
+	HeartbeatOK HeartbeatStatus = "ok"
+	// HeartbeatCancelled: the job was cancelled; stop working on it.
+	HeartbeatCancelled HeartbeatStatus = "cancelled"
+	// HeartbeatRemoved: the record is gone (removed, or its CR deleted); stop working on it.
+	HeartbeatRemoved HeartbeatStatus = "removed"
+	// HeartbeatLost: another lease holds the job; stop working on it.
+	HeartbeatLost HeartbeatStatus = "lost"
+)
+
+// Heartbeat extends a lease by leaseDuration from now and says whether to go on.
+func (q *Queue) Heartbeat(ctx context.Context, id, token string, leaseDuration time.Duration) (HeartbeatStatus, error) {
+	s, err := scriptHeartbeat.Run(ctx, q.c.rdb, []string{q.keys.job(id), q.keys.active},
+		id, token, q.now(), leaseDuration.Milliseconds()).Text()
+	if err != nil {
+		return "", fmt.Errorf("heartbeat %s: %w", id, err)
+	}
+	return HeartbeatStatus(s), nil
+}
+
+// Progress records a leased job's progress (0-100) and a short message.
+func (q *Queue) Progress(ctx context.Context, id, token string, percent int, message string) (int64, error) {
+	if percent < 0 || percent > 100 {
+		return 0, fmt.Errorf("progress %s: %d out of 0..100", id, percent)
+	}
+	v, err := scriptProgress.Run(ctx, q.c.rdb, []string{q.keys.job(id), q.keys.events},
+		id, token, percent, truncate(message, 256), q.c.eventsMaxLen).Int64()
+	return v, leaseErr("progress", id, err)
+}
+
+// Complete finishes a leased job with a small result.
+func (q *Queue) Complete(ctx context.Context, id, token string, result []byte) (int64, error) {
+	k := q.keys
+	v, err := scriptComplete.Run(ctx, q.c.rdb, []string{k.job(id), k.active, k.completed, k.events},
+		id, token, result, q.now(), q.c.eventsMaxLen).Int64()
+	return v, leaseErr("complete", id, err)
+}
+
+// FailureKind says how a failed attempt goes on.
+type FailureKind string
+
+const (
+	// FailRetry counts the attempt and retries after the backoff, or moves the job to the dead
+	// letter set after its last attempt.
+	FailRetry FailureKind = "retry"
+	// FailPermanent counts the attempt and moves the job to the dead letter set at once
+	// (invalid data: retrying cannot help).
+	FailPermanent FailureKind = "permanent"
+	// FailRateLimited counts nothing: the outside API is rate limiting. The job comes back
+	// after RetryAfter, and the queue leases nothing until then.
+	FailRateLimited FailureKind = "ratelimited"
+)
+
+// Failure is a failed attempt.
+type Failure struct {
+	Kind       FailureKind
+	Message    string
+	RetryAfter time.Duration // FailRateLimited only
+}
+
+// FailResult says where the job went.
+type FailResult struct {
+	State   State // delayed or failed
+	Version int64
+	DueAt   time.Time // when a delayed job is due
+}
+
+// Fail ends a leased job's attempt.
+func (q *Queue) Fail(ctx context.Context, id, token string, f Failure) (FailResult, error) {
+	switch f.Kind {
+	case FailRetry, FailPermanent, FailRateLimited:
+	default:
+		return FailResult{}, fmt.Errorf("fail %s: unknown failure kind %q", id, f.Kind)
+	}
+	k := q.keys
+	res, err := scriptFail.Run(ctx, q.c.rdb,
+		[]string{k.job(id), k.active, k.delayed, k.failed, k.meta, k.events, k.marker},
+		id, token, truncate(f.Message, 1024), q.now(), string(f.Kind), f.RetryAfter.Milliseconds(),
+		rand.Float64(), q.c.eventsMaxLen).Slice()
+	if err != nil {
+		return FailResult{}, leaseErr("fail", id, err)
+	}
+	out := FailResult{State: State(toString(res[0])), Version: toInt64(res[1])}
+	if due := toInt64(res[2]); due > 0 {
+		out.DueAt = time.UnixMilli(due)
+	}
+	return out, nil
+}
+
+// RetryFailed moves a job from the dead letter set back to waiting, with its attempts reset.
+func (q *Queue) RetryFailed(ctx context.Context, id string) (int64, error) {
+	k := q.keys
+	v, err := scriptRetry.Run(ctx, q.c.rdb, []string{k.job(id), k.failed, k.wait, k.events, k.marker},
+		id, q.c.eventsMaxLen).Int64()
+	return v, stateErr("retry", id, err)
+}
+
+// Cancel cancels a job that has not finished; its record is kept for keep. A worker holding it
+// learns it at its next heartbeat. It returns the job's state afterwards.
+func (q *Queue) Cancel(ctx context.Context, id string, keep time.Duration) (State, int64, error) {
+	k := q.keys
+	res, err := scriptCancel.Run(ctx, q.c.rdb, []string{k.job(id), k.wait, k.delayed, k.active, k.events},
+		id, q.now(), q.c.eventsMaxLen, keep.Milliseconds()).Slice()
+	if err != nil {
+		return "", 0, stateErr("cancel", id, err)
+	}
+	return State(toString(res[0])), toInt64(res[1]), nil
+}
+
+// Remove deletes a job's record wherever it is. With a non-empty uid, only the record of that
+// owner is removed (a recreated CR's new record is left alone). It reports whether a record
+// went.
+func (q *Queue) Remove(ctx context.Context, id, uid string) (bool, error) {
+	k := q.keys
+	v, err := scriptRemove.Run(ctx, q.c.rdb,
+		[]string{k.job(id), k.events, k.wait, k.delayed, k.active, k.completed, k.failed},
+		id, q.c.eventsMaxLen, uid).Int64()
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	return v > 0, nil
+}
+
+// Reclaimed is a job whose lease expired.
+type Reclaimed struct {
+	ID      string
+	State   State // waiting again, or failed when out of attempts or stalls
+	Version int64
+}
+
+// ReclaimStalled returns jobs whose lease expired (dead worker) to waiting, counting the
+// attempt; a job stalled more than maxStalls times, or out of attempts, fails.
+func (q *Queue) ReclaimStalled(ctx context.Context, maxStalls int) ([]Reclaimed, error) {
+	k := q.keys
+	res, err := scriptReclaim.Run(ctx, q.c.rdb, []string{k.active, k.wait, k.failed, k.events, k.marker},
+		k.jobPrefix, q.now(), maxStalls, 1000, q.c.eventsMaxLen).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("reclaim stalled on %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	var out []Reclaimed
+	for i := 0; i+2 < len(res); i += 3 {
+		out = append(out, Reclaimed{ID: toString(res[i]), State: State(toString(res[i+1])), Version: toInt64(res[i+2])})
+	}
+	return out, nil
+}
+
+// SweepFinished deletes completed records older than keepCompleted and failed ones older than
+// keepFailed, up to batch of each per call. It walks the finished sets by time, never the
+// keyspace.
+func (q *Queue) SweepFinished(ctx context.Context, keepCompleted, keepFailed time.Duration, batch int) (int, error) {
+	now := q.c.clock.Now()
+	n, err := scriptSweep.Run(ctx, q.c.rdb, []string{q.keys.completed, q.keys.failed},
+		q.keys.jobPrefix, now.Add(-keepCompleted).UnixMilli(), now.Add(-keepFailed).UnixMilli(), batch).Int()
+	if err != nil {
+		return 0, fmt.Errorf("sweep %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	return n, nil
+}
+
+// Pause stops the queue leasing; its jobs stay.
+func (q *Queue) Pause(ctx context.Context) error { return q.setPaused(ctx, true) }
+
+// Resume lets the queue lease again.
+func (q *Queue) Resume(ctx context.Context) error { return q.setPaused(ctx, false) }
+
+func (q *Queue) setPaused(ctx context.Context, paused bool) error {
+	flag := "0"
+	if paused {
+		flag = "1"
+	}
+	if err := scriptPause.Run(ctx, q.c.rdb, []string{q.keys.meta, q.keys.events, q.keys.marker}, flag, q.c.eventsMaxLen).Err(); err != nil {
+		return fmt.Errorf("pause=%v %s/%s: %w", paused, q.Namespace, q.Name, err)
+	}
+	return nil
+}
+
+// SetRateLimit caps job starts to max per window across all workers; max 0 removes the cap.
+func (q *Queue) SetRateLimit(ctx context.Context, max int, window time.Duration) error {
+	err := q.c.rdb.HSet(ctx, q.keys.meta, "rateMax", max, "rateDuration", window.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("set rate limit of %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	return nil
+}
+
+// Counts is the number of jobs in each state.
+type Counts struct {
+	Waiting, Active, Delayed, Completed, Failed int64
+	// Paused holds the waiting jobs while the queue is paused (Waiting is then 0).
+	Paused   int64
+	IsPaused bool
+}
+
+// Counts reads the number of jobs per state, in O(1).
+func (q *Queue) Counts(ctx context.Context) (Counts, error) {
+	k := q.keys
+	pipe := q.c.rdb.Pipeline()
+	wait, delayed, active := pipe.ZCard(ctx, k.wait), pipe.ZCard(ctx, k.delayed), pipe.ZCard(ctx, k.active)
+	completed, failed := pipe.ZCard(ctx, k.completed), pipe.ZCard(ctx, k.failed)
+	paused := pipe.HGet(ctx, k.meta, "paused")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Counts{}, fmt.Errorf("counts of %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	c := Counts{Waiting: wait.Val(), Delayed: delayed.Val(), Active: active.Val(),
+		Completed: completed.Val(), Failed: failed.Val(), IsPaused: paused.Val() == "1"}
+	if c.IsPaused {
+		c.Paused, c.Waiting = c.Waiting, 0
+	}
+	return c, nil
+}
+
+// Get reads one job.
+func (q *Queue) Get(ctx context.Context, id string) (*Job, error) {
+	f, err := q.c.rdb.HGetAll(ctx, q.keys.job(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", id, err)
+	}
+	if len(f) == 0 {
+		return nil, fmt.Errorf("get %s: %w", id, ErrNotFound)
+	}
+	return decodeJob(f)
+}
+
+// List reads up to limit jobs in a state from offset: waiting in lease order, delayed by due
+// time, active by lease expiry, completed and failed newest first. It returns the state's
+// total too.
+func (q *Queue) List(ctx context.Context, state State, offset, limit int) ([]*Job, int64, error) {
+	set := q.keys.stateSet(state)
+	if set == "" {
+		return nil, 0, fmt.Errorf("list %s: no listing for this state", state)
+	}
+	if limit <= 0 {
+		return nil, 0, nil
+	}
+	start, stop := int64(offset), int64(offset+limit-1)
+	var ids []string
+	var err error
+	if state == StateCompleted || state == StateFailed {
+		ids, err = q.c.rdb.ZRevRange(ctx, set, start, stop).Result()
+	} else {
+		ids, err = q.c.rdb.ZRange(ctx, set, start, stop).Result()
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s: %w", state, err)
+	}
+	pipe := q.c.rdb.Pipeline()
+	total := pipe.ZCard(ctx, set)
+	gets := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		gets[i] = pipe.HGetAll(ctx, q.keys.job(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, 0, fmt.Errorf("list %s: %w", state, err)
+	}
+	jobs := make([]*Job, 0, len(ids))
+	for _, g := range gets {
+		if len(g.Val()) == 0 {
+			continue // removed between the two reads
+		}
+		j, err := decodeJob(g.Val())
+		if err != nil {
+			return nil, 0, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, total.Val(), nil
+}
+
+func leaseErr(op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if strings.HasPrefix(err.Error(), "LEASE") {
+		return fmt.Errorf("%s %s: %w", op, id, ErrLeaseLost)
+	}
+	return fmt.Errorf("%s %s: %w", op, id, err)
+}
+
+func stateErr(op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch msg := err.Error(); {
+	case strings.HasPrefix(msg, "NOTFOUND"):
+		return fmt.Errorf("%s %s: %w", op, id, ErrNotFound)
+	case strings.HasPrefix(msg, "STATE"):
+		return fmt.Errorf("%s %s: %w (%s)", op, id, ErrWrongState, msg)
+	}
+	return fmt.Errorf("%s %s: %w", op, id, err)
+}
+
+func toInt64(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case string:
+		i, _ := strconv.ParseInt(n, 10, 64)
+		return i
+	}
+	return 0
+}
+
+func toString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
