@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	. "github.com/onsi/gomega"
 
+	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/queue"
 )
 
@@ -518,4 +519,19 @@ func TestEveryTransitionBumpsTheVersion(t *testing.T) {
 	for i := 1; i < len(versions); i++ {
 		g.Expect(versions[i]).To(BeNumerically(">", versions[i-1]), "versions %v", versions)
 	}
+}
+
+func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
+	g := NewWithT(t)
+	server := testredis.Start(t)
+	rdb := server.Client()
+	defer rdb.Close()
+	q := newQueueOn(t, rdb)
+	enqueue(t, q, "before-flush")
+	// A restarted or failed-over Redis has no scripts cached: EVALSHA answers NOSCRIPT.
+	g.Expect(rdb.ScriptFlush(context.Background()).Err()).To(Succeed())
+	enqueue(t, q, "after-flush")
+	res, err := q.Lease(context.Background(), "w", 2, time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Jobs).To(HaveLen(2))
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jengu/queue-operator/metrics"
 )
 
 // NewRedisClient connects to the Redis that rawURL names: redis:// or rediss:// (TLS), with a
@@ -45,14 +48,20 @@ type EvictionPolicy struct {
 	OK bool
 }
 
-// CheckEvictionPolicy reads maxmemory-policy and warns loudly when it is not noeviction.
+// CheckEvictionPolicy reads maxmemory-policy and warns loudly, in the log and the metric
+// queue_operator_redis_eviction_policy_ok, when it is not noeviction.
 func CheckEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, log logr.Logger) (EvictionPolicy, error) {
-	var policy string
+	var (
+		mu     sync.Mutex // ForEachMaster reads the masters concurrently
+		policy string
+	)
 	read := func(ctx context.Context, node redis.UniversalClient) error {
 		v, err := node.ConfigGet(ctx, "maxmemory-policy").Result()
 		if err != nil {
 			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if p := v["maxmemory-policy"]; policy == "" || p != "noeviction" {
 			policy = p // the worst node's policy wins
 		}
@@ -69,6 +78,12 @@ func CheckEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, log log
 		return EvictionPolicy{}, fmt.Errorf("read maxmemory-policy: %w", err)
 	}
 	result := EvictionPolicy{Policy: policy, OK: policy == "noeviction"}
+	metrics.RedisEvictionPolicyOK.Reset()
+	if result.OK {
+		metrics.RedisEvictionPolicyOK.WithLabelValues(policy).Set(1)
+	} else {
+		metrics.RedisEvictionPolicyOK.WithLabelValues(policy).Set(0)
+	}
 	if !result.OK {
 		log.Info("WARNING: Redis maxmemory-policy is not noeviction: under memory pressure Redis will delete job records and jobs will be lost; set maxmemory-policy noeviction",
 			"maxmemoryPolicy", policy)
