@@ -3,7 +3,7 @@ package queue_test
 import (
 	"context"
 	"fmt"
-		"sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
