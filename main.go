@@ -24,7 +24,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
-		notBuilt("controller", "Mirror job CRs into Redis, keep their status, scale worker Deployments"),
+		newControllerCommand(),
 		notBuilt("apiserver", "Serve the REST API (the seed's /api/jobs contract) over the job CRs"),
 		notBuilt("worker", "Process jobs of one queue (--queue enrichment|competitor|analytics-heavy)"),
 		newDevCommand(),

@@ -65,3 +65,30 @@ func (q *Queue) ReadEvents(ctx context.Context, after string, count int64, block
 	}
 	return out, nil
 }
+
+// LastEventID is the id of the newest event of the queue's stream, or StreamStart when it is
+// empty: a subscriber that starts there reads only what happens from now on, and misses nothing
+// between two reads.
+func (q *Queue) LastEventID(ctx context.Context) (string, error) {
+	last, err := q.c.rdb.XRevRangeN(ctx, q.keys.events, "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("last event of %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	if len(last) == 0 {
+		return StreamStart, nil
+	}
+	return last[0].ID, nil
+}
+
+// IDs lists the ids of the jobs in a state, up to limit from offset, without reading records.
+func (q *Queue) IDs(ctx context.Context, state State, offset, limit int) ([]string, error) {
+	set := q.keys.stateSet(state)
+	if set == "" {
+		return nil, fmt.Errorf("ids %s: no listing for this state", state)
+	}
+	ids, err := q.c.rdb.ZRange(ctx, set, int64(offset), int64(offset+limit-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ids %s of %s/%s: %w", state, q.Namespace, q.Name, err)
+	}
+	return ids, nil
+}

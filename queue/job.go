@@ -43,6 +43,15 @@ type Backoff struct {
 // SeedBackoff is the seed document's backoff: exponential from 5 s, ×5 (5, 25, 125, 625 s).
 var SeedBackoff = Backoff{Type: BackoffExponential, Delay: 5 * time.Second, Multiplier: 5}
 
+// DelayReason says why a job is delayed.
+type DelayReason string
+
+const (
+	DelayRetry       DelayReason = "retry"        // backoff after a failed attempt
+	DelayRateLimited DelayReason = "rate-limited" // the queue's or an outside API's rate limit
+	DelayRequested   DelayReason = "delay"        // enqueued with a delay
+)
+
 // Job is a job record as Redis holds it.
 type Job struct {
 	ID  string
@@ -66,6 +75,7 @@ type Job struct {
 	ProcessedAt     time.Time // start of the current or last attempt
 	FinishedAt      time.Time
 	DueAt           time.Time // when a delayed job becomes due
+	DelayReason     DelayReason
 	Error           string
 	Result          []byte
 
@@ -99,6 +109,7 @@ func decodeJob(f map[string]string) (*Job, error) {
 		ProcessedAt:     d.time("processedAt"),
 		FinishedAt:      d.time("finishedAt"),
 		DueAt:           d.time("dueAt"),
+		DelayReason:     DelayReason(f["delayReason"]),
 		Error:           f["error"],
 		Version:         d.int64("version"),
 		Token:           f["token"],

@@ -22,7 +22,7 @@ func encodeJob(j *Job) map[string]string {
 		"stalls": strconv.Itoa(j.Stalls), "timeout": strconv.FormatInt(j.Timeout.Milliseconds(), 10),
 		"state": string(j.State), "progress": strconv.Itoa(j.Progress), "progressMessage": j.ProgressMessage,
 		"createdAt": ms(j.CreatedAt, j.CreatedAt.IsZero()), "processedAt": ms(j.ProcessedAt, j.ProcessedAt.IsZero()),
-		"finishedAt": ms(j.FinishedAt, j.FinishedAt.IsZero()), "dueAt": ms(j.DueAt, j.DueAt.IsZero()),
+		"finishedAt": ms(j.FinishedAt, j.FinishedAt.IsZero()), "dueAt": ms(j.DueAt, j.DueAt.IsZero()), "delayReason": string(j.DelayReason),
 		"error": j.Error, "version": strconv.FormatInt(j.Version, 10), "token": j.Token, "worker": j.Worker,
 		"leaseUntil":  ms(j.LeaseUntil, j.LeaseUntil.IsZero()),
 		"backoffType": string(j.Backoff.Type), "backoffDelay": strconv.FormatInt(j.Backoff.Delay.Milliseconds(), 10),

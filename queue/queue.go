@@ -98,6 +98,9 @@ type EnqueueRequest struct {
 	MaxAttempts    int // attempts in all, the first included; default 1
 	Backoff        Backoff
 	Timeout        time.Duration
+	// MinVersion puts the new record's version above it. A job re-enqueued after Redis lost it
+	// passes its CR's status.queueVersion, so the new record's status writes are not stale.
+	MinVersion int64
 }
 
 // EnqueueResult says what Enqueue did.
@@ -132,7 +135,7 @@ func (q *Queue) Enqueue(ctx context.Context, r EnqueueRequest) (EnqueueResult, e
 		[]string{k.job(r.ID), k.wait, k.delayed, k.meta, k.events, k.marker, k.active, k.completed, k.failed},
 		r.ID, r.UID, r.Payload, r.PayloadVersion, r.Priority, r.Delay.Milliseconds(), r.MaxAttempts,
 		string(r.Backoff.Type), r.Backoff.Delay.Milliseconds(), r.Backoff.Multiplier, r.Backoff.JitterPercent,
-		r.Timeout.Milliseconds(), q.now(), q.c.eventsMaxLen).Slice()
+		r.Timeout.Milliseconds(), q.now(), q.c.eventsMaxLen, r.MinVersion).Slice()
 	if err != nil {
 		return EnqueueResult{}, fmt.Errorf("enqueue %s: %w", r.ID, err)
 	}

@@ -403,6 +403,7 @@ func TestRateLimitHoldsAcrossConcurrentWorkers(t *testing.T) {
 	g.Expect(delayed).NotTo(BeEmpty())
 	for _, j := range delayed {
 		g.Expect(j.AttemptsMade).To(BeZero())
+		g.Expect(j.DelayReason).To(Equal(queue.DelayRateLimited))
 		g.Expect(j.DueAt).To(Equal(clock.Now().Add(time.Minute)))
 	}
 	res, err := q.Lease(ctx, "late", 1, time.Hour)
@@ -534,4 +535,11 @@ func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
 	res, err := q.Lease(context.Background(), "w", 2, time.Minute)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Jobs).To(HaveLen(2))
+}
+
+func TestReEnqueueStartsAboveTheVersionFloor(t *testing.T) {
+	g := NewWithT(t)
+	q := newQueue(t)
+	res := enqueue(t, q, "lost", func(r *queue.EnqueueRequest) { r.MinVersion = 41 })
+	g.Expect(res.Version).To(Equal(int64(42)))
 }

@@ -88,3 +88,4 @@ var _ QueueJob = &AnalyticsJob{}
 func (*AnalyticsJob) QueueName() QueueName     { return QueueAnalytics }
 func (j *AnalyticsJob) Common() *JobCommonSpec { return &j.Spec.JobCommonSpec }
 func (j *AnalyticsJob) JobStatus() *JobStatus  { return &j.Status }
+func (j *AnalyticsJob) JobSpec() any           { return &j.Spec }

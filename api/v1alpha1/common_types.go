@@ -209,4 +209,6 @@ type QueueJob interface {
 	Common() *JobCommonSpec
 	// JobStatus returns the kind's status, to read or change in place.
 	JobStatus() *JobStatus
+	// JobSpec returns the whole spec: the job's data, as the queue's payload carries it.
+	JobSpec() any
 }

@@ -82,3 +82,4 @@ var _ QueueJob = &CompetitorJob{}
 func (*CompetitorJob) QueueName() QueueName     { return QueueCompetitor }
 func (j *CompetitorJob) Common() *JobCommonSpec { return &j.Spec.JobCommonSpec }
 func (j *CompetitorJob) JobStatus() *JobStatus  { return &j.Status }
+func (j *CompetitorJob) JobSpec() any           { return &j.Spec }

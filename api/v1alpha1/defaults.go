@@ -36,3 +36,63 @@ func SeedDefaults(q QueueName) (SeedQueue, bool) {
 	}
 	return s, ok
 }
+
+// QueueSettings are a JobQueue's effective settings: its spec with the seed's values where the
+// spec is silent.
+type QueueSettings struct {
+	Concurrency     int32
+	Attempts        int32
+	Backoff         Backoff
+	RateLimit       *RateLimit
+	Timeout         time.Duration
+	RetainCompleted time.Duration
+	RetainFailed    time.Duration
+	MaxWaiting      *int32
+	Paused          bool
+}
+
+// Settings resolves the queue's effective settings.
+func (s *JobQueueSpec) Settings() QueueSettings {
+	seed, _ := SeedDefaults(s.Queue)
+	out := QueueSettings{
+		Concurrency:     seed.Concurrency,
+		Attempts:        seed.Attempts,
+		Backoff:         Backoff{Type: BackoffExponential, Delay: metav1.Duration{Duration: 5 * time.Second}, Multiplier: 5},
+		RateLimit:       seed.RateLimit,
+		Timeout:         5 * time.Minute,
+		RetainCompleted: 24 * time.Hour,
+		RetainFailed:    7 * 24 * time.Hour,
+		MaxWaiting:      s.MaxWaiting,
+		Paused:          s.Paused,
+	}
+	if s.Concurrency != nil {
+		out.Concurrency = *s.Concurrency
+	}
+	if s.Retry.Attempts != nil {
+		out.Attempts = *s.Retry.Attempts
+	}
+	b := s.Retry.Backoff
+	if b.Type != "" {
+		out.Backoff.Type = b.Type
+	}
+	if b.Delay.Duration > 0 {
+		out.Backoff.Delay = b.Delay
+	}
+	if b.Multiplier > 0 {
+		out.Backoff.Multiplier = b.Multiplier
+	}
+	out.Backoff.JitterPercent = b.JitterPercent
+	if s.RateLimit != nil {
+		out.RateLimit = s.RateLimit
+	}
+	if s.Timeout.Duration > 0 {
+		out.Timeout = s.Timeout.Duration
+	}
+	if s.Retention.Completed.Duration > 0 {
+		out.RetainCompleted = s.Retention.Completed.Duration
+	}
+	if s.Retention.Failed.Duration > 0 {
+		out.RetainFailed = s.Retention.Failed.Duration
+	}
+	return out
+}

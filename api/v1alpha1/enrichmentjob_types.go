@@ -90,3 +90,4 @@ var _ QueueJob = &EnrichmentJob{}
 func (*EnrichmentJob) QueueName() QueueName     { return QueueEnrichment }
 func (j *EnrichmentJob) Common() *JobCommonSpec { return &j.Spec.JobCommonSpec }
 func (j *EnrichmentJob) JobStatus() *JobStatus  { return &j.Status }
+func (j *EnrichmentJob) JobSpec() any           { return &j.Spec }

@@ -1,6 +1,6 @@
 // Package devenv runs the product's local environment for `make dev`: a real control plane
 // (etcd and kube-apiserver, through envtest) with the CRDs and the sample JobQueues installed,
-// beside the Redis and PostgreSQL that hack/with-services.sh started.
+// and the controller, beside the Redis and PostgreSQL that hack/with-services.sh started.
 package devenv
 
 import (
@@ -18,6 +18,9 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/queue"
 )
 
 // Options says where the environment finds its manifests and writes its state.
@@ -80,10 +83,21 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 	if err != nil {
 		return err
 	}
+	rdb, err := queue.NewRedisClient(os.Getenv("REDIS_URL"))
+	if err != nil {
+		return fmt.Errorf("redis (hack/with-services.sh sets REDIS_URL): %w", err)
+	}
+	defer rdb.Close()
+	controllers.CheckRedis(ctx, rdb, log)
+	mgr, err := controllers.NewManager(admin.Config(), controllers.ManagerConfig{
+		Redis: rdb, MetricsAddr: "0", ProbeAddr: "0", Options: controllers.DefaultOptions(), Logger: log.WithName("controller"),
+	})
+	if err != nil {
+		return err
+	}
 	printUsage(opts.Out, kubeconfigPath, opts.SamplesDir, installed)
-
-	<-ctx.Done()
-	return nil
+	log.Info("Starting the controller")
+	return mgr.Start(ctx)
 }
 
 // installJobQueues creates every JobQueue found in the samples directory, keeping existing ones.
@@ -151,7 +165,7 @@ func printUsage(out io.Writer, kubeconfig, samples string, queues []string) {
 		"  kubectl apply -f " + filepath.Join(samples, "enrichmentjob.yaml"),
 		"  kubectl get queuejobs",
 		"",
-		"Not running yet: controller, REST facade and workers (later issues), so jobs stay without a phase.",
+		"Running: the controller (jobs go Waiting in Redis). Not yet: REST facade and workers (later issues).",
 		"",
 	}
 	fmt.Fprintln(out, strings.Join(lines, "\n"))

@@ -69,6 +69,15 @@ func Start() (*Env, error) {
 	return &Env{Environment: env, Config: cfg, Client: c, Scheme: scheme}, nil
 }
 
+// WatchClient is a direct client that can also watch.
+func (e *Env) WatchClient() client.WithWatch {
+	c, err := client.NewWithWatch(e.Config, client.Options{Scheme: e.Scheme})
+	if err != nil {
+		panic(fmt.Sprintf("watch client: %v", err))
+	}
+	return c
+}
+
 // KubeconfigFile writes an administrator's kubeconfig for this control plane into dir, for
 // kubectl, and returns its path.
 func (e *Env) KubeconfigFile(dir string) (string, error) {

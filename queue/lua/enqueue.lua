@@ -6,6 +6,7 @@
 -- ARGV[5] priority   ARGV[6] delay ms   ARGV[7] attempts allowed   ARGV[8] backoff type
 -- ARGV[9] backoff delay ms   ARGV[10] backoff multiplier   ARGV[11] backoff jitter percent
 -- ARGV[12] timeout ms   ARGV[13] now ms   ARGV[14] events max length
+-- ARGV[15] version floor: the new record's version starts above it
 -- Returns {outcome, version, state}: outcome is 'created', 'exists' (same id and uid: nothing
 -- changed) or 'conflict' (same id, other uid, old record still live).
 local jobKey, waitKey, delayedKey, metaKey, eventsKey, markerKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -29,6 +30,8 @@ if old[1] then
   redis.call('DEL', jobKey)
 end
 
+local floor = tonumber(ARGV[15]) or 0
+if floor > version then version = floor end
 local seq = redis.call('HINCRBY', metaKey, 'seq', 1)
 local delay = tonumber(ARGV[6])
 local state = 'waiting'
@@ -39,7 +42,7 @@ redis.call('HSET', jobKey, 'id', id, 'uid', uid, 'payload', ARGV[3], 'pv', ARGV[
   'backoffType', ARGV[8], 'backoffDelay', ARGV[9], 'backoffMult', ARGV[10], 'backoffJitter', ARGV[11],
   'timeout', ARGV[12], 'state', state, 'progress', 0, 'createdAt', now, 'version', version)
 if delay > 0 then
-  redis.call('HSET', jobKey, 'dueAt', now + delay)
+  redis.call('HSET', jobKey, 'dueAt', now + delay, 'delayReason', 'delay')
   redis.call('ZADD', delayedKey, now + delay, id)
   emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', now + delay)
   wake(markerKey) -- a blocked worker recomputes how long to sleep

@@ -19,7 +19,7 @@ redis.call('HSET', jobKey, 'error', message, 'token', '', 'leaseUntil', 0)
 
 if kind == 'ratelimited' then
   local dueAt = now + tonumber(ARGV[6])
-  redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', dueAt)
+  redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', dueAt, 'delayReason', 'rate-limited')
   redis.call('ZADD', delayedKey, dueAt, id)
   local limitedUntil = tonumber(redis.call('HGET', metaKey, 'limitedUntil') or '0') or 0
   if dueAt > limitedUntil then redis.call('HSET', metaKey, 'limitedUntil', dueAt) end
@@ -37,7 +37,7 @@ if kind == 'retry' and attempts < num(jobKey, 'maxAttempts') then
   end
   delay = math.floor(delay - delay * (tonumber(b[4]) or 0) / 100 * tonumber(ARGV[7]))
   local dueAt = now + delay
-  redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', dueAt)
+  redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', dueAt, 'delayReason', 'retry')
   redis.call('ZADD', delayedKey, dueAt, id)
   local version = bump(jobKey)
   emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', dueAt, 'reason', 'retry', 'error', message)

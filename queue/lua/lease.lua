@@ -52,7 +52,7 @@ for _ = 1, count do
         -- window's oldest start to leave the window.
         local oldest = redis.call('ZRANGE', limiterKey, 0, 0, 'WITHSCORES')
         local freeAt = tonumber(oldest[2]) + rateDuration
-        redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', freeAt)
+        redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', freeAt, 'delayReason', 'rate-limited')
         redis.call('ZADD', delayedKey, freeAt, id)
         emit(eventsKey, maxLen, id, 'delayed', bump(jobKey), 'dueAt', freeAt, 'reason', 'rate-limited')
         result[1] = freeAt

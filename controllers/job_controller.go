@@ -1,0 +1,260 @@
+// Package controllers holds the reconcilers: one generic job reconciler that mirrors each job
+// kind into its Redis queue and keeps its status true, and the per-queue housekeeping that
+// feeds it the engine's events.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/jobstatus"
+	"github.com/jengu/queue-operator/queue"
+)
+
+// JobObject is a job kind's pointer type: *EnrichmentJob, *CompetitorJob or *AnalyticsJob.
+type JobObject[T any] interface {
+	*T
+	jobstatus.Object
+}
+
+// JobReconciler mirrors one job kind into its Redis queue and keeps its status true. The same
+// code serves the three kinds.
+type JobReconciler[T any, P JobObject[T]] struct {
+	client   client.Client
+	engine   *queue.Client
+	recorder events.EventRecorder
+	clock    clock.PassiveClock
+	opts     Options
+}
+
+var _ reconcile.Reconciler = &JobReconciler[jobsv1alpha1.EnrichmentJob, *jobsv1alpha1.EnrichmentJob]{}
+
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs;competitorjobs;analyticsjobs,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs/status;competitorjobs/status;analyticsjobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs/finalizers;competitorjobs/finalizers;analyticsjobs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobqueues,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// Reconcile brings one job's Redis record and CR status in line.
+func (r *JobReconciler[T, P]) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	obj := P(new(T))
+	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	q := r.engine.Queue(obj.GetNamespace(), string(obj.QueueName()))
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return r.reconcileDelete(ctx, obj, q)
+	}
+	if err := r.ensureFinalizer(ctx, obj); err != nil {
+		return reconcile.Result{}, err
+	}
+	jobQueue, err := r.jobQueue(ctx, obj)
+	if err != nil || jobQueue == nil {
+		return reconcile.Result{}, err
+	}
+	record, err := r.ensureEnqueued(ctx, obj, q, jobQueue)
+	if err != nil || record == nil {
+		return reconcile.Result{}, err
+	}
+	if record, err = r.handleRetryRequest(ctx, obj, q, record); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.catchUp(ctx, obj, record); err != nil {
+		return reconcile.Result{}, err
+	}
+	return r.expireFinished(ctx, obj, jobQueue)
+}
+
+// reconcileDelete cancels the job and removes its record, then releases the finalizer. If Redis
+// stays unreachable past the grace period the finalizer goes anyway, so namespaces and
+// uninstalls never hang; the orphan sweep removes the record later.
+func (r *JobReconciler[T, P]) reconcileDelete(ctx context.Context, obj P, q *queue.Queue) (reconcile.Result, error) {
+	log := logf.FromContext(ctx)
+	if !controllerutil.ContainsFinalizer(obj, jobsv1alpha1.Finalizer) {
+		return reconcile.Result{}, nil
+	}
+	removed, err := q.Remove(ctx, obj.GetName(), string(obj.GetUID()))
+	if err != nil {
+		waited := r.clock.Since(obj.GetDeletionTimestamp().Time)
+		if waited < r.opts.RedisDownGrace {
+			log.Info("Redis unreachable; retrying before releasing the finalizer", "error", err.Error(),
+				"releaseIn", r.opts.RedisDownGrace-waited)
+			return reconcile.Result{RequeueAfter: min(r.opts.RedisDownGrace-waited, 10*time.Second)}, nil
+		}
+		log.Error(err, "Releasing the finalizer without removing the Redis record; the orphan sweep removes it later",
+			"waited", waited)
+	} else if removed {
+		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Cancelled", "Delete", "Removed the job from queue %s", q.Name)
+	}
+	before := obj.DeepCopyObject().(P)
+	controllerutil.RemoveFinalizer(obj, jobsv1alpha1.Finalizer)
+	if err := r.client.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	return reconcile.Result{}, nil
+}
+
+// ensureFinalizer adds the finalizer when whoever created the CR did not.
+func (r *JobReconciler[T, P]) ensureFinalizer(ctx context.Context, obj P) error {
+	if controllerutil.ContainsFinalizer(obj, jobsv1alpha1.Finalizer) {
+		return nil
+	}
+	before := obj.DeepCopyObject().(P)
+	controllerutil.AddFinalizer(obj, jobsv1alpha1.Finalizer)
+	if err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("add finalizer: %w", err)
+	}
+	return nil
+}
+
+// jobQueue finds the namespace's JobQueue for the job's queue. Without one the job is not
+// enqueued: it shows QueueReady=False until the JobQueue appears (a watch brings it back).
+func (r *JobReconciler[T, P]) jobQueue(ctx context.Context, obj P) (*jobsv1alpha1.JobQueue, error) {
+	jq := &jobsv1alpha1.JobQueue{}
+	key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: string(obj.QueueName())}
+	err := r.client.Get(ctx, key, jq)
+	if err == nil {
+		return jq, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	cond := meta.FindStatusCondition(obj.JobStatus().Conditions, jobsv1alpha1.ConditionQueueReady)
+	if cond != nil && cond.Reason == jobsv1alpha1.ReasonQueueNotFound {
+		return nil, nil
+	}
+	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonQueueNotFound, "Enqueue",
+		"No JobQueue %q in namespace %s; the job waits for one", obj.QueueName(), obj.GetNamespace())
+	return nil, jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) {
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: jobsv1alpha1.ConditionQueueReady,
+			Status: metav1.ConditionFalse, Reason: jobsv1alpha1.ReasonQueueNotFound,
+			Message: fmt.Sprintf("No JobQueue %q in namespace %s", obj.QueueName(), obj.GetNamespace())})
+	})
+}
+
+// ensureEnqueued returns the job's Redis record, enqueuing it first when it has none: a new
+// job, or one Redis lost (flushed, restarted without persistence). A finished job whose record
+// is gone returns nil: there is nothing left to mirror.
+func (r *JobReconciler[T, P]) ensureEnqueued(ctx context.Context, obj P, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (*queue.Job, error) {
+	record, err := q.Get(ctx, obj.GetName())
+	switch {
+	case err == nil && record.UID == string(obj.GetUID()):
+		return record, nil
+	case err == nil:
+		// A record of an earlier CR of the same name whose finalizer could not remove it.
+		if _, err := q.Remove(ctx, obj.GetName(), record.UID); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, queue.ErrNotFound):
+		return nil, err
+	}
+	status := obj.JobStatus()
+	if status.Phase.IsFinished() {
+		return nil, nil
+	}
+	req, err := enqueueRequest(obj, jq)
+	if err != nil {
+		return nil, err
+	}
+	res, err := q.Enqueue(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if res.Created {
+		if status.QueueVersion > 0 {
+			r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonReEnqueued, "Enqueue",
+				"The job's Redis record was lost; enqueued it again on %s", q.Name)
+		} else {
+			r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonEnqueued, "Enqueue",
+				"Enqueued on %s", q.Name)
+		}
+	}
+	return q.Get(ctx, obj.GetName())
+}
+
+// handleRetryRequest acts on a new jobs.jengu.io/retry token: a failed job goes back from the
+// dead letter set to waiting, once per token.
+func (r *JobReconciler[T, P]) handleRetryRequest(ctx context.Context, obj P, q *queue.Queue, record *queue.Job) (*queue.Job, error) {
+	token := obj.GetAnnotations()[jobsv1alpha1.AnnotationRetry]
+	if token == "" || token == obj.JobStatus().LastRetryToken {
+		return record, nil
+	}
+	if record.State != queue.StateFailed {
+		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, "RetryIgnored", "Retry",
+			"Retry %q ignored: the job is %s, not failed", token, record.State)
+		return record, jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = token })
+	}
+	if _, err := q.RetryFailed(ctx, obj.GetName()); err != nil {
+		return nil, err
+	}
+	record, err := q.Get(ctx, obj.GetName())
+	if err != nil {
+		return nil, err
+	}
+	r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonRetryRequested, "Retry",
+		"Moved from the dead letter set back to waiting (retry %q)", token)
+	_, err = jobstatus.Write(ctx, r.client, obj, record.Version, func(s *jobsv1alpha1.JobStatus) {
+		jobstatus.FromRecord(s, record)
+		s.LastRetryToken = token
+	})
+	return record, err
+}
+
+// catchUp writes the status the record implies when the CR lags it. Progress of an active job
+// with a live lease is left to its worker, which coalesces it: the controller writes only phase
+// changes then, so a job costs the API server a handful of writes.
+func (r *JobReconciler[T, P]) catchUp(ctx context.Context, obj P, record *queue.Job) error {
+	status := obj.JobStatus()
+	if record.Version <= status.QueueVersion {
+		return nil
+	}
+	phase, ok := jobstatus.PhaseOf(record.State)
+	if !ok {
+		return nil
+	}
+	leaseLive := record.LeaseUntil.After(r.clock.Now())
+	if phase == jobsv1alpha1.PhaseActive && status.Phase == jobsv1alpha1.PhaseActive && leaseLive {
+		return nil
+	}
+	_, err := jobstatus.Sync(ctx, r.client, obj, record)
+	return err
+}
+
+// expireFinished deletes a finished job once its TTL has passed (the one retention clock), and
+// otherwise comes back when it will have, or after the resync period for a live job.
+func (r *JobReconciler[T, P]) expireFinished(ctx context.Context, obj P, jq *jobsv1alpha1.JobQueue) (reconcile.Result, error) {
+	status := obj.JobStatus()
+	if !status.Phase.IsFinished() || status.FinishedAt == nil {
+		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, nil
+	}
+	settings := jq.Spec.Settings()
+	ttl := settings.RetainCompleted
+	if status.Phase == jobsv1alpha1.PhaseFailed {
+		ttl = settings.RetainFailed
+	}
+	if t := obj.Common().TTLSecondsAfterFinished; t != nil {
+		ttl = time.Duration(*t) * time.Second
+	}
+	if left := status.FinishedAt.Add(ttl).Sub(r.clock.Now()); left > 0 {
+		return reconcile.Result{RequeueAfter: left}, nil
+	}
+	uid := obj.GetUID()
+	err := r.client.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	return reconcile.Result{}, client.IgnoreNotFound(err)
+}

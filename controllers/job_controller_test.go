@@ -1,0 +1,417 @@
+package controllers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testredis"
+	"github.com/jengu/queue-operator/jobstatus"
+	"github.com/jengu/queue-operator/queue"
+)
+
+const timeout = 15 * time.Second
+
+func TestEachKindIsEnqueuedAndWaits(t *testing.T) {
+	f := newFixture(t, nil, testOptions())
+	for _, q := range jobsv1alpha1.QueueNames {
+		f.jobQueue(q)
+	}
+	enrichment := f.enrichmentJob("enrich-0a1b2c3d-1")
+	enrichment.Spec.Priority = 5
+	common := jobsv1alpha1.JobCommonSpec{PropertyID: "prop-1", UserID: "user-1", Priority: 5}
+	tests := []struct {
+		obj   jobstatus.Object
+		queue jobsv1alpha1.QueueName
+	}{
+		{enrichment, jobsv1alpha1.QueueEnrichment},
+		{&jobsv1alpha1.CompetitorJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "competitor-0a1b2c3d-1"},
+			Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common, Location: "Barcelona", CheckIn: "2026-12-18", CheckOut: "2026-12-20", Adults: 2}},
+			jobsv1alpha1.QueueCompetitor},
+		{&jobsv1alpha1.AnalyticsJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "analytics-0a1b2c3d-1"},
+			Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common, AnalysisType: jobsv1alpha1.AnalysisSummary}},
+			jobsv1alpha1.QueueAnalytics},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.queue), func(t *testing.T) {
+			g := NewWithT(t)
+			f.create(tt.obj)
+			g.Eventually(f.phase(tt.obj)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+			status := f.status(tt.obj)()
+			g.Expect(status.QueuedAt).NotTo(BeNil())
+			g.Expect(meta.IsStatusConditionTrue(status.Conditions, jobsv1alpha1.ConditionQueued)).To(BeTrue())
+			g.Expect(meta.IsStatusConditionTrue(status.Conditions, jobsv1alpha1.ConditionQueueReady)).To(BeTrue())
+
+			record, err := f.queue(tt.queue).Get(context.Background(), tt.obj.GetName())
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(record.UID).To(Equal(string(tt.obj.GetUID())), "the owner UID is recorded")
+			g.Expect(record.Priority).To(Equal(5))
+			g.Expect(record.Version).To(Equal(status.QueueVersion))
+			g.Expect(string(record.Payload)).To(ContainSubstring(`"propertyId":"prop-1"`))
+
+			stored := tt.obj.DeepCopyObject().(client.Object)
+			g.Expect(f.c.Get(context.Background(), client.ObjectKeyFromObject(tt.obj), stored)).To(Succeed())
+			g.Expect(stored.GetFinalizers()).To(ContainElement(jobsv1alpha1.Finalizer))
+
+			g.Eventually(func() []string { return eventReasons(f, tt.obj.GetName()) }).WithTimeout(timeout).
+				Should(ContainElement(jobsv1alpha1.ReasonEnqueued))
+		})
+	}
+	// Reconciling again never enqueues twice.
+	g := NewWithT(t)
+	g.Consistently(func() int64 {
+		c, err := f.queue(jobsv1alpha1.QueueEnrichment).Counts(context.Background())
+		g.Expect(err).NotTo(HaveOccurred())
+		return c.Waiting
+	}).WithTimeout(3 * time.Second).Should(Equal(int64(1)))
+}
+
+func eventReasons(f *fixture, name string) []string {
+	var reasons []string
+	list := &eventsv1.EventList{}
+	if err := f.c.List(context.Background(), list, client.InNamespace(f.ns)); err != nil {
+		return nil
+	}
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}
+
+func TestJobWaitsForItsJobQueue(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, nil, testOptions())
+	job := f.enrichmentJob("enrich-noqueue-1")
+	f.create(job)
+	g.Eventually(func() string {
+		c := meta.FindStatusCondition(f.status(job)().Conditions, jobsv1alpha1.ConditionQueueReady)
+		if c == nil || c.Status != metav1.ConditionFalse {
+			return ""
+		}
+		return c.Reason
+	}).WithTimeout(timeout).Should(Equal(jobsv1alpha1.ReasonQueueNotFound))
+	_, err := f.queue(jobsv1alpha1.QueueEnrichment).Get(context.Background(), job.Name)
+	g.Expect(errors.Is(err, queue.ErrNotFound)).To(BeTrue(), "not enqueued without a JobQueue")
+
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	g.Expect(meta.IsStatusConditionTrue(f.status(job)().Conditions, jobsv1alpha1.ConditionQueueReady)).To(BeTrue())
+}
+
+func TestCRFollowsTheEngineThroughARetryCycle(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	job := f.enrichmentJob("enrich-follow-1")
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+
+	leased := f.leaseOne(g, q, "worker-a")
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseActive))
+	g.Expect(f.status(job)().Worker).To(Equal("worker-a"))
+	g.Expect(meta.IsStatusConditionTrue(f.status(job)().Conditions, jobsv1alpha1.ConditionRunning)).To(BeTrue())
+
+	_, err := q.Progress(ctx, leased.ID, leased.Token, 40, "weather")
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = q.Fail(ctx, leased.ID, leased.Token, queue.Failure{Kind: queue.FailRetry, Message: "Weather API timeout"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseDelayed))
+	delayed := f.status(job)()
+	g.Expect(delayed.AttemptsMade).To(Equal(int32(1)))
+	g.Expect(delayed.NextAttemptAt).NotTo(BeNil())
+	g.Expect(delayed.Message).To(Equal("Weather API timeout"))
+
+	again := f.leaseOne(g, q, "worker-b")
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseActive))
+	g.Expect(f.status(job)().Worker).To(Equal("worker-b"))
+	_, err = q.Complete(ctx, again.ID, again.Token, []byte(`{"rows":10}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+	done := f.status(job)()
+	g.Expect(done.Progress).To(Equal(int32(100)))
+	g.Expect(done.AttemptsMade).To(Equal(int32(2)))
+	g.Expect(done.FinishedAt).NotTo(BeNil())
+	g.Expect(meta.IsStatusConditionTrue(done.Conditions, jobsv1alpha1.ConditionComplete)).To(BeTrue(),
+		"kubectl wait --for=condition=Complete reads this")
+	g.Expect(meta.IsStatusConditionTrue(done.Conditions, jobsv1alpha1.ConditionRunning)).To(BeFalse())
+}
+
+func TestStaleStatusWriteNeverWins(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	// No JobQueue: the controller leaves the status alone but for QueueReady.
+	job := f.enrichmentJob("enrich-versions-1")
+	f.create(job)
+
+	write := func(version int64, phase jobsv1alpha1.JobPhase) bool {
+		obj := &jobsv1alpha1.EnrichmentJob{}
+		g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(job), obj)).To(Succeed())
+		ok, err := jobstatus.Write(ctx, f.c, obj, version, func(s *jobsv1alpha1.JobStatus) { s.Phase = phase })
+		g.Expect(err).NotTo(HaveOccurred())
+		return ok
+	}
+	g.Expect(write(5, jobsv1alpha1.PhaseActive)).To(BeTrue())
+	g.Expect(write(4, jobsv1alpha1.PhaseWaiting)).To(BeFalse(), "a lower version is stale")
+	g.Expect(write(5, jobsv1alpha1.PhaseWaiting)).To(BeFalse(), "the same version is already applied")
+	g.Expect(f.status(job)().Phase).To(Equal(jobsv1alpha1.PhaseActive))
+
+	// Writers racing with versions in any order converge on the highest.
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for v := int64(6 + w); v <= 40; v += 4 {
+				obj := &jobsv1alpha1.EnrichmentJob{}
+				g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(job), obj)).To(Succeed())
+				_, err := jobstatus.Write(ctx, f.c, obj, v, func(s *jobsv1alpha1.JobStatus) {
+					s.Message = fmt.Sprintf("version %d", v)
+				})
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+		})
+	}
+	wg.Wait()
+	final := f.status(job)()
+	g.Expect(final.QueueVersion).To(Equal(int64(40)))
+	g.Expect(final.Message).To(Equal("version 40"))
+}
+
+func TestDeletingAnActiveJobCancelsIt(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	job := f.enrichmentJob("enrich-cancel-1")
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	leased := f.leaseOne(g, q, "worker-a")
+
+	g.Expect(f.c.Delete(ctx, job)).To(Succeed())
+	g.Eventually(func() queue.HeartbeatStatus {
+		s, err := q.Heartbeat(ctx, leased.ID, leased.Token, 30*time.Second)
+		g.Expect(err).NotTo(HaveOccurred())
+		return s
+	}).WithTimeout(timeout).Should(Equal(queue.HeartbeatRemoved))
+	_, err := q.Get(ctx, job.Name)
+	g.Expect(errors.Is(err, queue.ErrNotFound)).To(BeTrue())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.EnrichmentJob{}))
+	}).WithTimeout(timeout).Should(BeTrue(), "the finalizer is released")
+}
+
+func TestRetryAnnotationMovesAFailedJobBackOncePerToken(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	job := f.enrichmentJob("enrich-retry-1")
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	failOnce := func() {
+		leased := f.leaseOne(g, q, "w")
+		_, err := q.Fail(ctx, leased.ID, leased.Token, queue.Failure{Kind: queue.FailPermanent, Message: "property deleted"})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
+	}
+	failOnce()
+	g.Expect(meta.IsStatusConditionTrue(f.status(job)().Conditions, jobsv1alpha1.ConditionFailed)).To(BeTrue())
+
+	annotate := func(token string) {
+		obj := &jobsv1alpha1.EnrichmentJob{}
+		g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(job), obj)).To(Succeed())
+		before := obj.DeepCopy()
+		obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: token})
+		g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
+	}
+	annotate("first")
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	g.Expect(f.status(job)().AttemptsMade).To(BeZero(), "attempts reset")
+	g.Expect(f.status(job)().LastRetryToken).To(Equal("first"))
+
+	// The same token does not retry again.
+	failOnce()
+	annotate("first")
+	g.Consistently(f.phase(job)).WithTimeout(2 * time.Second).Should(Equal(jobsv1alpha1.PhaseFailed))
+	// A new one does.
+	annotate("second")
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+}
+
+func TestFlushedRedisGetsEveryLiveJobBack(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	server := testredis.Start(t)
+	rdb := server.Client()
+	defer rdb.Close()
+	f := newFixture(t, rdb, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	var jobs []*jobsv1alpha1.EnrichmentJob
+	for i := range 5 {
+		job := f.enrichmentJob(fmt.Sprintf("enrich-flush-%d", i))
+		f.create(job)
+		jobs = append(jobs, job)
+	}
+	for _, job := range jobs {
+		g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	}
+	// One of them finishes before the flush: it stays finished and is not re-run.
+	leased := f.leaseOne(g, q, "w")
+	_, err := q.Complete(ctx, leased.ID, leased.Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	finished := &jobsv1alpha1.EnrichmentJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: leased.ID}}
+	g.Eventually(f.phase(finished)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+
+	g.Expect(rdb.FlushAll(ctx).Err()).To(Succeed())
+	g.Eventually(func() int64 {
+		c, err := q.Counts(ctx)
+		g.Expect(err).NotTo(HaveOccurred())
+		return c.Waiting
+	}).WithTimeout(timeout).Should(Equal(int64(4)), "every non-terminal CR back in its queue within a resync")
+	_, err = q.Get(ctx, leased.ID)
+	g.Expect(errors.Is(err, queue.ErrNotFound)).To(BeTrue(), "a finished job is not re-enqueued")
+
+	// The re-enqueued records' versions stay above the CRs', so the CRs keep following.
+	next := f.leaseOne(g, q, "w")
+	g.Eventually(f.phase(&jobsv1alpha1.EnrichmentJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: next.ID}})).
+		WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseActive))
+}
+
+func TestUnreachableRedisReleasesTheFinalizerAfterTheBound(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	server := testredis.Start(t)
+	rdb := server.Client()
+	defer rdb.Close()
+	f := newFixture(t, rdb, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	job := f.enrichmentJob("enrich-redisdown-1")
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+
+	server.Kill()
+	deletedAt := time.Now()
+	g.Expect(f.c.Delete(ctx, job)).To(Succeed())
+	gone := func() bool {
+		return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.EnrichmentJob{}))
+	}
+	g.Consistently(gone).WithTimeout(2*time.Second).Should(BeFalse(), "the finalizer waits for Redis first")
+	g.Eventually(gone).WithTimeout(timeout).Should(BeTrue(), "then it is released")
+	g.Expect(time.Since(deletedAt)).To(BeNumerically(">=", testOptions().RedisDownGrace))
+
+	// Redis comes back holding the record: the orphan sweep removes it.
+	server.Restart()
+	g.Eventually(func() error {
+		_, err := f.queue(jobsv1alpha1.QueueEnrichment).Get(ctx, job.Name)
+		return err
+	}).WithTimeout(timeout).Should(MatchError(queue.ErrNotFound))
+}
+
+func TestTTLDeletesFinishedJobs(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	ttl := int32(2)
+	job := f.enrichmentJob("enrich-ttl-1")
+	job.Spec.TTLSecondsAfterFinished = &ttl
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	leased := f.leaseOne(g, q, "w")
+	_, err := q.Complete(ctx, leased.ID, leased.Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.EnrichmentJob{}))
+	}).WithTimeout(timeout).Should(BeTrue())
+	_, err = q.Get(ctx, job.Name)
+	g.Expect(errors.Is(err, queue.ErrNotFound)).To(BeTrue(), "its record went with it")
+}
+
+func TestControllerRestartedMidFlightLosesNothing(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	first := f.enrichmentJob("enrich-restart-1")
+	f.create(first)
+	g.Eventually(f.phase(first)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+
+	f.stopController()
+	// While it is down: a job is created, and the first one runs to completion.
+	second := f.enrichmentJob("enrich-restart-2")
+	f.create(second)
+	leased := f.leaseOne(g, q, "w")
+	_, err := q.Complete(ctx, leased.ID, leased.Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	f.start(testOptions())
+	g.Eventually(f.phase(first)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+	g.Eventually(f.phase(second)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+}
+
+func TestWriteBudgetOfOneJob(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	job := f.enrichmentJob("enrich-budget-1")
+	job.Finalizers = []string{jobsv1alpha1.Finalizer} // as the facade creates jobs
+	f.create(job)
+
+	w, err := env.WatchClient().Watch(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(f.ns),
+		client.MatchingFields{"metadata.name": job.Name})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer w.Stop()
+	var writes []string
+	var mu sync.Mutex
+	go func() {
+		for e := range w.ResultChan() {
+			if e.Type == watch.Modified {
+				obj := e.Object.(*jobsv1alpha1.EnrichmentJob)
+				mu.Lock()
+				writes = append(writes, fmt.Sprintf("%s@%d", obj.Status.Phase, obj.Status.QueueVersion))
+				mu.Unlock()
+			}
+		}
+	}()
+
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	leased := f.leaseOne(g, q, "w")
+	for tick := 1; tick <= 10; tick++ {
+		time.Sleep(time.Second)
+		_, err := q.Progress(ctx, leased.ID, leased.Token, tick*10, "")
+		g.Expect(err).NotTo(HaveOccurred())
+		_, err = q.Heartbeat(ctx, leased.ID, leased.Token, 30*time.Second)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	_, err = q.Complete(ctx, leased.ID, leased.Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+	time.Sleep(2 * time.Second) // a resync passes: it must not write
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("writes to the job after create: %d %v", len(writes), writes)
+	g.Expect(len(writes)).To(BeNumerically("<=", 5))
+}

@@ -1,0 +1,102 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/metrics"
+	"github.com/jengu/queue-operator/queue"
+)
+
+// ManagerConfig is how `queue-operator controller` (and `make dev`) runs the controllers.
+type ManagerConfig struct {
+	// Redis is the queues' Redis.
+	Redis redis.UniversalClient
+	// MetricsAddr and ProbeAddr serve /metrics and /healthz, /readyz ("0" turns one off).
+	MetricsAddr, ProbeAddr string
+	// LeaderElection lets several replicas run with one active.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	// Namespaces limits the controllers to these namespaces (tests); empty watches all.
+	Namespaces []string
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
+	Options            Options
+	Logger             logr.Logger
+}
+
+// Scheme knows the built-in kinds and jobs.jengu.io/v1alpha1.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := jobsv1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// NewManager builds a manager running the job controllers against cfg and the given Redis.
+func NewManager(cfg *rest.Config, mc ManagerConfig) (ctrl.Manager, error) {
+	cacheOpts := cache.Options{}
+	if len(mc.Namespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range mc.Namespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		Logger:                  mc.Logger,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: mc.MetricsAddr},
+		HealthProbeBindAddress:  mc.ProbeAddr,
+		LeaderElection:          mc.LeaderElection,
+		LeaderElectionID:        "queue-operator.jobs.jengu.io",
+		LeaderElectionNamespace: mc.LeaderElectionNamespace,
+		// Let the housekeeping and reconcilers stop quickly on a handover.
+		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: &mc.SkipNameValidation},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new manager: %w", err)
+	}
+	engine := queue.New(mc.Redis, queue.WithLogger(mc.Logger.WithName("queue")))
+	if err := SetupWithManager(mgr, engine, mc.Options); err != nil {
+		return nil, fmt.Errorf("set up controllers: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", func(*http.Request) error { return nil }); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("redis", func(r *http.Request) error { return mc.Redis.Ping(r.Context()).Err() }); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// CheckRedis warns loudly when the queues' Redis may evict job records.
+func CheckRedis(ctx context.Context, rdb redis.UniversalClient, log logr.Logger) {
+	if _, err := queue.CheckEvictionPolicy(ctx, rdb, log); err != nil {
+		log.Error(err, "Could not check Redis' eviction policy")
+	}
+}
+
+// RegisterMetrics registers the controller's collectors with controller-runtime's registry,
+// which its /metrics serves.
+func RegisterMetrics() error {
+	return metrics.Register(ctrlmetrics.Registry)
+}

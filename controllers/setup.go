@@ -1,0 +1,130 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/queue"
+)
+
+// Options tune the controllers.
+type Options struct {
+	// ResyncPeriod is how often a live job is reconciled although no event asked for it: the
+	// full pass that catches anything the event stream missed (a flushed Redis included).
+	ResyncPeriod time.Duration
+	// RedisDownGrace is how long a deleted job's finalizer waits for an unreachable Redis.
+	RedisDownGrace time.Duration
+	// HousekeepingInterval is how often each queue is swept for stalled leases, expired records
+	// and orphans.
+	HousekeepingInterval time.Duration
+	// OrphanAge: a Redis record without its CR is removed only once it is this old, so a record
+	// is never raced against the cache that has not seen its new CR yet.
+	OrphanAge time.Duration
+	// MaxStalls is how often a job may lose its worker before it fails.
+	MaxStalls int
+	// Clock is the controllers' clock.
+	Clock clock.Clock
+}
+
+// DefaultOptions are the production settings.
+func DefaultOptions() Options {
+	return Options{
+		ResyncPeriod:         5 * time.Minute,
+		RedisDownGrace:       5 * time.Minute,
+		HousekeepingInterval: 5 * time.Second,
+		OrphanAge:            time.Minute,
+		MaxStalls:            1,
+		Clock:                clock.RealClock{},
+	}
+}
+
+// jobKind ties a job kind to its queue and its reconciler's event channel.
+type jobKind struct {
+	queue   jobsv1alpha1.QueueName
+	newObj  func() client.Object
+	newList func() client.ObjectList
+	events  chan event.GenericEvent
+}
+
+// SetupWithManager registers the three job reconcilers and the per-queue housekeeping.
+func SetupWithManager(mgr ctrl.Manager, engine *queue.Client, opts Options) error {
+	kinds := []*jobKind{
+		{queue: jobsv1alpha1.QueueEnrichment,
+			newObj:  func() client.Object { return &jobsv1alpha1.EnrichmentJob{} },
+			newList: func() client.ObjectList { return &jobsv1alpha1.EnrichmentJobList{} }},
+		{queue: jobsv1alpha1.QueueCompetitor,
+			newObj:  func() client.Object { return &jobsv1alpha1.CompetitorJob{} },
+			newList: func() client.ObjectList { return &jobsv1alpha1.CompetitorJobList{} }},
+		{queue: jobsv1alpha1.QueueAnalytics,
+			newObj:  func() client.Object { return &jobsv1alpha1.AnalyticsJob{} },
+			newList: func() client.ObjectList { return &jobsv1alpha1.AnalyticsJobList{} }},
+	}
+	for _, k := range kinds {
+		k.events = make(chan event.GenericEvent, 1024)
+	}
+	if err := setupJobKind[jobsv1alpha1.EnrichmentJob](mgr, engine, opts, kinds[0]); err != nil {
+		return err
+	}
+	if err := setupJobKind[jobsv1alpha1.CompetitorJob](mgr, engine, opts, kinds[1]); err != nil {
+		return err
+	}
+	if err := setupJobKind[jobsv1alpha1.AnalyticsJob](mgr, engine, opts, kinds[2]); err != nil {
+		return err
+	}
+	return mgr.Add(newHousekeeper(mgr.GetClient(), engine, opts, kinds))
+}
+
+func setupJobKind[T any, P JobObject[T]](mgr ctrl.Manager, engine *queue.Client, opts Options, kind *jobKind) error {
+	r := &JobReconciler[T, P]{
+		client:   mgr.GetClient(),
+		engine:   engine,
+		recorder: mgr.GetEventRecorder("queue-operator"),
+		clock:    opts.Clock,
+		opts:     opts,
+	}
+	name := string(kind.queue) + "-job"
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(name).
+		For(P(new(T))).
+		// A JobQueue that appears (or changes) brings back the jobs of its queue that waited.
+		Watches(&jobsv1alpha1.JobQueue{}, handler.EnqueueRequestsFromMapFunc(jobsOfQueue(mgr.GetClient(), kind)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The engine's event stream (through the housekeeping) brings back a job whose record moved.
+		WatchesRawSource(source.Channel(kind.events, &handler.EnqueueRequestForObject{})).
+		Complete(r)
+}
+
+// jobsOfQueue maps a JobQueue to the jobs of its kind in its namespace.
+func jobsOfQueue(c client.Client, kind *jobKind) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		jq, ok := o.(*jobsv1alpha1.JobQueue)
+		if !ok || jq.Spec.Queue != kind.queue {
+			return nil
+		}
+		list := kind.newList()
+		if err := c.List(ctx, list, client.InNamespace(jq.Namespace)); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		_ = apimeta.EachListItem(list, func(item runtime.Object) error {
+			if m, err := apimeta.Accessor(item); err == nil {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: m.GetNamespace(), Name: m.GetName()}})
+			}
+			return nil
+		})
+		return reqs
+	}
+}

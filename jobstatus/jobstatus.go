@@ -1,0 +1,172 @@
+// Package jobstatus is the one way job CR status is written, by the controller and the workers
+// alike. A write carries the version of the Redis record it reflects and is applied only when
+// that version is higher than the one the CR stores, under a resourceVersion precondition; so
+// two writers converge on the latest version and a late, stale write never wins.
+package jobstatus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/queue"
+)
+
+// Object is a job CR the helper can write.
+type Object interface {
+	client.Object
+	jobsv1alpha1.QueueJob
+}
+
+// maxConflicts bounds the re-reads after resourceVersion conflicts.
+const maxConflicts = 10
+
+// Write applies change to obj's status if version is higher than the stored queueVersion, and
+// stores version with it. On a conflict it re-reads obj and tries again. It reports whether it
+// wrote; obj holds the stored object afterwards.
+func Write(ctx context.Context, c client.Client, obj Object, version int64, change func(*jobsv1alpha1.JobStatus)) (bool, error) {
+	return write(ctx, c, obj, func(stored int64) bool { return version > stored }, func(s *jobsv1alpha1.JobStatus) {
+		change(s)
+		s.QueueVersion = version
+	})
+}
+
+// WriteUnversioned applies a change that no Redis transition caused (the QueueReady condition
+// before any record exists, the retry token acted on) and leaves queueVersion as it is.
+func WriteUnversioned(ctx context.Context, c client.Client, obj Object, change func(*jobsv1alpha1.JobStatus)) error {
+	_, err := write(ctx, c, obj, func(int64) bool { return true }, change)
+	return err
+}
+
+func write(ctx context.Context, c client.Client, obj Object, accept func(stored int64) bool, change func(*jobsv1alpha1.JobStatus)) (bool, error) {
+	for range maxConflicts {
+		if !accept(obj.JobStatus().QueueVersion) {
+			return false, nil
+		}
+		before := obj.DeepCopyObject().(Object)
+		change(obj.JobStatus())
+		obj.JobStatus().ObservedGeneration = obj.GetGeneration()
+		patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+		err := c.Status().Patch(ctx, obj, patch)
+		if err == nil {
+			return true, nil
+		}
+		if !apierrors.IsConflict(err) {
+			return false, fmt.Errorf("write status of %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+		}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return false, fmt.Errorf("re-read %s/%s after a conflict: %w", obj.GetNamespace(), obj.GetName(), err)
+		}
+	}
+	return false, fmt.Errorf("write status of %s/%s: still conflicting after %d tries", obj.GetNamespace(), obj.GetName(), maxConflicts)
+}
+
+// Sync writes the status that record implies, at record's version.
+func Sync(ctx context.Context, c client.Client, obj Object, record *queue.Job) (bool, error) {
+	return Write(ctx, c, obj, record.Version, func(s *jobsv1alpha1.JobStatus) { FromRecord(s, record) })
+}
+
+// PhaseOf maps a record's state to the CR phase; cancelled has none (its CR is going).
+func PhaseOf(s queue.State) (jobsv1alpha1.JobPhase, bool) {
+	switch s {
+	case queue.StateWaiting:
+		return jobsv1alpha1.PhaseWaiting, true
+	case queue.StateActive:
+		return jobsv1alpha1.PhaseActive, true
+	case queue.StateDelayed:
+		return jobsv1alpha1.PhaseDelayed, true
+	case queue.StateCompleted:
+		return jobsv1alpha1.PhaseCompleted, true
+	case queue.StateFailed:
+		return jobsv1alpha1.PhaseFailed, true
+	}
+	return "", false
+}
+
+// FromRecord sets s from a Redis record: phase, progress, attempts, times, worker, message and
+// the conditions that go with the phase.
+func FromRecord(s *jobsv1alpha1.JobStatus, r *queue.Job) {
+	phase, ok := PhaseOf(r.State)
+	if !ok {
+		return
+	}
+	s.Phase = phase
+	s.Progress = int32(r.Progress)
+	s.AttemptsMade = int32(r.AttemptsMade)
+	s.QueuedAt = metaTime(r.CreatedAt)
+	s.StartedAt = metaTime(r.ProcessedAt)
+	s.FinishedAt = metaTime(r.FinishedAt)
+	s.NextAttemptAt = nil
+	s.Worker = r.Worker
+	s.Message = ""
+	switch phase {
+	case jobsv1alpha1.PhaseActive:
+		s.Message = r.ProgressMessage
+	case jobsv1alpha1.PhaseDelayed:
+		s.NextAttemptAt = metaTime(r.DueAt)
+		s.Message = r.Error
+	case jobsv1alpha1.PhaseFailed:
+		s.Message = r.Error
+	case jobsv1alpha1.PhaseWaiting:
+		s.Worker = ""
+	}
+	if len(s.Message) > 1024 {
+		s.Message = s.Message[:1024]
+	}
+	setConditions(s, phase, r)
+}
+
+func setConditions(s *jobsv1alpha1.JobStatus, phase jobsv1alpha1.JobPhase, r *queue.Job) {
+	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason,
+			Message: msg, ObservedGeneration: s.ObservedGeneration})
+	}
+	set(jobsv1alpha1.ConditionQueueReady, metav1.ConditionTrue, jobsv1alpha1.ReasonQueueFound, "")
+	set(jobsv1alpha1.ConditionQueued, metav1.ConditionTrue, jobsv1alpha1.ReasonEnqueued, "The job has a record in its Redis queue")
+	running, runningReason, runningMsg := metav1.ConditionFalse, "NotRunning", ""
+	complete, failed := metav1.ConditionFalse, metav1.ConditionFalse
+	completeReason, failedReason, failedMsg := "NotComplete", "NotFailed", ""
+	switch phase {
+	case jobsv1alpha1.PhaseActive:
+		running, runningReason, runningMsg = metav1.ConditionTrue, jobsv1alpha1.ReasonLeased, "Leased by "+r.Worker
+	case jobsv1alpha1.PhaseDelayed:
+		runningReason, runningMsg = jobsv1alpha1.ReasonRetrying, r.Error
+		if r.DelayReason == queue.DelayRateLimited {
+			runningReason = jobsv1alpha1.ReasonRateLimited
+		}
+	case jobsv1alpha1.PhaseCompleted:
+		complete, completeReason = metav1.ConditionTrue, jobsv1alpha1.ReasonSucceeded
+		runningReason = jobsv1alpha1.ReasonSucceeded
+	case jobsv1alpha1.PhaseFailed:
+		failed, failedMsg = metav1.ConditionTrue, r.Error
+		failedReason = jobsv1alpha1.ReasonAttemptsExhaust
+		if r.AttemptsMade < r.MaxAttempts {
+			failedReason = jobsv1alpha1.ReasonPermanentError
+		}
+		runningReason = failedReason
+	}
+	set(jobsv1alpha1.ConditionRunning, running, runningReason, truncate(runningMsg))
+	set(jobsv1alpha1.ConditionComplete, complete, completeReason, "")
+	set(jobsv1alpha1.ConditionFailed, failed, failedReason, truncate(failedMsg))
+}
+
+func truncate(s string) string {
+	if len(s) > 1024 {
+		return s[:1024]
+	}
+	return s
+}
+
+func metaTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t)
+	return &mt
+}
