@@ -103,7 +103,7 @@ func (h *housekeeper) follow(ctx context.Context, q *queue.Queue, kind *jobKind)
 			}
 			last = id
 		}
-		events, err := q.ReadEvents(ctx, last, 500, 5*time.Second)
+		events, err := q.ReadEvents(ctx, last, 500, 2*time.Second)
 		if err != nil {
 			log.V(1).Info("Reading the event stream failed", "error", err.Error())
 			sleep(ctx, time.Second)

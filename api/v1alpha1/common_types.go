@@ -140,13 +140,13 @@ type JobStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	Progress int32 `json:"progress,omitempty"`
+	Progress int32 `json:"progress"`
 
 	// attemptsMade counts the attempts started and ended (completed, failed or stalled). A
 	// rate-limited job is delayed without counting an attempt.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	AttemptsMade int32 `json:"attemptsMade,omitempty"`
+	AttemptsMade int32 `json:"attemptsMade"`
 
 	// queuedAt is when the job was first enqueued in Redis.
 	// +optional
