@@ -3,7 +3,6 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,17 +23,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 var nsSeq atomic.Int32
 
@@ -172,4 +161,13 @@ func (f *fixture) leaseOne(g Gomega, q *queue.Queue, worker string) *queue.Job {
 		return len(res.Jobs)
 	}).WithTimeout(10 * time.Second).WithPolling(50 * time.Millisecond).Should(Equal(1))
 	return job
+}
+
+// waitingEnrichmentJob creates the enrichment JobQueue and a job, and waits for it to be Waiting.
+func (f *fixture) waitingEnrichmentJob(g Gomega, name string) (*jobsv1alpha1.EnrichmentJob, *queue.Queue) {
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	job := f.enrichmentJob(name)
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	return job, f.queue(jobsv1alpha1.QueueEnrichment)
 }

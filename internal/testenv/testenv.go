@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 	goruntime "runtime"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -96,4 +97,20 @@ func (e *Env) KubeconfigFile(dir string) (string, error) {
 // Kubectl is the kubectl built beside the control plane's binaries.
 func Kubectl() string {
 	return filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+}
+
+// Main runs a test binary's tests against a control plane it starts first and stops last; *env
+// is set for the tests. Use it as the package's TestMain.
+func Main(m *testing.M, env **Env) {
+	var err error
+	*env, err = Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := (*env).Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop control plane:", err)
+	}
+	os.Exit(code)
 }

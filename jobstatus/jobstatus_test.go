@@ -1,0 +1,112 @@
+package jobstatus_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/jobstatus"
+	"github.com/jengu/queue-operator/queue"
+)
+
+func TestFromRecord(t *testing.T) {
+	created := time.UnixMilli(1_734_512_345_000)
+	started := created.Add(time.Second)
+	due := created.Add(time.Minute)
+	type conds map[string]metav1.ConditionStatus
+	tests := []struct {
+		name       string
+		record     queue.Job
+		want       jobsv1alpha1.JobStatus
+		conditions conds
+		reasons    map[string]string
+	}{{
+		name:   "waiting",
+		record: queue.Job{State: queue.StateWaiting, CreatedAt: created, Worker: "old"},
+		want:   jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseWaiting, QueuedAt: mt(created)},
+		conditions: conds{"Queued": metav1.ConditionTrue, "QueueReady": metav1.ConditionTrue,
+			"Running": metav1.ConditionFalse, "Complete": metav1.ConditionFalse, "Failed": metav1.ConditionFalse},
+	}, {
+		name: "active",
+		record: queue.Job{State: queue.StateActive, CreatedAt: created, ProcessedAt: started, Progress: 45,
+			ProgressMessage: "weather", Worker: "w-1", AttemptsMade: 1},
+		want: jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseActive, QueuedAt: mt(created), StartedAt: mt(started),
+			Progress: 45, Message: "weather", Worker: "w-1", AttemptsMade: 1},
+		conditions: conds{"Running": metav1.ConditionTrue, "Complete": metav1.ConditionFalse},
+		reasons:    map[string]string{"Running": jobsv1alpha1.ReasonLeased},
+	}, {
+		name: "delayed by a retry",
+		record: queue.Job{State: queue.StateDelayed, CreatedAt: created, ProcessedAt: started, DueAt: due,
+			Error: "Weather API timeout", AttemptsMade: 1, DelayReason: queue.DelayRetry},
+		want: jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseDelayed, QueuedAt: mt(created), StartedAt: mt(started),
+			NextAttemptAt: mt(due), Message: "Weather API timeout", AttemptsMade: 1},
+		conditions: conds{"Running": metav1.ConditionFalse},
+		reasons:    map[string]string{"Running": jobsv1alpha1.ReasonRetrying},
+	}, {
+		name:       "delayed by the rate limit",
+		record:     queue.Job{State: queue.StateDelayed, CreatedAt: created, DueAt: due, DelayReason: queue.DelayRateLimited},
+		want:       jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseDelayed, QueuedAt: mt(created), NextAttemptAt: mt(due)},
+		conditions: conds{"Running": metav1.ConditionFalse},
+		reasons:    map[string]string{"Running": jobsv1alpha1.ReasonRateLimited},
+	}, {
+		name: "completed",
+		record: queue.Job{State: queue.StateCompleted, CreatedAt: created, ProcessedAt: started, FinishedAt: due,
+			Progress: 100, AttemptsMade: 2, Worker: "w-2"},
+		want: jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseCompleted, QueuedAt: mt(created), StartedAt: mt(started),
+			FinishedAt: mt(due), Progress: 100, AttemptsMade: 2, Worker: "w-2"},
+		conditions: conds{"Complete": metav1.ConditionTrue, "Running": metav1.ConditionFalse, "Failed": metav1.ConditionFalse},
+	}, {
+		name: "failed after the last attempt",
+		record: queue.Job{State: queue.StateFailed, CreatedAt: created, FinishedAt: due, AttemptsMade: 5, MaxAttempts: 5,
+			Error: "Weather API timeout"},
+		want: jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseFailed, QueuedAt: mt(created), FinishedAt: mt(due),
+			AttemptsMade: 5, Message: "Weather API timeout"},
+		conditions: conds{"Failed": metav1.ConditionTrue, "Complete": metav1.ConditionFalse},
+		reasons:    map[string]string{"Failed": jobsv1alpha1.ReasonAttemptsExhaust},
+	}, {
+		name:       "failed permanently",
+		record:     queue.Job{State: queue.StateFailed, CreatedAt: created, AttemptsMade: 1, MaxAttempts: 5, Error: "property deleted"},
+		want:       jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseFailed, QueuedAt: mt(created), AttemptsMade: 1, Message: "property deleted"},
+		conditions: conds{"Failed": metav1.ConditionTrue},
+		reasons:    map[string]string{"Failed": jobsv1alpha1.ReasonPermanentError},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := jobsv1alpha1.JobStatus{}
+			jobstatus.FromRecord(&got, &tt.record)
+			conditions := got.Conditions
+			got.Conditions = nil
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+			for typ, status := range tt.conditions {
+				c := meta.FindStatusCondition(conditions, typ)
+				if c == nil || c.Status != status {
+					t.Errorf("condition %s = %v, want %s", typ, c, status)
+				}
+			}
+			for typ, reason := range tt.reasons {
+				if c := meta.FindStatusCondition(conditions, typ); c == nil || c.Reason != reason {
+					t.Errorf("condition %s = %v, want reason %s", typ, c, reason)
+				}
+			}
+		})
+	}
+}
+
+func TestCancelledRecordLeavesStatusAlone(t *testing.T) {
+	got := jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseActive, Progress: 30}
+	jobstatus.FromRecord(&got, &queue.Job{State: queue.StateCancelled})
+	if diff := cmp.Diff(jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseActive, Progress: 30}, got); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}
+
+func mt(t time.Time) *metav1.Time {
+	m := metav1.NewTime(t)
+	return &m
+}
