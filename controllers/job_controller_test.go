@@ -296,7 +296,7 @@ func TestUnreachableRedisReleasesTheFinalizerAfterTheBound(t *testing.T) {
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
 
 	server.Kill()
-	deletedAt := time.Now()
+	deletedAt := time.Now().Truncate(time.Second) // deletionTimestamp has whole seconds
 	g.Expect(f.c.Delete(ctx, job)).To(Succeed())
 	gone := func() bool {
 		return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.EnrichmentJob{}))
