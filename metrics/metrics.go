@@ -22,3 +22,37 @@ func Register(reg prometheus.Registerer) error {
 	}
 	return nil
 }
+
+// Worker collectors, served on each worker's own metrics port.
+var (
+	WorkerJobsProcessed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "queue_operator_worker_jobs_processed_total",
+		Help: "Jobs this worker completed.",
+	}, []string{"queue"})
+	WorkerJobsFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "queue_operator_worker_jobs_failed_total",
+		Help: "Job attempts this worker failed, by kind: retry, permanent, ratelimited.",
+	}, []string{"queue", "kind"})
+	WorkerJobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "queue_operator_worker_job_duration_seconds",
+		Help:    "Time one job attempt took in the processor.",
+		Buckets: []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300},
+	}, []string{"queue"})
+	WorkerJobsInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "queue_operator_worker_jobs_in_flight",
+		Help: "Jobs this worker is processing now.",
+	}, []string{"queue"})
+)
+
+// RegisterWorker adds the shared and the worker collectors to reg.
+func RegisterWorker(reg prometheus.Registerer) error {
+	if err := Register(reg); err != nil {
+		return err
+	}
+	for _, c := range []prometheus.Collector{WorkerJobsProcessed, WorkerJobsFailed, WorkerJobDuration, WorkerJobsInFlight} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -316,6 +316,15 @@ func (q *Queue) Fail(ctx context.Context, id, token string, f Failure) (FailResu
 	return out, nil
 }
 
+// Release hands a leased job back to waiting, at its place in line, without counting the
+// attempt: its worker is shutting down.
+func (q *Queue) Release(ctx context.Context, id, token string) (int64, error) {
+	k := q.keys
+	v, err := scriptRelease.Run(ctx, q.c.rdb, []string{k.job(id), k.active, k.wait, k.events, k.marker},
+		id, token, q.c.eventsMaxLen).Int64()
+	return v, leaseErr("release", id, err)
+}
+
 // RetryFailed moves a job from the dead letter set back to waiting, with its attempts reset.
 func (q *Queue) RetryFailed(ctx context.Context, id string) (int64, error) {
 	k := q.keys

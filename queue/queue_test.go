@@ -543,3 +543,19 @@ func TestReEnqueueStartsAboveTheVersionFloor(t *testing.T) {
 	res := enqueue(t, q, "lost", func(r *queue.EnqueueRequest) { r.MinVersion = 41 })
 	g.Expect(res.Version).To(Equal(int64(42)))
 }
+
+func TestReleaseHandsBackUncounted(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	q := newQueue(t)
+	enqueue(t, q, "first")
+	enqueue(t, q, "second")
+	job := leaseOne(t, q, "w")
+	_, err := q.Release(ctx, job.ID, job.Token)
+	g.Expect(err).NotTo(HaveOccurred())
+	again := leaseOne(t, q, "w2")
+	g.Expect(again.ID).To(Equal("first"), "it keeps its place in line")
+	g.Expect(again.AttemptsMade).To(BeZero())
+	_, err = q.Release(ctx, job.ID, job.Token)
+	g.Expect(errors.Is(err, queue.ErrLeaseLost)).To(BeTrue())
+}

@@ -25,6 +25,7 @@ var (
 	scriptReclaim   = loadScript("reclaim")
 	scriptSweep     = loadScript("sweep")
 	scriptPause     = loadScript("pause")
+	scriptRelease   = loadScript("release")
 )
 
 func loadScript(name string) *redis.Script {

@@ -1,0 +1,245 @@
+package workers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testenv"
+	"github.com/jengu/queue-operator/internal/testredis"
+	"github.com/jengu/queue-operator/jobstatus"
+	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/workers"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+const timeout = 15 * time.Second
+
+var seq atomic.Int32
+
+// fixture is one test's namespace, queue, and a pool that runs its processor.
+type fixture struct {
+	t     *testing.T
+	ns    string
+	queue *queue.Queue
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("wk-%d-%d", time.Now().Unix()%100000, seq.Add(1))}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	return &fixture{t: t, ns: ns.Name, queue: queue.New(testredis.Shared(t), queue.WithMaxIdleWait(time.Second)).Queue(ns.Name, string(jobsv1alpha1.QueueEnrichment))}
+}
+
+// job creates an EnrichmentJob CR and enqueues it with the CR's UID, as the controller does.
+func (f *fixture) job(name string, mutate ...func(*queue.EnqueueRequest)) *jobsv1alpha1.EnrichmentJob {
+	f.t.Helper()
+	job := &jobsv1alpha1.EnrichmentJob{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
+		Spec: jobsv1alpha1.EnrichmentJobSpec{
+			JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "prop-1", UserID: "user-1"},
+			Location:      jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17},
+		},
+	}
+	if err := env.Client.Create(context.Background(), job); err != nil {
+		f.t.Fatalf("create job: %v", err)
+	}
+	req := queue.EnqueueRequest{ID: name, UID: string(job.UID), Payload: []byte(`{"propertyId":"prop-1"}`), MaxAttempts: 3,
+		Backoff: queue.Backoff{Type: queue.BackoffFixed, Delay: 100 * time.Millisecond}, Timeout: time.Minute}
+	for _, m := range mutate {
+		m(&req)
+	}
+	if _, err := f.queue.Enqueue(context.Background(), req); err != nil {
+		f.t.Fatalf("enqueue: %v", err)
+	}
+	return job
+}
+
+// run starts a pool with a status writer; the returned function stops it and waits.
+func (f *fixture) run(p workers.Processor, opts ...workers.Option) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	writerCtx, cancelWriter := context.WithCancel(context.Background())
+	writer := workers.NewCRStatusWriter(env.Client, f.queue,
+		func() jobstatus.Object { return &jobsv1alpha1.EnrichmentJob{} }, time.Second, testr.New(f.t))
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); writer.Run(writerCtx) }()
+	opts = append([]workers.Option{workers.WithConcurrency(3), workers.WithLease(2*time.Second, 200*time.Millisecond),
+		workers.WithStatus(writer), workers.WithLogger(testr.New(f.t)), workers.WithWorkerID("test-worker")}, opts...)
+	pool := workers.NewPool(f.queue, p, opts...)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = pool.Run(ctx)
+	}()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel() // as SIGTERM: the pool drains, then the writer flushes what it reported
+			<-done
+			writer.Flush(context.Background())
+			cancelWriter()
+			<-writerDone
+		}
+	}
+	f.t.Cleanup(stop)
+	return stop
+}
+
+func (f *fixture) record(id string) func() *queue.Job {
+	return func() *queue.Job {
+		j, err := f.queue.Get(context.Background(), id)
+		if err != nil {
+			return &queue.Job{Error: err.Error()}
+		}
+		return j
+	}
+}
+
+func (f *fixture) status(job *jobsv1alpha1.EnrichmentJob) func() jobsv1alpha1.JobStatus {
+	return func() jobsv1alpha1.JobStatus {
+		obj := &jobsv1alpha1.EnrichmentJob{}
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(job), obj); err != nil {
+			return jobsv1alpha1.JobStatus{Message: err.Error()}
+		}
+		return obj.Status
+	}
+}
+
+func TestJobCompletesWithProgressOnTheCR(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	job := f.job("enrich-ok-1")
+	release := make(chan struct{})
+	f.run(workers.ProcessorFunc(func(ctx context.Context, j workers.Job, progress workers.Progress) ([]byte, error) {
+		progress(50, "weather fetched")
+		<-release
+		return []byte(`{"rows":3}`), nil
+	}))
+	g.Eventually(func() jobsv1alpha1.JobStatus { return f.status(job)() }).WithTimeout(timeout).Should(
+		And(HaveField("Phase", jobsv1alpha1.PhaseActive), HaveField("Progress", int32(50)), HaveField("Worker", "test-worker")))
+	close(release)
+	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+	g.Expect(f.status(job)().Progress).To(Equal(int32(100)))
+	g.Expect(string(f.record(job.Name)().Result)).To(Equal(`{"rows":3}`))
+}
+
+func TestPanicIsAFailedAttemptThenRetried(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	job := f.job("enrich-panic-1")
+	f.run(workers.ProcessorFunc(func(ctx context.Context, j workers.Job, _ workers.Progress) ([]byte, error) {
+		if j.Attempt == 1 {
+			panic("nil map in processor")
+		}
+		return nil, nil
+	}))
+	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+	g.Expect(f.record(job.Name)().AttemptsMade).To(Equal(2))
+	g.Expect(f.status(job)().AttemptsMade).To(Equal(int32(2)))
+}
+
+func TestPermanentErrorGoesToTheDeadLetterSetAtOnce(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	job := f.job("enrich-invalid-1")
+	f.run(workers.ProcessorFunc(func(context.Context, workers.Job, workers.Progress) ([]byte, error) {
+		return nil, workers.Permanent(errors.New("property prop-1 no longer exists"))
+	}))
+	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
+	status := f.status(job)()
+	g.Expect(status.AttemptsMade).To(Equal(int32(1)))
+	g.Expect(status.Message).To(ContainSubstring("no longer exists"))
+}
+
+func TestRateLimitedAttemptIsNotCounted(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	job := f.job("enrich-429-1")
+	var mu sync.Mutex
+	var attempts []int
+	var calls atomic.Int32
+	f.run(workers.ProcessorFunc(func(_ context.Context, j workers.Job, _ workers.Progress) ([]byte, error) {
+		mu.Lock()
+		attempts = append(attempts, j.Attempt)
+		mu.Unlock()
+		if calls.Add(1) == 1 {
+			return nil, workers.RateLimited(errors.New("HTTP 429 from Open-Meteo"), 300*time.Millisecond)
+		}
+		return nil, nil
+	}), workers.WithConcurrency(1))
+	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+	mu.Lock()
+	defer mu.Unlock()
+	g.Expect(attempts).To(Equal([]int{1, 1}), "the rate-limited attempt was not counted")
+	g.Expect(f.record(job.Name)().AttemptsMade).To(Equal(1))
+}
+
+func TestTimeoutCancelsTheJobContext(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	job := f.job("enrich-slow-1", func(r *queue.EnqueueRequest) { r.Timeout = 300 * time.Millisecond; r.MaxAttempts = 1 })
+	sawCancel := make(chan struct{}, 1)
+	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Job, _ workers.Progress) ([]byte, error) {
+		<-ctx.Done()
+		sawCancel <- struct{}{}
+		return nil, ctx.Err()
+	}))
+	g.Eventually(sawCancel).WithTimeout(timeout).Should(Receive())
+	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
+	g.Expect(f.record(job.Name)().Error).To(ContainSubstring("timed out after 300ms"))
+}
+
+func TestRemovedJobIsCancelledWithinAHeartbeat(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	job := f.job("enrich-cancel-1")
+	started, cancelled := make(chan struct{}), make(chan error, 1)
+	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Job, _ workers.Progress) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		cancelled <- context.Cause(ctx)
+		return nil, ctx.Err()
+	}))
+	g.Eventually(started).WithTimeout(timeout).Should(BeClosed())
+	_, err := f.queue.Remove(context.Background(), job.Name, "")
+	g.Expect(err).NotTo(HaveOccurred())
+	// The heartbeat runs every 200 ms; allow a few for a loaded machine.
+	var cause error
+	g.Eventually(cancelled).WithTimeout(timeout).Should(Receive(&cause))
+	g.Expect(cause).To(MatchError(ContainSubstring("removed")))
+}
+
+func TestShutdownHandsUnfinishedJobsBack(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	job := f.job("enrich-long-1")
+	started := make(chan struct{})
+	stop := f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Job, _ workers.Progress) ([]byte, error) {
+		close(started)
+		<-ctx.Done() // a long job: it ends only when the worker gives up on it
+		return nil, ctx.Err()
+	}), workers.WithShutdownGrace(300*time.Millisecond))
+	g.Eventually(started).WithTimeout(timeout).Should(BeClosed())
+	stop()
+	record := f.record(job.Name)()
+	g.Expect(record.State).To(Equal(queue.StateWaiting), "handed back")
+	g.Expect(record.AttemptsMade).To(BeZero(), "no attempt counted")
+	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+}

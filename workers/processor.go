@@ -1,0 +1,84 @@
+// Package workers runs jobs: a pool leases from one queue at its concurrency, heartbeats the
+// leases, enforces timeouts, recovers panics, reports progress, and writes the transitions it
+// causes to the job CRs. Processors, one per queue, do the work and know nothing of Redis or
+// Kubernetes.
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Job is what a processor gets: the job's identity and its payload (the CR's spec as JSON).
+type Job struct {
+	ID             string
+	Namespace      string
+	Queue          string
+	Payload        []byte
+	PayloadVersion int
+	// Attempt is 1 for the first attempt.
+	Attempt     int
+	MaxAttempts int
+}
+
+// Progress reports a job's progress, 0 to 100, with a short message. It never blocks on the
+// API server: Redis gets every tick, the CR a coalesced one.
+type Progress func(percent int, message string)
+
+// Processor does one queue's work. It returns a small result (JSON) or an error; Permanent and
+// RateLimited errors say how the job goes on, any other error is retried after the backoff.
+type Processor interface {
+	Process(ctx context.Context, job Job, progress Progress) ([]byte, error)
+}
+
+// ProcessorFunc adapts a function to a Processor.
+type ProcessorFunc func(ctx context.Context, job Job, progress Progress) ([]byte, error)
+
+// Process calls f.
+func (f ProcessorFunc) Process(ctx context.Context, job Job, progress Progress) ([]byte, error) {
+	return f(ctx, job, progress)
+}
+
+// PermanentError marks a failure no retry can fix (invalid data, a deleted property): the job
+// goes to the dead letter set at once.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a PermanentError.
+func Permanent(err error) error { return &PermanentError{Err: err} }
+
+// RateLimitedError says the outside API is rate limiting: the job comes back after RetryAfter,
+// no attempt counted, and the queue leases nothing until then.
+type RateLimitedError struct {
+	Err        error
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.RetryAfter)
+}
+func (e *RateLimitedError) Unwrap() error { return e.Err }
+
+// RateLimited wraps err as a RateLimitedError.
+func RateLimited(err error, retryAfter time.Duration) error {
+	return &RateLimitedError{Err: err, RetryAfter: retryAfter}
+}
+
+// Registry maps queue names to their processors.
+type Registry map[string]Processor
+
+// ErrNoProcessor: the queue has no processor in this build.
+var ErrNoProcessor = errors.New("no processor for this queue")
+
+// For returns the queue's processor.
+func (r Registry) For(queue string) (Processor, error) {
+	p, ok := r[queue]
+	if !ok {
+		return nil, fmt.Errorf("queue %q: %w", queue, ErrNoProcessor)
+	}
+	return p, nil
+}

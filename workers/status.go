@@ -1,0 +1,183 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/jengu/queue-operator/jobstatus"
+	"github.com/jengu/queue-operator/queue"
+)
+
+// StatusSink hears which jobs' CRs should follow their Redis records.
+type StatusSink interface {
+	// Transition: the job changed phase; its CR is written as soon as it can be.
+	Transition(id string)
+	// Progress: the job progressed; its CR is written at most every progress interval.
+	Progress(id string)
+}
+
+// CRStatusWriter writes job CR status from the Redis record, in the background, so the pool
+// never waits on the API server. Each write reads the newest record, so an outage or a burst of
+// ticks coalesces into one write per job; failed writes are retried with backoff.
+type CRStatusWriter struct {
+	client           client.Client
+	queue            *queue.Queue
+	newObj           func() jobstatus.Object
+	progressInterval time.Duration
+	log              logr.Logger
+
+	writing   sync.Mutex // one writeDue at a time (Run and Flush)
+	mu        sync.Mutex
+	pending   map[string]*pendingWrite
+	lastWrite map[string]time.Time
+	wake      chan struct{}
+}
+
+type pendingWrite struct {
+	due      time.Time
+	failures int
+	// asks counts the requests for this write; one that comes while the write is in flight
+	// keeps the entry, so the newer record is written too.
+	asks int
+}
+
+var _ StatusSink = &CRStatusWriter{}
+
+// NewCRStatusWriter writes the CRs (made by newObj) of q's jobs through c.
+func NewCRStatusWriter(c client.Client, q *queue.Queue, newObj func() jobstatus.Object, progressInterval time.Duration, log logr.Logger) *CRStatusWriter {
+	return &CRStatusWriter{client: c, queue: q, newObj: newObj, progressInterval: progressInterval, log: log,
+		pending: map[string]*pendingWrite{}, lastWrite: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+// Transition schedules a write now.
+func (w *CRStatusWriter) Transition(id string) { w.schedule(id, time.Now()) }
+
+// Progress schedules a write one progress interval after the job's last write.
+func (w *CRStatusWriter) Progress(id string) {
+	w.mu.Lock()
+	last := w.lastWrite[id]
+	w.mu.Unlock()
+	w.schedule(id, last.Add(w.progressInterval))
+}
+
+func (w *CRStatusWriter) schedule(id string, due time.Time) {
+	w.mu.Lock()
+	p, ok := w.pending[id]
+	if !ok {
+		p = &pendingWrite{due: due}
+		w.pending[id] = p
+	} else if due.Before(p.due) {
+		p.due = due
+	}
+	p.asks++
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes due status until ctx ends, then makes a last attempt at what is due.
+func (w *CRStatusWriter) Run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := w.writeDue(ctx)
+		timer.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			w.writeDue(context.Background())
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// Flush writes everything pending now, for a worker about to exit.
+func (w *CRStatusWriter) Flush(ctx context.Context) {
+	w.mu.Lock()
+	for _, p := range w.pending {
+		p.due = time.Time{}
+	}
+	w.mu.Unlock()
+	w.writeDue(ctx)
+}
+
+// writeDue writes the due entries and returns when the next one is due.
+func (w *CRStatusWriter) writeDue(ctx context.Context) time.Time {
+	w.writing.Lock()
+	defer w.writing.Unlock()
+	now := time.Now()
+	next := now.Add(time.Minute)
+	due := map[string]int{} // id → asks seen before writing
+	w.mu.Lock()
+	for id, p := range w.pending {
+		if !p.due.After(now) {
+			due[id] = p.asks
+		} else if p.due.Before(next) {
+			next = p.due
+		}
+	}
+	w.mu.Unlock()
+	for id, asks := range due {
+		finished, err := w.write(ctx, id)
+		w.mu.Lock()
+		p := w.pending[id]
+		switch {
+		case err == nil && p.asks != asks:
+			// Asked again while writing: write again, at the time the new ask wanted.
+			w.lastWrite[id] = time.Now()
+			if p.due.Before(next) {
+				next = p.due
+			}
+		case err == nil && finished:
+			delete(w.pending, id)
+			delete(w.lastWrite, id)
+		case err == nil:
+			delete(w.pending, id)
+			w.lastWrite[id] = time.Now()
+		default:
+			p.failures++
+			p.due = time.Now().Add(min(time.Duration(1<<min(p.failures, 5))*time.Second, 30*time.Second))
+			if p.due.Before(next) {
+				next = p.due
+			}
+			w.log.V(1).Info("Status write failed; retrying", "job", id, "error", err.Error(), "failures", p.failures)
+		}
+		w.mu.Unlock()
+	}
+	return next
+}
+
+// write syncs one job's CR from its record, and reports whether the job is finished (nothing
+// more will be written for it).
+func (w *CRStatusWriter) write(ctx context.Context, id string) (bool, error) {
+	record, err := w.queue.Get(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) {
+		return true, nil // removed: its CR is gone or going
+	}
+	if err != nil {
+		return false, err
+	}
+	obj := w.newObj()
+	if err := w.client.Get(ctx, client.ObjectKey{Namespace: w.queue.Namespace, Name: id}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	}
+	if string(obj.GetUID()) != record.UID {
+		return true, nil // the record belongs to an earlier CR of the same name
+	}
+	if _, err := jobstatus.Sync(ctx, w.client, obj, record); err != nil {
+		return false, err
+	}
+	return record.State.IsFinished(), nil
+}
