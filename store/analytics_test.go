@@ -1,0 +1,113 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/jengu/queue-operator/store"
+)
+
+func TestSaveAnalyticsInputIsIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, conn := newStore(t)
+	mustProperty(t, s, "p1", "u1")
+	in := store.AnalyticsInput{ID: "input-1", PropertyID: "p1", UserID: "u1",
+		Rows: json.RawMessage(`[{"date":"2026-01-01","price":100,"occupancy":80},{"date":"2026-01-02","price":110}]`)}
+
+	if err := s.SaveAnalyticsInput(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	// A repeated request: the same document, spelled differently.
+	again := in
+	again.Rows = json.RawMessage(`[ {"price": 100, "occupancy": 80, "date": "2026-01-01"},
+		{"price": 110, "date": "2026-01-02"} ]`)
+	if err := s.SaveAnalyticsInput(ctx, again); err != nil {
+		t.Fatalf("saving the same input again: %v", err)
+	}
+	if n := count(t, conn, "analytics_inputs"); n != 1 {
+		t.Errorf("%d inputs, want 1", n)
+	}
+	got, err := s.GetAnalyticsInput(ctx, "input-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.CreatedAt = testNow
+	if diff := cmp.Diff(want, got, jsonEqual); diff != "" {
+		t.Errorf("GetAnalyticsInput (-want +got):\n%s", diff)
+	}
+
+	mustProperty(t, s, "p2", "u1")
+	conflicts := map[string]store.AnalyticsInput{
+		"other rows":     {ID: "input-1", PropertyID: "p1", UserID: "u1", Rows: json.RawMessage(`[]`)},
+		"other user":     {ID: "input-1", PropertyID: "p1", UserID: "u2", Rows: in.Rows},
+		"other property": {ID: "input-1", PropertyID: "p2", UserID: "u1", Rows: in.Rows},
+	}
+	for name, c := range conflicts {
+		err := s.SaveAnalyticsInput(ctx, c)
+		if !errors.Is(err, store.ErrConflict) {
+			t.Errorf("%s: SaveAnalyticsInput = %v, want ErrConflict", name, err)
+		}
+	}
+	got, err = s.GetAnalyticsInput(ctx, "input-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, jsonEqual); diff != "" {
+		t.Errorf("a refused save changed the input (-want +got):\n%s", diff)
+	}
+
+	if _, err := s.GetAnalyticsInput(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAnalyticsInput of an unknown id = %v, want ErrNotFound", err)
+	}
+}
+
+func TestUpsertAnalyticsResultTwiceLeavesOneRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, conn := newStore(t)
+	mustProperty(t, s, "p1", "u1")
+	r := store.AnalyticsResult{JobID: "analytics-1", PropertyID: "p1", AnalysisType: store.AnalysisDemandForecast,
+		Result: json.RawMessage(`{"forecast":[{"date":"2026-04-01","demand":0.82}],"model":"ets"}`)}
+
+	for run := range 2 {
+		if err := s.UpsertAnalyticsResult(ctx, r); err != nil {
+			t.Fatalf("run %d: UpsertAnalyticsResult: %v", run, err)
+		}
+	}
+	if n := count(t, conn, "analytics_results"); n != 1 {
+		t.Errorf("%d results, want 1", n)
+	}
+	got, err := s.GetAnalyticsResult(ctx, "analytics-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := r
+	want.CreatedAt = testNow
+	if diff := cmp.Diff(want, got, jsonEqual); diff != "" {
+		t.Errorf("GetAnalyticsResult (-want +got):\n%s", diff)
+	}
+
+	// A re-run that computed something else replaces the result.
+	r.Result = json.RawMessage(`{"forecast":[],"model":"naive"}`)
+	if err := s.UpsertAnalyticsResult(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetAnalyticsResult(ctx, "analytics-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Result = r.Result
+	if diff := cmp.Diff(want, got, jsonEqual); diff != "" {
+		t.Errorf("GetAnalyticsResult after re-run (-want +got):\n%s", diff)
+	}
+
+	if _, err := s.GetAnalyticsResult(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAnalyticsResult of an unknown job = %v, want ErrNotFound", err)
+	}
+}

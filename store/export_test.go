@@ -1,0 +1,12 @@
+package store
+
+import (
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ExecMode is how the store's queries go to the server; for tests.
+func (s *Store) ExecMode() pgx.QueryExecMode { return s.pool.Config().ConnConfig.DefaultQueryExecMode }
+
+// Pool is the store's pool; for tests that look at its sessions.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
