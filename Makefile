@@ -62,6 +62,10 @@ run: ## Run the controller against the current kubeconfig (not built yet)
 dev: manifests build ## Run the whole system locally: control plane, CRDs, JobQueues, Redis, PostgreSQL
 	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets hack/with-services.sh $(LOCALBIN)/queue-operator dev
 
+.PHONY: bench-queue
+bench-queue: ## Benchmark the queue engine against Asynq and BullMQ (hack/bench; BENCHFLAGS=-quick)
+	hack/bench/run.sh $(BENCHFLAGS)
+
 .PHONY: clean
 clean: ## Remove bin/ and .dev/ (the tools cache in ~/.cache/queue-operator stays)
 	rm -rf $(LOCALBIN) .dev

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jengu/queue-operator/queue"
+)
+
+// ours is this repository's engine (package queue), measured as it is: it keeps completed
+// records (a sorted set and the job hashes); it has no switch to drop them yet.
+type ours struct {
+	// hook, when set, is added to each client (the profile's per-command timings).
+	hook redis.Hook
+}
+
+const oursNamespace = "bench"
+
+type oursConn struct {
+	e    *env
+	rdb  *redis.Client
+	q    *queue.Queue
+	name string
+}
+
+func (o ours) open(e *env, name string) (goConn, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: e.addr}) // go-redis defaults, as a user would
+	if o.hook != nil {
+		rdb.AddHook(o.hook)
+	}
+	return &oursConn{e: e, rdb: rdb, q: queue.New(rdb).Queue(oursNamespace, name), name: name}, nil
+}
+
+func (c *oursConn) close() { _ = c.rdb.Close() }
+
+func (c *oursConn) enqueue(ctx context.Context, i int) error {
+	_, err := c.q.Enqueue(ctx, queue.EnqueueRequest{ID: jobID(i), UID: "bench", Payload: c.e.payload})
+	return err
+}
+
+func (c *oursConn) settle(context.Context) error { return nil } // finished() follows Complete
+
+const leaseDuration = 30 * time.Second
+
+// worker is the engine's worker loop: lease as many jobs as there are free slots, run each
+// handler in a goroutine that completes the job, and block on WaitForJobs when the queue gave
+// fewer jobs than asked (it was empty then; an enqueue after that wakes the wait).
+func (c *oursConn) worker(ctx context.Context, conc int, started func(int), finished func()) (func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	busy := make(chan struct{}, conc) // one token per running handler
+	freed := make(chan struct{}, 1)
+	var handlers sync.WaitGroup
+	loopDone := make(chan struct{})
+	var loopErr error
+	go func() {
+		defer close(loopDone)
+		for ctx.Err() == nil {
+			free := conc - len(busy)
+			if free == 0 {
+				select {
+				case <-freed:
+				case <-ctx.Done():
+				}
+				continue
+			}
+			res, err := c.q.Lease(ctx, "bench-worker", free, leaseDuration)
+			if err != nil {
+				if ctx.Err() == nil {
+					loopErr = err
+					fmt.Printf("ours: lease: %v\n", err)
+				}
+				return
+			}
+			for _, j := range res.Jobs {
+				busy <- struct{}{}
+				handlers.Add(1)
+				go func() {
+					defer handlers.Done()
+					if i, ok := jobIndex(j.ID); ok {
+						started(i)
+					}
+					// the no-op handler
+					if _, err := c.q.Complete(ctx, j.ID, j.Token, nil); err != nil {
+						if ctx.Err() == nil {
+							fmt.Printf("ours: complete %s: %v\n", j.ID, err)
+						}
+					} else {
+						finished()
+					}
+					<-busy
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+			}
+			if len(res.Jobs) < free {
+				if err := c.q.WaitForJobs(ctx, res.RetryAt); err != nil && ctx.Err() == nil &&
+					!errors.Is(err, context.Canceled) {
+					fmt.Printf("ours: wait: %v\n", err)
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}
+	}()
+	stop := func() {
+		cancel()
+		// Wake a loop blocked in BZPOPMIN (the engine's marker key) so it sees the cancel.
+		bg, done := context.WithTimeout(context.Background(), time.Second)
+		defer done()
+		_ = c.e.admin.ZAdd(bg, "qo:{"+oursNamespace+"/"+c.name+"}:marker", redis.Z{Member: "ready"}).Err()
+		select {
+		case <-loopDone:
+		case <-time.After(7 * time.Second):
+		}
+		handlers.Wait()
+		_ = loopErr
+	}
+	return stop, nil
+}
