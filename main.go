@@ -26,7 +26,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newControllerCommand(),
 		notBuilt("apiserver", "Serve the REST API (the seed's /api/jobs contract) over the job CRs"),
-		notBuilt("worker", "Process jobs of one queue (--queue enrichment|competitor|analytics-heavy)"),
+		newWorkerCommand(),
 		newDevCommand(),
 	)
 	return root

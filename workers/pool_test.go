@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +26,12 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
+func TestMain(m *testing.M) {
+	if os.Getenv("WORKER_PROCESS_NAMESPACE") != "" {
+		os.Exit(workerProcessMain())
+	}
+	testenv.Main(m, &env)
+}
 
 const timeout = 15 * time.Second
 

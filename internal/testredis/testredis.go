@@ -33,6 +33,15 @@ func Shared(t testing.TB) *redis.Client {
 	return c
 }
 
+// SharedFromEnv connects to REDIS_URL outside a test (a worker process a test started).
+func SharedFromEnv() *redis.Client {
+	opts, err := redis.ParseURL(os.Getenv("REDIS_URL"))
+	if err != nil {
+		panic(fmt.Sprintf("REDIS_URL: %v", err))
+	}
+	return redis.NewClient(opts)
+}
+
 // Server is a private redis-server.
 type Server struct {
 	t    testing.TB

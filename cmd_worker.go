@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/metrics"
+	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
+	"github.com/jengu/queue-operator/workers"
+)
+
+// processors are the queues' processors in this build; the enrichment, competitor and analytics
+// issues add theirs.
+var processors = workers.Registry{}
+
+func newWorkerCommand() *cobra.Command {
+	var (
+		queueName   string
+		redisURL    string
+		metricsAddr string
+		cfg         = workers.Config{}
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Process the jobs of one queue (--queue enrichment|competitor|analytics-heavy)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := zap.New()
+			ctrl.SetLogger(log)
+			cfg.Log, cfg.Queue = log.WithName("worker"), jobsv1alpha1.QueueName(queueName)
+			processor, err := processors.For(queueName)
+			if errors.Is(err, workers.ErrNoProcessor) {
+				return fmt.Errorf("%w: the %s processor is not built yet", err, queueName)
+			} else if err != nil {
+				return err
+			}
+			cfg.Processor = processor
+			ctx := ctrl.SetupSignalHandler()
+
+			if url := store.MigrationURL(os.Getenv); url != "" {
+				if err := store.Migrate(ctx, url, log.WithName("migrate")); err != nil {
+					return err
+				}
+			}
+			rdb, err := queue.NewRedisClient(redisURL)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			cfg.Redis = rdb
+			controllers.CheckRedis(ctx, rdb, log)
+			kubeconfig, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("kubeconfig: %w", err)
+			}
+			if cfg.Kube, err = client.New(kubeconfig, client.Options{Scheme: controllers.Scheme()}); err != nil {
+				return err
+			}
+			if cfg.WorkerID == "" {
+				host, _ := os.Hostname()
+				cfg.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+			}
+			if metricsAddr != "0" {
+				reg := prometheus.NewRegistry()
+				if err := metrics.RegisterWorker(reg); err != nil {
+					return err
+				}
+				server := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+				go func() {
+					if err := server.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						log.Error(err, "Metrics server")
+					}
+				}()
+				defer server.Close()
+			}
+			return workers.Run(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&queueName, "queue", "", "queue to process: enrichment, competitor or analytics-heavy")
+	f.StringVar(&cfg.Namespace, "namespace", envOr("POD_NAMESPACE", "default"), "namespace of the queue (env POD_NAMESPACE)")
+	f.StringVar(&redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the queues (env REDIS_URL)")
+	f.IntVar(&cfg.Concurrency, "concurrency", 0, "jobs at once; 0: the queue's *_WORKER_CONCURRENCY env, else the JobQueue, else the seed's")
+	f.StringVar(&metricsAddr, "metrics-bind-address", ":8082", `address of the worker's /metrics ("0" turns it off)`)
+	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, how long running jobs may finish before they are handed back")
+	f.StringVar(&cfg.WorkerID, "worker-id", "", "name of this worker in leases (default host-pid)")
+	_ = cmd.MarkFlagRequired("queue")
+	return cmd
+}
