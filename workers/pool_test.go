@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,10 +15,12 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/testenv"
+	"github.com/jengu/queue-operator/internal/testproxy"
 	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/jobstatus"
 	"github.com/jengu/queue-operator/queue"
@@ -42,6 +45,8 @@ type fixture struct {
 	t     *testing.T
 	ns    string
 	queue *queue.Queue
+	// kube is the client the pool's status writer uses.
+	kube client.Client
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -50,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}
-	return &fixture{t: t, ns: ns.Name, queue: queue.New(testredis.Shared(t), queue.WithMaxIdleWait(time.Second)).Queue(ns.Name, string(jobsv1alpha1.QueueEnrichment))}
+	return &fixture{t: t, ns: ns.Name, kube: env.Client, queue: queue.New(testredis.Shared(t), queue.WithMaxIdleWait(time.Second)).Queue(ns.Name, string(jobsv1alpha1.QueueEnrichment))}
 }
 
 // job creates an EnrichmentJob CR and enqueues it with the CR's UID, as the controller does.
@@ -81,7 +86,7 @@ func (f *fixture) job(name string, mutate ...func(*queue.EnqueueRequest)) *jobsv
 func (f *fixture) run(p workers.Processor, opts ...workers.Option) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	writerCtx, cancelWriter := context.WithCancel(context.Background())
-	writer := workers.NewCRStatusWriter(env.Client, f.queue,
+	writer := workers.NewCRStatusWriter(f.kube, f.queue,
 		func() jobstatus.Object { return &jobsv1alpha1.EnrichmentJob{} }, time.Second, testr.New(f.t))
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); writer.Run(writerCtx) }()
@@ -248,4 +253,37 @@ func TestShutdownHandsUnfinishedJobsBack(t *testing.T) {
 	g.Expect(record.State).To(Equal(queue.StateWaiting), "handed back")
 	g.Expect(record.AttemptsMade).To(BeZero(), "no attempt counted")
 	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+}
+
+func TestAPIServerOutageDoesNotStopProcessing(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	job := f.job("enrich-outage-1")
+	// The pool reaches the API server through a proxy the test cuts for 20 s.
+	apiserver, err := url.Parse(env.Config.Host)
+	g.Expect(err).NotTo(HaveOccurred())
+	proxy := testproxy.Start(t, apiserver.Host)
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Host = "https://" + proxy.Addr()
+	f.kube, err = client.New(cfg, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	release := make(chan struct{})
+	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Job, progress workers.Progress) ([]byte, error) {
+		<-release
+		progress(80, "almost")
+		return []byte(`{"ok":true}`), nil
+	}))
+	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseActive))
+
+	proxy.SetUp(false)
+	down := time.Now()
+	close(release)
+	g.Eventually(func() queue.State { return f.record(job.Name)().State }).WithTimeout(timeout).Should(Equal(queue.StateCompleted),
+		"processing goes on while the API server is away")
+	g.Expect(f.status(job)().Phase).To(Equal(jobsv1alpha1.PhaseActive), "the CR could not be written yet")
+	time.Sleep(20*time.Second - time.Since(down))
+	proxy.SetUp(true)
+	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(45*time.Second).
+		Should(Equal(jobsv1alpha1.PhaseCompleted), "the CR catches up after the outage")
 }
