@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,6 +37,9 @@ type Options struct {
 	Namespace string
 	// Out receives the instructions printed once the environment is up.
 	Out io.Writer
+	// WorkerQueues are the queues that have a processor in this build: one worker process
+	// (`queue-operator worker --queue Q`) runs for each.
+	WorkerQueues []string
 }
 
 // Run starts the control plane, installs CRDs and sample JobQueues, prints how to use it, and
@@ -95,9 +100,42 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 	if err != nil {
 		return err
 	}
-	printUsage(opts.Out, kubeconfigPath, opts.SamplesDir, installed)
+	stopWorkers, err := startWorkers(ctx, log, kubeconfigPath, opts)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
+	printUsage(opts.Out, kubeconfigPath, opts.SamplesDir, installed, opts.WorkerQueues)
 	log.Info("Starting the controller")
 	return mgr.Start(ctx)
+}
+
+// startWorkers runs one worker process per queue with a processor, as plain processes of this
+// binary; the returned function stops them with SIGTERM, as Kubernetes would.
+func startWorkers(ctx context.Context, log logr.Logger, kubeconfig string, opts Options) (func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var cmds []*exec.Cmd
+	for _, q := range opts.WorkerQueues {
+		cmd := exec.Command(self, "worker", "--queue", q, "--namespace", opts.Namespace, "--metrics-bind-address", "0")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start %s worker: %w", q, err)
+		}
+		log.Info("Started a worker", "queue", q, "pid", cmd.Process.Pid)
+		cmds = append(cmds, cmd)
+	}
+	return func() {
+		for _, cmd := range cmds {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+		for _, cmd := range cmds {
+			_ = cmd.Wait()
+		}
+	}, nil
 }
 
 // installJobQueues creates every JobQueue found in the samples directory, keeping existing ones.
@@ -149,7 +187,14 @@ func ReadManifests(file string) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-func printUsage(out io.Writer, kubeconfig, samples string, queues []string) {
+func workersLine(queues []string) string {
+	if len(queues) == 0 {
+		return "none yet (the processors are later issues)"
+	}
+	return strings.Join(queues, ", ")
+}
+
+func printUsage(out io.Writer, kubeconfig, samples string, queues, workerQueues []string) {
 	lines := []string{
 		"",
 		"queue-operator dev environment is up (Ctrl-C stops everything).",
@@ -165,7 +210,8 @@ func printUsage(out io.Writer, kubeconfig, samples string, queues []string) {
 		"  kubectl apply -f " + filepath.Join(samples, "enrichmentjob.yaml"),
 		"  kubectl get queuejobs",
 		"",
-		"Running: the controller (jobs go Waiting in Redis). Not yet: REST facade and workers (later issues).",
+		"Running: the controller (jobs go Waiting in Redis), and a worker for each queue with a processor: " + workersLine(workerQueues) + ".",
+		"Not yet: the REST facade (a later issue).",
 		"",
 	}
 	fmt.Fprintln(out, strings.Join(lines, "\n"))
