@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/ctxsleep"
 	"github.com/jengu/queue-operator/queue"
 )
 
@@ -98,7 +99,7 @@ func (h *housekeeper) follow(ctx context.Context, q *queue.Queue, kind *jobKind)
 			id, err := q.LastEventID(ctx)
 			if err != nil {
 				log.V(1).Info("Cannot read the event stream yet", "error", err.Error())
-				sleep(ctx, time.Second)
+				ctxsleep.Sleep(ctx, time.Second)
 				continue
 			}
 			last = id
@@ -106,7 +107,7 @@ func (h *housekeeper) follow(ctx context.Context, q *queue.Queue, kind *jobKind)
 		events, err := q.ReadEvents(ctx, last, 500, 2*time.Second)
 		if err != nil {
 			log.V(1).Info("Reading the event stream failed", "error", err.Error())
-			sleep(ctx, time.Second)
+			ctxsleep.Sleep(ctx, time.Second)
 			continue
 		}
 		for _, e := range events {
@@ -135,13 +136,13 @@ func (h *housekeeper) sweepLoop(ctx context.Context, key client.ObjectKey, q *qu
 	for round := 0; ctx.Err() == nil; round++ {
 		jq := &jobsv1alpha1.JobQueue{}
 		if err := h.client.Get(ctx, key, jq); err != nil {
-			sleep(ctx, h.opts.HousekeepingInterval)
+			ctxsleep.Sleep(ctx, h.opts.HousekeepingInterval)
 			continue
 		}
 		if err := h.sweep(ctx, jq, q, kind, round%orphanEvery == 0); err != nil {
 			log.V(1).Info("Housekeeping failed; trying again next round", "error", err.Error())
 		}
-		sleep(ctx, h.opts.HousekeepingInterval)
+		ctxsleep.Sleep(ctx, h.opts.HousekeepingInterval)
 	}
 }
 
@@ -215,13 +216,4 @@ func (h *housekeeper) removeOrphans(ctx context.Context, q *queue.Queue, kind *j
 		}
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

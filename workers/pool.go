@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/jengu/queue-operator/internal/ctxsleep"
 	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/queue"
 )
@@ -92,7 +93,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() == nil {
 				p.log.Error(err, "Lease failed; retrying")
-				sleep(ctx, time.Second)
+				ctxsleep.Sleep(ctx, time.Second)
 			}
 			continue
 		}
@@ -106,7 +107,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		if len(res.Jobs) == 0 {
 			if err := p.queue.WaitForJobs(ctx, res.RetryAt); err != nil && ctx.Err() == nil {
 				p.log.Error(err, "Waiting for jobs failed")
-				sleep(ctx, time.Second)
+				ctxsleep.Sleep(ctx, time.Second)
 			}
 		}
 	}
@@ -237,13 +238,4 @@ func classify(err, cause error) queue.Failure {
 		return queue.Failure{Kind: queue.FailRetry, Message: cause.Error()}
 	}
 	return queue.Failure{Kind: queue.FailRetry, Message: err.Error()}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
