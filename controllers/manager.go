@@ -50,6 +50,8 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
 // NewManager builds a manager running the job controllers against cfg and the given Redis.
 func NewManager(cfg *rest.Config, mc ManagerConfig) (ctrl.Manager, error) {
 	cacheOpts := cache.Options{}
