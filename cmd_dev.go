@@ -17,9 +17,7 @@ func newDevCommand() *cobra.Command {
 		Use:   "dev",
 		Short: "Run the whole system locally: control plane, CRDs, sample JobQueues (use `make dev`)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for q := range processors {
-				opts.WorkerQueues = append(opts.WorkerQueues, q)
-			}
+			opts.WorkerQueues = processorQueues()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return devenv.Run(ctx, zap.New(zap.UseDevMode(true)), opts)

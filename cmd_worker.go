@@ -20,11 +20,36 @@ import (
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
+	"github.com/jengu/queue-operator/workers/enrichment"
 )
 
-// processors are the queues' processors in this build; the enrichment, competitor and analytics
-// issues add theirs.
-var processors = workers.Registry{}
+// newRegistry builds this build's processors over db; the competitor and analytics issues add
+// theirs. The outside APIs' base URLs can be overridden (OPEN_METEO_ARCHIVE_URL,
+// OPEN_METEO_FORECAST_URL, CALENDARIFIC_URL); CALENDARIFIC_API_KEY turns Calendarific on.
+func newRegistry(db *store.Store) workers.Registry {
+	var opts []enrichment.Option
+	if u := os.Getenv("OPEN_METEO_ARCHIVE_URL"); u != "" {
+		opts = append(opts, enrichment.WithArchiveURL(u))
+	}
+	if u := os.Getenv("OPEN_METEO_FORECAST_URL"); u != "" {
+		opts = append(opts, enrichment.WithForecastURL(u))
+	}
+	if u := os.Getenv("CALENDARIFIC_URL"); u != "" {
+		opts = append(opts, enrichment.WithCalendarificURL(u))
+	}
+	return workers.Registry{
+		string(jobsv1alpha1.QueueEnrichment): enrichment.NewProcessor(db, enrichment.NewEnricher(opts...), os.Getenv("CALENDARIFIC_API_KEY")),
+	}
+}
+
+// processorQueues are the queues that have a processor in this build.
+func processorQueues() []string {
+	var queues []string
+	for q := range newRegistry(nil) {
+		queues = append(queues, q)
+	}
+	return queues
+}
 
 func newWorkerCommand() *cobra.Command {
 	var (
@@ -40,19 +65,23 @@ func newWorkerCommand() *cobra.Command {
 			log := zap.New()
 			ctrl.SetLogger(log)
 			cfg.Log, cfg.Queue = log.WithName("worker"), jobsv1alpha1.QueueName(queueName)
-			processor, err := processors.For(queueName)
-			if errors.Is(err, workers.ErrNoProcessor) {
+			if _, err := newRegistry(nil).For(queueName); errors.Is(err, workers.ErrNoProcessor) {
 				return fmt.Errorf("%w: the %s processor is not built yet", err, queueName)
 			} else if err != nil {
 				return err
 			}
-			cfg.Processor = processor
 			ctx := ctrl.SetupSignalHandler()
 
-			if url := store.MigrationURL(os.Getenv); url != "" {
-				if err := store.Migrate(ctx, url, log.WithName("migrate")); err != nil {
-					return err
-				}
+			if err := store.Migrate(ctx, store.MigrationURL(os.Getenv), log.WithName("migrate")); err != nil {
+				return err
+			}
+			db, err := store.Open(ctx, os.Getenv(store.EnvDatabaseURL))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if cfg.Processor, err = newRegistry(db).For(queueName); err != nil {
+				return err
 			}
 			rdb, err := queue.NewRedisClient(redisURL)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,6 +62,8 @@ type fakeOpenMeteo struct {
 	synthetic bool
 	// respond, when set, answers instead of the fixture (errors, odd bodies).
 	respond http.HandlerFunc
+	// failures is how many requests get a 500 before the fixture answers.
+	failures atomic.Int32
 
 	mu       sync.Mutex
 	requests []omRequest
@@ -93,6 +96,10 @@ func (f *fakeOpenMeteo) serve(w http.ResponseWriter, r *http.Request, api string
 	f.mu.Unlock()
 	if f.respond != nil {
 		f.respond(w, r)
+		return
+	}
+	if f.failures.Add(-1) >= 0 {
+		writeOpenMeteoError(w, http.StatusInternalServerError, "upstream unavailable")
 		return
 	}
 	// The parameters the real API needs for this answer; a missing one is a 400 there too.
@@ -208,6 +215,7 @@ func (f *fakeCalendarific) serve(w http.ResponseWriter, r *http.Request) {
 		f.respond(w, r)
 		return
 	}
+
 	if q.Get("api_key") == "" {
 		writeCalendarificError(w, http.StatusUnauthorized, "auth failed", "Missing or invalid api credentials.")
 		return

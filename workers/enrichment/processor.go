@@ -1,0 +1,114 @@
+package enrichment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/store"
+	"github.com/jengu/queue-operator/workers"
+)
+
+// Processor is the enrichment queue's processor: it enriches every pricing row of the job's
+// property and writes the features back, idempotently.
+type Processor struct {
+	store    *store.Store
+	enricher *Enricher
+	// calendarificKey is the worker's Calendarific API key; empty computes holidays offline.
+	calendarificKey string
+}
+
+var _ workers.Processor = &Processor{}
+
+// NewProcessor enriches through enricher and writes to db. calendarificKey may be empty.
+func NewProcessor(db *store.Store, enricher *Enricher, calendarificKey string) *Processor {
+	return &Processor{store: db, enricher: enricher, calendarificKey: calendarificKey}
+}
+
+// Process runs one enrichment job: 25 weather, 50 holidays, 75 features, 100 written.
+func (p *Processor) Process(ctx context.Context, job workers.Job, progress workers.Progress) ([]byte, error) {
+	var spec jobsv1alpha1.EnrichmentJobSpec
+	if err := json.Unmarshal(job.Payload, &spec); err != nil {
+		return nil, workers.Permanent(fmt.Errorf("decode the job's spec: %w", err))
+	}
+	property, err := p.store.GetProperty(ctx, spec.PropertyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, workers.Permanent(fmt.Errorf("property %s no longer exists", spec.PropertyID))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if property.UserID != spec.UserID {
+		return nil, workers.Permanent(fmt.Errorf("property %s does not belong to user %s", spec.PropertyID, spec.UserID))
+	}
+	rows, err := p.store.ListPricingRows(ctx, spec.PropertyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.store.SetEnrichmentStatus(ctx, spec.PropertyID, store.EnrichmentRunning); err != nil {
+		return nil, err
+	}
+	dates := make([]time.Time, len(rows))
+	for i, r := range rows {
+		dates[i] = r.Date
+	}
+	country := spec.CountryCode
+	if country == "" {
+		country = property.CountryCode
+	}
+	result, err := p.enricher.Enrich(ctx, Property{Latitude: spec.Location.Latitude, Longitude: spec.Location.Longitude,
+		CountryCode: country, CalendarificAPIKey: p.calendarificKey}, dates, func(s Stage) { progress(s.Percent(), s.String()) })
+	if err != nil {
+		return nil, p.failure(ctx, spec.PropertyID, job, err)
+	}
+	features := make([]store.PricingFeatures, len(result.Rows))
+	for i, r := range result.Rows {
+		features[i] = toStore(r)
+	}
+	if err := p.store.UpsertPricingFeatures(ctx, spec.PropertyID, features); err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			return nil, workers.Permanent(err)
+		}
+		return nil, err
+	}
+	if err := p.store.SetEnrichmentStatus(ctx, spec.PropertyID, store.EnrichmentCompleted); err != nil {
+		return nil, err
+	}
+	progress(100, "rows written")
+	return json.Marshal(result.Summary)
+}
+
+// failure turns an enrichment error into the worker's outcome, and marks the property failed
+// when no attempt is left.
+func (p *Processor) failure(ctx context.Context, propertyID string, job workers.Job, err error) error {
+	var out error
+	switch OutcomeOf(err) {
+	case OutcomePermanent:
+		out = workers.Permanent(err)
+	case OutcomeRateLimited:
+		var limited *RateLimitedError
+		errors.As(err, &limited)
+		return workers.RateLimited(err, limited.RetryAfter)
+	default:
+		out = err
+	}
+	var permanent *workers.PermanentError
+	if errors.As(out, &permanent) || job.Attempt >= job.MaxAttempts {
+		if serr := p.store.SetEnrichmentStatus(ctx, propertyID, store.EnrichmentFailed); serr != nil {
+			return fmt.Errorf("%w (and marking the property failed: %v)", out, serr)
+		}
+	}
+	return out
+}
+
+func toStore(r FeatureRow) store.PricingFeatures {
+	return store.PricingFeatures{
+		Date: r.Date, TempMaxC: r.TempMaxC, TempMinC: r.TempMinC, PrecipitationMM: r.PrecipitationMM,
+		WeatherCode: r.WeatherCode, IsHoliday: r.IsHoliday, HolidayName: r.HolidayName,
+		DayOfWeek: r.DayOfWeek, IsWeekend: r.IsWeekend, Month: r.Month, Quarter: r.Quarter,
+		ISOWeek: r.ISOWeek, ISOYear: r.ISOYear, Season: store.Season(r.Season), DaysToNextHoliday: r.DaysToNextHoliday,
+	}
+}

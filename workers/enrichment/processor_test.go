@@ -1,0 +1,180 @@
+package enrichment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	. "github.com/onsi/gomega"
+	"github.com/redis/go-redis/v9"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
+	"github.com/jengu/queue-operator/workers"
+)
+
+// processorFixture runs the enrichment processor in a worker pool against the real Redis and
+// PostgreSQL of `make test`, with a fake Open-Meteo.
+type processorFixture struct {
+	t      *testing.T
+	db     *store.Store
+	queue  *queue.Queue
+	meteo  *fakeOpenMeteo
+	prefix string
+}
+
+var processorSeq atomic.Int32
+
+func newProcessorFixture(t *testing.T) *processorFixture {
+	t.Helper()
+	dbURL, redisURL := os.Getenv("DATABASE_URL"), os.Getenv("REDIS_URL")
+	if dbURL == "" || redisURL == "" {
+		t.Fatal("DATABASE_URL and REDIS_URL are not set: run the tests with `make test`")
+	}
+	ctx := context.Background()
+	if err := store.Migrate(ctx, dbURL, logr.Discard()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	db, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(db.Close)
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatalf("REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	prefix := fmt.Sprintf("enr-%d-%d", time.Now().UnixNano()%1_000_000, processorSeq.Add(1))
+	f := &processorFixture{t: t, db: db, prefix: prefix, meteo: newFakeOpenMeteo(t, map[string]omDay{
+		"2024-12-25": {TempMax: ptr(12.5), TempMin: ptr(3.1), Precip: ptr(0.0), Code: ptr(3)},
+	}),
+		queue: queue.New(rdb, queue.WithMaxIdleWait(time.Second)).Queue(prefix, "enrichment")}
+	enricher := NewEnricher(append(f.meteo.options(), WithClock(fixedClock("2025-06-01T12:00:00Z")))...)
+	ctx, cancel := context.WithCancel(context.Background())
+	pool := workers.NewPool(f.queue, NewProcessor(db, enricher, ""), workers.WithConcurrency(2))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = pool.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+// property stores a Madrid property with prices for 2024-12-23 to 2024-12-27.
+func (f *processorFixture) property(name string) string {
+	f.t.Helper()
+	ctx := context.Background()
+	id := f.prefix + "-" + name
+	if _, err := f.db.UpsertProperty(ctx, store.Property{ID: id, UserID: "user-1", CountryCode: "ES",
+		Location: &store.Location{Latitude: 40.4168, Longitude: -3.7038}}); err != nil {
+		f.t.Fatalf("property: %v", err)
+	}
+	var rows []store.PricingBase
+	for d := 23; d <= 27; d++ {
+		rows = append(rows, store.PricingBase{Date: date(fmt.Sprintf("2024-12-%d", d)), Price: ptr(100.0 + float64(d))})
+	}
+	if err := f.db.UpsertPricingRows(ctx, id, rows); err != nil {
+		f.t.Fatalf("pricing rows: %v", err)
+	}
+	return id
+}
+
+// enqueue adds an enrichment job for the property, as the controller would.
+func (f *processorFixture) enqueue(jobID, propertyID string) {
+	f.t.Helper()
+	spec := jobsv1alpha1.EnrichmentJobSpec{
+		JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: "user-1"},
+		Location:      jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038},
+		CountryCode:   "ES",
+	}
+	payload, _ := json.Marshal(spec)
+	if _, err := f.queue.Enqueue(context.Background(), queue.EnqueueRequest{ID: jobID, UID: "uid-" + jobID, Payload: payload,
+		MaxAttempts: 5, Backoff: queue.Backoff{Type: queue.BackoffExponential, Delay: 100 * time.Millisecond, Multiplier: 2},
+		Timeout: time.Minute}); err != nil {
+		f.t.Fatalf("enqueue: %v", err)
+	}
+}
+
+func (f *processorFixture) finished(g Gomega, jobID string) *queue.Job {
+	var job *queue.Job
+	g.Eventually(func() queue.State {
+		j, err := f.queue.Get(context.Background(), jobID)
+		if err != nil {
+			return ""
+		}
+		job = j
+		return j.State
+	}).WithTimeout(20 * time.Second).Should(BeElementOf(queue.StateCompleted, queue.StateFailed))
+	return job
+}
+
+func TestProcessorEnrichesEveryRow(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newProcessorFixture(t)
+	id := f.property("ok")
+	f.enqueue(f.prefix+"-job-1", id)
+	job := f.finished(g, f.prefix+"-job-1")
+	g.Expect(job.State).To(Equal(queue.StateCompleted), job.Error)
+	g.Expect(job.Progress).To(Equal(100))
+	var summary Summary
+	g.Expect(json.Unmarshal(job.Result, &summary)).To(Succeed())
+	g.Expect(summary.Rows).To(Equal(5))
+	g.Expect(summary.Sources).To(ContainElements(SourceOpenMeteoArchive, SourceOfflinePrefix+"ES"))
+
+	rows, err := f.db.ListPricingRows(ctx, id)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rows).To(HaveLen(5))
+	christmas := rows[2].Features
+	g.Expect(rows[2].Date.Format(dateLayout)).To(Equal("2024-12-25"))
+	g.Expect(christmas).NotTo(BeNil())
+	g.Expect(christmas.IsHoliday).To(BeTrue())
+	g.Expect(*christmas.TempMaxC).To(Equal(12.5))
+	g.Expect(*christmas.TempMinC).To(Equal(3.1))
+	g.Expect(*christmas.WeatherCode).To(Equal(3))
+	g.Expect(christmas.DayOfWeek).To(Equal(3), "a Wednesday")
+	g.Expect(christmas.Season).To(Equal(store.SeasonWinter))
+	g.Expect(*christmas.DaysToNextHoliday).To(BeZero())
+	g.Expect(*rows[4].Features.DaysToNextHoliday).To(Equal(5), "27 Dec to New Year's Day")
+	g.Expect(rows[4].Price).NotTo(BeNil(), "prices are kept")
+	property, err := f.db.GetProperty(ctx, id)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(property.EnrichmentStatus).To(Equal(store.EnrichmentCompleted))
+
+	// A re-run leaves the rows as they were.
+	f.enqueue(f.prefix+"-job-2", id)
+	g.Expect(f.finished(g, f.prefix+"-job-2").State).To(Equal(queue.StateCompleted))
+	again, err := f.db.ListPricingRows(ctx, id)
+	g.Expect(err).NotTo(HaveOccurred())
+	ignoreTimes := cmp.Transformer("noEnrichedAt", func(r store.PricingRow) store.PricingRow { r.EnrichedAt = time.Time{}; return r })
+	if diff := cmp.Diff(rows, again, ignoreTimes); diff != "" {
+		t.Errorf("re-run changed the rows (-first +second):\n%s", diff)
+	}
+}
+
+func TestProcessorRetriesAFailingWeatherAPI(t *testing.T) {
+	g := NewWithT(t)
+	f := newProcessorFixture(t)
+	f.meteo.failures.Store(2)
+	f.enqueue(f.prefix+"-job", f.property("flaky"))
+	job := f.finished(g, f.prefix+"-job")
+	g.Expect(job.State).To(Equal(queue.StateCompleted), job.Error)
+	g.Expect(job.AttemptsMade).To(Equal(3), "completed on attempt 3 after the backoff")
+}
+
+func TestProcessorFailsPermanentlyForADeletedProperty(t *testing.T) {
+	g := NewWithT(t)
+	f := newProcessorFixture(t)
+	f.enqueue(f.prefix+"-job", f.prefix+"-gone")
+	job := f.finished(g, f.prefix+"-job")
+	g.Expect(job.State).To(Equal(queue.StateFailed))
+	g.Expect(job.AttemptsMade).To(Equal(1), "no retry")
+	g.Expect(job.Error).To(ContainSubstring("no longer exists"))
+}
