@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/jengu/queue-operator/internal/devenv"
@@ -20,7 +21,9 @@ func newDevCommand() *cobra.Command {
 			opts.WorkerQueues = processorQueues()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return devenv.Run(ctx, zap.New(zap.UseDevMode(true)), opts)
+			log := zap.New(zap.UseDevMode(true))
+			ctrl.SetLogger(log)
+			return devenv.Run(ctx, log, opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.CRDDir, "crd-dir", "config/crd/bases", "directory of the generated CRDs")
