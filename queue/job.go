@@ -142,20 +142,30 @@ func decodeJob(f map[string]string) (*Job, error) {
 	return j, nil
 }
 
-// pairsToMap turns a flat field/value reply (HGETALL from a script) into a map.
-func pairsToMap(v any) (map[string]string, error) {
+// leaseFields names, in order, the values lease.lua returns for each leased job (its FIELDS).
+var leaseFields = []string{"version", "id", "uid", "payload", "pv", "priority", "seq", "attempts", "maxAttempts",
+	"stalls", "timeout", "state", "progress", "progressMessage", "createdAt", "processedAt", "finishedAt",
+	"dueAt", "delayReason", "error", "token", "worker", "leaseUntil", "backoffType", "backoffDelay",
+	"backoffMult", "backoffJitter", "result"}
+
+// valuesToMap turns a script's list of field values (HMGET order of names; nil for an absent
+// field, an integer for a number the script computed) into a record map as HGETALL gives it.
+func valuesToMap(names []string, v any) (map[string]string, error) {
 	list, ok := v.([]any)
-	if !ok || len(list)%2 != 0 {
-		return nil, fmt.Errorf("record reply is %T of odd or no length", v)
+	if !ok || len(list) != len(names) {
+		return nil, fmt.Errorf("record reply is %T, not %d values", v, len(names))
 	}
-	m := make(map[string]string, len(list)/2)
-	for i := 0; i < len(list); i += 2 {
-		k, ok1 := list[i].(string)
-		val, ok2 := list[i+1].(string)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("record reply holds a non-string at %d", i)
+	m := make(map[string]string, len(names))
+	for i, val := range list {
+		switch x := val.(type) {
+		case nil:
+		case string:
+			m[names[i]] = x
+		case int64:
+			m[names[i]] = strconv.FormatInt(x, 10)
+		default:
+			return nil, fmt.Errorf("record reply holds a %T at %d", val, i)
 		}
-		m[k] = val
 	}
 	return m, nil
 }

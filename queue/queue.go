@@ -178,7 +178,7 @@ func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDurati
 		out.RetryAt = time.UnixMilli(retry)
 	}
 	for _, raw := range res[1:] {
-		fields, err := pairsToMap(raw)
+		fields, err := valuesToMap(leaseFields, raw)
 		if err != nil {
 			return out, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
 		}
@@ -257,12 +257,76 @@ func (q *Queue) Progress(ctx context.Context, id, token string, percent int, mes
 	return v, leaseErr("progress", id, err)
 }
 
-// Complete finishes a leased job with a small result.
+// Complete finishes a leased job with a small result. It is CompleteMany of one job.
 func (q *Queue) Complete(ctx context.Context, id, token string, result []byte) (int64, error) {
+	res, err := q.completeMany(ctx, []Completion{{ID: id, Token: token, Result: result}})
+	if err != nil {
+		return 0, fmt.Errorf("complete %s: %w", id, err)
+	}
+	return res[0].Version, res[0].Err
+}
+
+// Completion is one leased job to finish: its id, its lease token and its small result.
+type Completion struct {
+	ID, Token string
+	Result    []byte
+}
+
+// CompleteResult is what became of one Completion: the job's new version, or Err (wrapping
+// ErrLeaseLost when its token no longer holds the job; that completion does not count).
+type CompleteResult struct {
+	Version int64
+	Err     error
+}
+
+// completeManyBatch bounds the jobs of one script call, so one call never holds Redis long.
+const completeManyBatch = 500
+
+// CompleteMany finishes leased jobs in one script call (one per 500 jobs): each job is fenced
+// by its own token, gets its own version bump and its own completed event, exactly as Complete
+// does. A stale token fails only its own job (Err wraps ErrLeaseLost); the others complete.
+// The returned error is for a script call as a whole (Redis unreachable): the results then
+// returned, fewer than cs, are those of the calls that went through, in order; whether the
+// jobs after them completed is unknown (a retry with the same tokens is safe: a job that did
+// complete refuses it with ErrLeaseLost).
+func (q *Queue) CompleteMany(ctx context.Context, cs []Completion) ([]CompleteResult, error) {
+	res, err := q.completeMany(ctx, cs)
+	if err != nil {
+		return res, fmt.Errorf("complete %d jobs on %s/%s: %w", len(cs), q.Namespace, q.Name, err)
+	}
+	return res, nil
+}
+
+func (q *Queue) completeMany(ctx context.Context, cs []Completion) ([]CompleteResult, error) {
+	out := make([]CompleteResult, 0, len(cs))
 	k := q.keys
-	v, err := scriptComplete.Run(ctx, q.c.rdb, []string{k.job(id), k.active, k.completed, k.events},
-		id, token, result, q.now(), q.c.eventsMaxLen).Int64()
-	return v, leaseErr("complete", id, err)
+	for len(cs) > 0 {
+		batch := cs[:min(len(cs), completeManyBatch)]
+		cs = cs[len(batch):]
+		keys := make([]string, 0, 3+len(batch))
+		keys = append(keys, k.active, k.completed, k.events)
+		args := make([]any, 0, 2+3*len(batch))
+		args = append(args, q.now(), q.c.eventsMaxLen)
+		for _, c := range batch {
+			keys = append(keys, k.job(c.ID))
+			args = append(args, c.ID, c.Token, c.Result)
+		}
+		res, err := scriptComplete.Run(ctx, q.c.rdb, keys, args...).Slice()
+		if err != nil {
+			return out, err
+		}
+		if len(res) != len(batch) {
+			return out, fmt.Errorf("complete script replied %d results for %d jobs", len(res), len(batch))
+		}
+		for i, r := range res {
+			if v := toInt64(r); v > 0 {
+				out = append(out, CompleteResult{Version: v})
+			} else {
+				out = append(out, CompleteResult{Err: fmt.Errorf("complete %s: %w", batch[i].ID, ErrLeaseLost)})
+			}
+		}
+	}
+	return out, nil
 }
 
 // FailureKind says how a failed attempt goes on.

@@ -197,6 +197,7 @@ func compare(ctx context.Context, e *env, p params, o compareOpts) int {
 	fmt.Println("Cells: median (min–max) of the runs. Ratios: ours/other of the medians; ✓ = ours ahead (higher jobs/s, lower ms or µs).")
 	fmt.Println("* ours has no bulk add: its ratio there uses ours' row 2 (8 single enqueues in flight).")
 	fmt.Println("Ours keeps completed records (a sorted set and the job hashes: it has no switch to drop them yet); asynq deletes them (no Retention), BullMQ removeOnComplete: true.")
+	fmt.Println("Ours acknowledges through one acker goroutine: one CompleteMany call carries the completions that piled up during the previous call (no timer); each job is still fenced, versioned and evented on its own.")
 	fmt.Println("CPU rows: Redis' used_cpu_sys+used_cpu_user, and the benchmarking process' CPU (the Go harness; for BullMQ the Node process), over the measured section, per job.")
 	if o.benchBin != "" {
 		fmt.Println()

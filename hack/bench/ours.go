@@ -13,7 +13,8 @@ import (
 )
 
 // ours is this repository's engine (package queue), measured as it is: it keeps completed
-// records (a sorted set and the job hashes); it has no switch to drop them yet.
+// records (a sorted set and the job hashes); it has no switch to drop them yet. Its worker
+// acknowledges with CompleteMany through one acker goroutine (see worker).
 type ours struct {
 	// hook, when set, is added to each client (the profile's per-command timings).
 	hook redis.Hook
@@ -48,15 +49,60 @@ func (c *oursConn) settle(context.Context) error { return nil } // finished() fo
 const leaseDuration = 30 * time.Second
 
 // worker is the engine's worker loop: lease as many jobs as there are free slots, run each
-// handler in a goroutine that completes the job, and block on WaitForJobs when the queue gave
-// fewer jobs than asked (it was empty then; an enqueue after that wakes the wait).
+// handler in a goroutine, and block on WaitForJobs when the queue gave fewer jobs than asked (it
+// was empty then; an enqueue after that wakes the wait). A handler's completion goes to one
+// acker goroutine, which sends in one CompleteMany call whatever completions piled up while its
+// previous call was in flight: no timer, so an idle worker's lone completion leaves at once. A
+// job holds its slot until its completion is acknowledged, so at most conc jobs are leased.
 func (c *oursConn) worker(ctx context.Context, conc int, started func(int), finished func()) (func(), error) {
 	ctx, cancel := context.WithCancel(ctx)
-	busy := make(chan struct{}, conc) // one token per running handler
+	busy := make(chan struct{}, conc) // one token per leased job not yet acknowledged
 	freed := make(chan struct{}, 1)
+	acks := make(chan queue.Completion, conc) // never blocks: at most conc jobs are out
 	var handlers sync.WaitGroup
-	loopDone := make(chan struct{})
+	loopDone, ackerDone := make(chan struct{}), make(chan struct{})
 	var loopErr error
+
+	go func() { // the acker
+		defer close(ackerDone)
+		batch := make([]queue.Completion, 0, conc)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case a := <-acks:
+				batch = append(batch[:0], a)
+			}
+		more:
+			for {
+				select {
+				case a := <-acks:
+					batch = append(batch, a)
+				default:
+					break more
+				}
+			}
+			res, err := c.q.CompleteMany(ctx, batch)
+			if err != nil && ctx.Err() == nil {
+				fmt.Printf("ours: complete %d jobs: %v\n", len(batch)-len(res), err)
+			}
+			for i := range batch {
+				switch {
+				case i >= len(res): // the call failed: unknown, not counted
+				case res[i].Err != nil:
+					fmt.Printf("ours: complete %s: %v\n", batch[i].ID, res[i].Err)
+				default:
+					finished()
+				}
+				<-busy
+			}
+			select {
+			case freed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+
 	go func() {
 		defer close(loopDone)
 		for ctx.Err() == nil {
@@ -84,19 +130,8 @@ func (c *oursConn) worker(ctx context.Context, conc int, started func(int), fini
 					if i, ok := jobIndex(j.ID); ok {
 						started(i)
 					}
-					// the no-op handler
-					if _, err := c.q.Complete(ctx, j.ID, j.Token, nil); err != nil {
-						if ctx.Err() == nil {
-							fmt.Printf("ours: complete %s: %v\n", j.ID, err)
-						}
-					} else {
-						finished()
-					}
-					<-busy
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
+					// the no-op handler, then its completion to the acker
+					acks <- queue.Completion{ID: j.ID, Token: j.Token}
 				}()
 			}
 			if len(res.Jobs) < free {
@@ -119,6 +154,7 @@ func (c *oursConn) worker(ctx context.Context, conc int, started func(int), fini
 		case <-time.After(7 * time.Second):
 		}
 		handlers.Wait()
+		<-ackerDone
 		_ = loopErr
 	}
 	return stop, nil

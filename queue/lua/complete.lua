@@ -1,19 +1,33 @@
--- complete.lua: finish a leased job successfully.
--- KEYS[1] job record   KEYS[2] active set   KEYS[3] completed set   KEYS[4] events stream
--- ARGV[1] id   ARGV[2] lease token   ARGV[3] result   ARGV[4] now ms   ARGV[5] events max length
--- Returns the new version, or an error reply 'LEASE ...' for a stale token (the job was taken
--- over, cancelled or removed: this completion does not count).
-local jobKey, activeKey, completedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local id, now = ARGV[1], tonumber(ARGV[4])
-local f = redis.call('HMGET', jobKey, 'state', 'token')
-if f[1] ~= 'active' or f[2] ~= ARGV[2] then
-  return redis.error_reply('LEASE job is not leased with this token')
+-- complete.lua: finish leased jobs successfully, each fenced by its own lease token.
+-- KEYS[1] active set   KEYS[2] completed set   KEYS[3] events stream
+-- KEYS[3+i] job i's record (i = 1..n)
+-- ARGV[1] now ms   ARGV[2] events max length
+-- ARGV[3i] job i's id   ARGV[3i+1] its lease token   ARGV[3i+2] its result
+-- Returns one integer per job: its new version, or 0 when its token is stale (the job was taken
+-- over, cancelled or removed: that completion does not count; the others still do).
+--
+-- Per job it issues three commands (HMGET, HSET, XADD); the active and completed sets are
+-- written once per call. Every job gets its own version bump and its own 'completed' event.
+local activeKey, completedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
+local now, maxLen = tonumber(ARGV[1]), ARGV[2]
+local out, done, finished = {}, {}, {}
+for i = 1, #KEYS - 3 do
+  local jobKey, id, token = KEYS[3 + i], ARGV[3 * i], ARGV[3 * i + 1]
+  local f = redis.call('HMGET', jobKey, 'state', 'token', 'version', 'attempts')
+  if f[1] ~= 'active' or f[2] ~= token then
+    out[i] = 0
+  else
+    local version = tonumber(f[3]) + 1
+    redis.call('HSET', jobKey, 'state', 'completed', 'progress', 100, 'finishedAt', now,
+      'result', ARGV[3 * i + 2], 'token', '', 'leaseUntil', 0,
+      'attempts', (tonumber(f[4] or '0') or 0) + 1, 'version', version)
+    done[#done + 1] = id
+    finished[#finished + 1] = now
+    finished[#finished + 1] = id
+    emit(eventsKey, maxLen, id, 'completed', version)
+    out[i] = version
+  end
 end
-redis.call('ZREM', activeKey, id)
-redis.call('ZADD', completedKey, now, id)
-redis.call('HINCRBY', jobKey, 'attempts', 1)
-redis.call('HSET', jobKey, 'state', 'completed', 'progress', 100, 'finishedAt', now,
-  'result', ARGV[3], 'token', '', 'leaseUntil', 0)
-local version = bump(jobKey)
-emit(eventsKey, ARGV[5], id, 'completed', version)
-return version
+callChunked('ZREM', activeKey, done, 1000)
+callChunked('ZADD', completedKey, finished, 1000)
+return out

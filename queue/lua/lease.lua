@@ -3,33 +3,47 @@
 -- KEYS[5] rate limiter (sorted set of start times)   KEYS[6] events stream   KEYS[7] wake marker
 -- ARGV[1] job key prefix   ARGV[2] now ms   ARGV[3] lease ms   ARGV[4] worker id   ARGV[5] count
 -- ARGV[6] events max length
--- Returns {retryAt, job1, job2, ...}: each job a flat field/value list of its record after the
--- lease. retryAt (ms) is when to try again if fewer jobs than asked were leased: the next delayed
--- job's due time or the end of a rate-limit window; 0 when only a new job would help; -1 paused.
+-- Returns {retryAt, job1, job2, ...}: each job the values of its record after the lease, in the
+-- order of FIELDS below (queue.go's leaseFields; nil for an absent field). retryAt (ms) is when
+-- to try again if fewer jobs than asked were leased: the next delayed job's due time or the end
+-- of a rate-limit window; 0 when only a new job would help; -1 paused.
+--
+-- Per leased job it issues three commands (HMGET, HSET, XADD); the pops, the active set and the
+-- limiter are written once per batch. Every job still gets its own version bump and event.
 local waitKey, delayedKey, activeKey, metaKey, limiterKey, eventsKey, markerKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, now, leaseMs, worker, count, maxLen =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
 
+-- The fields decodeJob reads; version first (it also tells whether the record exists).
+local FIELDS = {'version', 'id', 'uid', 'payload', 'pv', 'priority', 'seq', 'attempts', 'maxAttempts',
+  'stalls', 'timeout', 'state', 'progress', 'progressMessage', 'createdAt', 'processedAt', 'finishedAt',
+  'dueAt', 'delayReason', 'error', 'token', 'worker', 'leaseUntil', 'backoffType', 'backoffDelay',
+  'backoffMult', 'backoffJitter', 'result'}
+local F_VERSION, F_STATE, F_PROCESSED, F_DUE, F_TOKEN, F_WORKER, F_LEASE = 1, 12, 16, 18, 21, 22, 23
+
 -- Promote due delayed jobs, a bounded batch per call.
 local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(due) do
-  local jobKey = prefix .. id
-  redis.call('ZREM', delayedKey, id)
-  if redis.call('EXISTS', jobKey) == 1 then
-    toWaiting(jobKey, waitKey, id)
-    emit(eventsKey, maxLen, id, 'waiting', bump(jobKey))
+if #due > 0 then
+  callChunked('ZREM', delayedKey, due, 1000)
+  local toWait = {}
+  for _, id in ipairs(due) do
+    local jobKey = prefix .. id
+    local f = redis.call('HMGET', jobKey, 'version', 'priority', 'seq')
+    if f[1] then -- the record exists (every record has a version)
+      local version = tonumber(f[1]) + 1
+      redis.call('HSET', jobKey, 'state', 'waiting', 'dueAt', 0, 'version', version)
+      toWait[#toWait + 1] = waitScore(f[2], f[3])
+      toWait[#toWait + 1] = id
+      emit(eventsKey, maxLen, id, 'waiting', version)
+    end
   end
+  callChunked('ZADD', waitKey, toWait, 1000)
 end
 
 local meta = redis.call('HMGET', metaKey, 'paused', 'limitedUntil', 'rateMax', 'rateDuration')
 if meta[1] == '1' then
   return {-1}
-end
-local nextDelayed = function()
-  local first = redis.call('ZRANGE', delayedKey, 0, 0, 'WITHSCORES')
-  if first[2] then return tonumber(first[2]) end
-  return 0
 end
 local limitedUntil = tonumber(meta[2] or '0') or 0
 if limitedUntil > now then
@@ -37,47 +51,81 @@ if limitedUntil > now then
 end
 local rateMax, rateDuration = tonumber(meta[3] or '0') or 0, tonumber(meta[4] or '0') or 0
 
+-- allowed: starts the rate-limit window still admits. The script runs atomically at one `now`,
+-- so counting the window once and then decrementing is the same as counting before each start.
+local allowed = count
+if rateMax > 0 then
+  redis.call('ZREMRANGEBYSCORE', limiterKey, '-inf', now - rateDuration)
+  allowed = rateMax - redis.call('ZCARD', limiterKey)
+end
+
 local result = {0}
-local limited = false
-for _ = 1, count do
-  local popped = redis.call('ZPOPMIN', waitKey)
-  if not popped[1] then break end
-  local id = popped[1]
-  local jobKey = prefix .. id
-  if redis.call('EXISTS', jobKey) == 1 then
-    if rateMax > 0 then
-      redis.call('ZREMRANGEBYSCORE', limiterKey, '-inf', now - rateDuration)
-      if redis.call('ZCARD', limiterKey) >= rateMax then
+local limited, emptied = false, false
+local leaseUntil = now + leaseMs
+local activeArgs, starts = {}, {}
+local pops = count -- as before, a vanished record uses up one of the count pops
+while pops > 0 and not limited and not emptied do
+  local n = pops
+  -- Under a rate limit pop at most one job more than the window admits: that one, if it is
+  -- reached, is necessarily the batch's last, and it goes to the delayed set.
+  if rateMax > 0 and math.max(allowed, 0) + 1 < n then n = math.max(allowed, 0) + 1 end
+  local popped = redis.call('ZPOPMIN', waitKey, n)
+  if #popped < 2 * n then emptied = true end
+  pops = pops - #popped / 2
+  for i = 1, #popped, 2 do
+    local id = popped[i]
+    local jobKey = prefix .. id
+    local f = redis.call('HMGET', jobKey, unpack(FIELDS))
+    if f[F_VERSION] then -- the record exists (every record has a version)
+      local version = tonumber(f[F_VERSION]) + 1
+      if rateMax > 0 and allowed <= 0 then
         -- Over the limit: the job is not started. It waits, delayed and uncounted, for the
         -- window's oldest start to leave the window.
+        if #starts > 0 then
+          callChunked('ZADD', limiterKey, starts, 1000)
+          redis.call('PEXPIRE', limiterKey, rateDuration)
+          starts = {}
+        end
         local oldest = redis.call('ZRANGE', limiterKey, 0, 0, 'WITHSCORES')
         local freeAt = tonumber(oldest[2]) + rateDuration
-        redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', freeAt, 'delayReason', 'rate-limited')
+        redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', freeAt, 'delayReason', 'rate-limited',
+          'version', version)
         redis.call('ZADD', delayedKey, freeAt, id)
-        emit(eventsKey, maxLen, id, 'delayed', bump(jobKey), 'dueAt', freeAt, 'reason', 'rate-limited')
+        emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', freeAt, 'reason', 'rate-limited')
         result[1] = freeAt
         limited = true
         break
       end
-      redis.call('ZADD', limiterKey, now, id .. ':' .. now)
-      redis.call('PEXPIRE', limiterKey, rateDuration)
+      allowed = allowed - 1
+      if rateMax > 0 then
+        starts[#starts + 1] = now
+        starts[#starts + 1] = id .. ':' .. now
+      end
+      redis.call('HSET', jobKey, 'version', version, 'state', 'active', 'token', version, 'worker', worker,
+        'processedAt', now, 'leaseUntil', leaseUntil, 'dueAt', 0)
+      activeArgs[#activeArgs + 1] = leaseUntil
+      activeArgs[#activeArgs + 1] = id
+      emit(eventsKey, maxLen, id, 'active', version, 'worker', worker)
+      f[F_VERSION], f[F_STATE], f[F_TOKEN], f[F_WORKER] = version, 'active', version, worker
+      f[F_PROCESSED], f[F_LEASE], f[F_DUE] = now, leaseUntil, 0
+      result[#result + 1] = f
     end
-    local version = bump(jobKey)
-    local leaseUntil = now + leaseMs
-    redis.call('HSET', jobKey, 'state', 'active', 'token', version, 'worker', worker,
-      'processedAt', now, 'leaseUntil', leaseUntil, 'dueAt', 0)
-    redis.call('ZADD', activeKey, leaseUntil, id)
-    emit(eventsKey, maxLen, id, 'active', version, 'worker', worker)
-    result[#result + 1] = redis.call('HGETALL', jobKey)
   end
+end
+callChunked('ZADD', activeKey, activeArgs, 1000)
+if #starts > 0 then
+  callChunked('ZADD', limiterKey, starts, 1000)
+  redis.call('PEXPIRE', limiterKey, rateDuration)
 end
 
 if #result - 1 < count and result[1] == 0 then
-  result[1] = nextDelayed()
+  local first = redis.call('ZRANGE', delayedKey, 0, 0, 'WITHSCORES')
+  if first[2] then result[1] = tonumber(first[2]) end
 end
 -- More jobs wait than this worker took: let another blocked worker wake up for them. Not when
--- the rate limit stopped us: the others would only find the same limit.
-if not limited and redis.call('ZCARD', waitKey) > 0 then
+-- the rate limit stopped us: the others would only find the same limit. A short pop proved the
+-- set empty.
+if not limited and not emptied and redis.call('ZCARD', waitKey) > 0 then
   wake(markerKey)
 end
 return result

@@ -35,3 +35,11 @@ local function toWaiting(jobKey, waitKey, id)
   redis.call('ZADD', waitKey, waitScore(f[1], f[2]), id)
   redis.call('HSET', jobKey, 'state', 'waiting', 'dueAt', 0)
 end
+
+-- callChunked runs cmd on key with args spread over as few calls as Lua's unpack allows: one
+-- call for a batch's usual size. step is a multiple of the command's arity (2 for ZADD pairs).
+local function callChunked(cmd, key, args, step)
+  for i = 1, #args, step do
+    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+  end
+end
