@@ -287,3 +287,43 @@ func TestAPIServerOutageDoesNotStopProcessing(t *testing.T) {
 	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(45*time.Second).
 		Should(Equal(jobsv1alpha1.PhaseCompleted), "the CR catches up after the outage")
 }
+
+func TestKubeSecretsReadsOnlyLabelledCredentials(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	secret := func(name string, labelled bool, data map[string][]byte) {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name}, Data: data}
+		if labelled {
+			s.Labels = map[string]string{jobsv1alpha1.LabelCredential: "true"}
+		}
+		if err := env.Client.Create(ctx, s); err != nil {
+			t.Fatalf("create secret: %v", err)
+		}
+	}
+	secret("calendarific", true, map[string][]byte{"calendarificApiKey": []byte("k-123")})
+	secret("unlabelled", false, map[string][]byte{"calendarificApiKey": []byte("k-456")})
+	secret("empty", true, nil)
+	secrets := workers.KubeSecrets{Client: env.Client}
+	tests := []struct {
+		name, want, wantErr string
+	}{
+		{"calendarific", "k-123", ""},
+		{"unlabelled", "", "not labelled"},
+		{"empty", "", "no key"},
+		{"missing", "", "not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got, err := secrets.SecretValue(ctx, f.ns, tt.name, "calendarificApiKey")
+			if tt.wantErr == "" {
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(got).To(Equal(tt.want))
+				return
+			}
+			var permanent *workers.PermanentError
+			g.Expect(errors.As(err, &permanent)).To(BeTrue(), "%v", err)
+			g.Expect(err.Error()).To(ContainSubstring(tt.wantErr))
+		})
+	}
+}
