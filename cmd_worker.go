@@ -26,7 +26,7 @@ import (
 // newRegistry builds this build's processors over db; the competitor and analytics issues add
 // theirs. The outside APIs' base URLs can be overridden (OPEN_METEO_ARCHIVE_URL,
 // OPEN_METEO_FORECAST_URL, CALENDARIFIC_URL); CALENDARIFIC_API_KEY turns Calendarific on.
-func newRegistry(db *store.Store) workers.Registry {
+func newRegistry(db *store.Store, secrets workers.SecretReader) workers.Registry {
 	var opts []enrichment.Option
 	if u := os.Getenv("OPEN_METEO_ARCHIVE_URL"); u != "" {
 		opts = append(opts, enrichment.WithArchiveURL(u))
@@ -38,14 +38,15 @@ func newRegistry(db *store.Store) workers.Registry {
 		opts = append(opts, enrichment.WithCalendarificURL(u))
 	}
 	return workers.Registry{
-		string(jobsv1alpha1.QueueEnrichment): enrichment.NewProcessor(db, enrichment.NewEnricher(opts...), os.Getenv("CALENDARIFIC_API_KEY")),
+		string(jobsv1alpha1.QueueEnrichment): enrichment.NewProcessor(db, enrichment.NewEnricher(opts...),
+			enrichment.WithCalendarificKey(os.Getenv("CALENDARIFIC_API_KEY")), enrichment.WithSecrets(secrets)),
 	}
 }
 
 // processorQueues are the queues that have a processor in this build.
 func processorQueues() []string {
 	var queues []string
-	for q := range newRegistry(nil) {
+	for q := range newRegistry(nil, nil) {
 		queues = append(queues, q)
 	}
 	return queues
@@ -65,13 +66,20 @@ func newWorkerCommand() *cobra.Command {
 			log := zap.New()
 			ctrl.SetLogger(log)
 			cfg.Log, cfg.Queue = log.WithName("worker"), jobsv1alpha1.QueueName(queueName)
-			if _, err := newRegistry(nil).For(queueName); errors.Is(err, workers.ErrNoProcessor) {
+			if _, err := newRegistry(nil, nil).For(queueName); errors.Is(err, workers.ErrNoProcessor) {
 				return fmt.Errorf("%w: the %s processor is not built yet", err, queueName)
 			} else if err != nil {
 				return err
 			}
 			ctx := ctrl.SetupSignalHandler()
 
+			kubeconfig, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("kubeconfig: %w", err)
+			}
+			if cfg.Kube, err = client.New(kubeconfig, client.Options{Scheme: controllers.Scheme()}); err != nil {
+				return err
+			}
 			if err := store.Migrate(ctx, store.MigrationURL(os.Getenv), log.WithName("migrate")); err != nil {
 				return err
 			}
@@ -80,7 +88,7 @@ func newWorkerCommand() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			if cfg.Processor, err = newRegistry(db).For(queueName); err != nil {
+			if cfg.Processor, err = newRegistry(db, workers.KubeSecrets{Client: cfg.Kube}).For(queueName); err != nil {
 				return err
 			}
 			rdb, err := queue.NewRedisClient(redisURL)
@@ -90,13 +98,6 @@ func newWorkerCommand() *cobra.Command {
 			defer rdb.Close()
 			cfg.Redis = rdb
 			controllers.CheckRedis(ctx, rdb, log)
-			kubeconfig, err := ctrl.GetConfig()
-			if err != nil {
-				return fmt.Errorf("kubeconfig: %w", err)
-			}
-			if cfg.Kube, err = client.New(kubeconfig, client.Options{Scheme: controllers.Scheme()}); err != nil {
-				return err
-			}
 			if cfg.WorkerID == "" {
 				host, _ := os.Hostname()
 				cfg.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())

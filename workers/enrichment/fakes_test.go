@@ -64,6 +64,8 @@ type fakeOpenMeteo struct {
 	respond http.HandlerFunc
 	// failures is how many requests get a 500 before the fixture answers.
 	failures atomic.Int32
+	// rateLimits is how many requests get a 429 (Retry-After: 1) before the fixture answers.
+	rateLimits atomic.Int32
 
 	mu       sync.Mutex
 	requests []omRequest
@@ -100,6 +102,11 @@ func (f *fakeOpenMeteo) serve(w http.ResponseWriter, r *http.Request, api string
 	}
 	if f.failures.Add(-1) >= 0 {
 		writeOpenMeteoError(w, http.StatusInternalServerError, "upstream unavailable")
+		return
+	}
+	if f.rateLimits.Add(-1) >= 0 {
+		w.Header().Set("Retry-After", "1")
+		writeOpenMeteoError(w, http.StatusTooManyRequests, "Daily API request limit exceeded. Please try again tomorrow.")
 		return
 	}
 	// The parameters the real API needs for this answer; a missing one is a 400 there too.

@@ -19,13 +19,34 @@ type Processor struct {
 	enricher *Enricher
 	// calendarificKey is the worker's Calendarific API key; empty computes holidays offline.
 	calendarificKey string
+	// secrets reads a job's own credential Secret (its calendarificApiKey wins over the
+	// worker's key).
+	secrets workers.SecretReader
 }
 
 var _ workers.Processor = &Processor{}
 
-// NewProcessor enriches through enricher and writes to db. calendarificKey may be empty.
-func NewProcessor(db *store.Store, enricher *Enricher, calendarificKey string) *Processor {
-	return &Processor{store: db, enricher: enricher, calendarificKey: calendarificKey}
+// CredentialKey is the key of a job's credential Secret that holds the Calendarific API key.
+const CredentialKey = "calendarificApiKey"
+
+// ProcessorOption configures a Processor.
+type ProcessorOption func(*Processor)
+
+// WithCalendarificKey sets the worker's Calendarific API key.
+func WithCalendarificKey(key string) ProcessorOption {
+	return func(p *Processor) { p.calendarificKey = key }
+}
+
+// WithSecrets lets jobs name a credential Secret of their namespace.
+func WithSecrets(r workers.SecretReader) ProcessorOption { return func(p *Processor) { p.secrets = r } }
+
+// NewProcessor enriches through enricher and writes to db.
+func NewProcessor(db *store.Store, enricher *Enricher, opts ...ProcessorOption) *Processor {
+	p := &Processor{store: db, enricher: enricher}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // Process runs one enrichment job: 25 weather, 50 holidays, 75 features, 100 written.
@@ -33,6 +54,10 @@ func (p *Processor) Process(ctx context.Context, job workers.Job, progress worke
 	var spec jobsv1alpha1.EnrichmentJobSpec
 	if err := json.Unmarshal(job.Payload, &spec); err != nil {
 		return nil, workers.Permanent(fmt.Errorf("decode the job's spec: %w", err))
+	}
+	apiKey, err := p.calendarificKeyFor(ctx, job, spec)
+	if err != nil {
+		return nil, err
 	}
 	property, err := p.store.GetProperty(ctx, spec.PropertyID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -60,7 +85,7 @@ func (p *Processor) Process(ctx context.Context, job workers.Job, progress worke
 		country = property.CountryCode
 	}
 	result, err := p.enricher.Enrich(ctx, Property{Latitude: spec.Location.Latitude, Longitude: spec.Location.Longitude,
-		CountryCode: country, CalendarificAPIKey: p.calendarificKey}, dates, func(s Stage) { progress(s.Percent(), s.String()) })
+		CountryCode: country, CalendarificAPIKey: apiKey}, dates, func(s Stage) { progress(s.Percent(), s.String()) })
 	if err != nil {
 		return nil, p.failure(ctx, spec.PropertyID, job, err)
 	}
@@ -79,6 +104,17 @@ func (p *Processor) Process(ctx context.Context, job workers.Job, progress worke
 	}
 	progress(100, "rows written")
 	return json.Marshal(result.Summary)
+}
+
+// calendarificKeyFor picks the job's own credential when it names one, else the worker's key.
+func (p *Processor) calendarificKeyFor(ctx context.Context, job workers.Job, spec jobsv1alpha1.EnrichmentJobSpec) (string, error) {
+	if spec.CredentialSecretName == "" {
+		return p.calendarificKey, nil
+	}
+	if p.secrets == nil {
+		return "", workers.Permanent(fmt.Errorf("job names credential Secret %s: %w", spec.CredentialSecretName, workers.ErrNoSecrets))
+	}
+	return p.secrets.SecretValue(ctx, job.Namespace, spec.CredentialSecretName, CredentialKey)
 }
 
 // failure turns an enrichment error into the worker's outcome, and marks the property failed

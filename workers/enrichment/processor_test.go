@@ -14,7 +14,11 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/redis/go-redis/v9"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testenv"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
@@ -32,7 +36,11 @@ type processorFixture struct {
 
 var processorSeq atomic.Int32
 
-func newProcessorFixture(t *testing.T) *processorFixture {
+func newProcessorFixture(t *testing.T) *processorFixture { return newProcessorFixtureWith(t, nil) }
+
+// newProcessorFixtureWith adds enricher options (after the fake Open-Meteo's) and processor
+// options.
+func newProcessorFixtureWith(t *testing.T, enricherOpts []Option, opts ...ProcessorOption) *processorFixture {
 	t.Helper()
 	dbURL, redisURL := os.Getenv("DATABASE_URL"), os.Getenv("REDIS_URL")
 	if dbURL == "" || redisURL == "" {
@@ -47,20 +55,21 @@ func newProcessorFixture(t *testing.T) *processorFixture {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(db.Close)
-	opts, err := redis.ParseURL(redisURL)
+	redisOpts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		t.Fatalf("REDIS_URL: %v", err)
 	}
-	rdb := redis.NewClient(opts)
+	rdb := redis.NewClient(redisOpts)
 	t.Cleanup(func() { _ = rdb.Close() })
 	prefix := fmt.Sprintf("enr-%d-%d", time.Now().UnixNano()%1_000_000, processorSeq.Add(1))
 	f := &processorFixture{t: t, db: db, prefix: prefix, meteo: newFakeOpenMeteo(t, map[string]omDay{
 		"2024-12-25": {TempMax: ptr(12.5), TempMin: ptr(3.1), Precip: ptr(0.0), Code: ptr(3)},
 	}),
 		queue: queue.New(rdb, queue.WithMaxIdleWait(time.Second)).Queue(prefix, "enrichment")}
-	enricher := NewEnricher(append(f.meteo.options(), WithClock(fixedClock("2025-06-01T12:00:00Z")))...)
+	enricherOpts = append(append(f.meteo.options(), WithClock(fixedClock("2025-06-01T12:00:00Z"))), enricherOpts...)
+	enricher := NewEnricher(enricherOpts...)
 	ctx, cancel := context.WithCancel(context.Background())
-	pool := workers.NewPool(f.queue, NewProcessor(db, enricher, ""), workers.WithConcurrency(2))
+	pool := workers.NewPool(f.queue, NewProcessor(db, enricher, opts...), workers.WithConcurrency(2))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = pool.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -87,12 +96,15 @@ func (f *processorFixture) property(name string) string {
 }
 
 // enqueue adds an enrichment job for the property, as the controller would.
-func (f *processorFixture) enqueue(jobID, propertyID string) {
+func (f *processorFixture) enqueue(jobID, propertyID string, mutate ...func(*jobsv1alpha1.EnrichmentJobSpec)) {
 	f.t.Helper()
 	spec := jobsv1alpha1.EnrichmentJobSpec{
 		JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: "user-1"},
 		Location:      jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038},
 		CountryCode:   "ES",
+	}
+	for _, m := range mutate {
+		m(&spec)
 	}
 	payload, _ := json.Marshal(spec)
 	if _, err := f.queue.Enqueue(context.Background(), queue.EnqueueRequest{ID: jobID, UID: "uid-" + jobID, Payload: payload,
@@ -177,4 +189,97 @@ func TestProcessorFailsPermanentlyForADeletedProperty(t *testing.T) {
 	g.Expect(job.State).To(Equal(queue.StateFailed))
 	g.Expect(job.AttemptsMade).To(Equal(1), "no retry")
 	g.Expect(job.Error).To(ContainSubstring("no longer exists"))
+}
+
+func TestProcessorRateLimitedAttemptIsNotCounted(t *testing.T) {
+	g := NewWithT(t)
+	f := newProcessorFixture(t)
+	f.meteo.rateLimits.Store(1)
+	f.enqueue(f.prefix+"-job", f.property("limited"))
+	job := f.finished(g, f.prefix+"-job")
+	g.Expect(job.State).To(Equal(queue.StateCompleted), job.Error)
+	g.Expect(job.AttemptsMade).To(Equal(1), "the 429 was not counted")
+	events, err := f.queue.ReadEvents(context.Background(), queue.StreamStart, 100, 0)
+	g.Expect(err).NotTo(HaveOccurred())
+	var reasons []string
+	for _, e := range events {
+		if e.Type == "delayed" {
+			reasons = append(reasons, e.Fields["reason"])
+		}
+	}
+	g.Expect(reasons).To(Equal([]string{"rate-limited"}))
+}
+
+func TestProcessorUsesTheJobsCredentialSecret(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	env, err := testenv.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	calendarific := newFakeCalendarific(t, map[int][]calHoliday{})
+	f := newProcessorFixtureWith(t, calendarific.options(), WithSecrets(workers.KubeSecrets{Client: env.Client}))
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.prefix}}
+	g.Expect(env.Client.Create(ctx, ns)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.prefix, Name: "calendarific", Labels: map[string]string{jobsv1alpha1.LabelCredential: "true"}},
+		Data:       map[string][]byte{CredentialKey: []byte("key-of-the-job")},
+	})).To(Succeed())
+
+	f.enqueue(f.prefix+"-job", f.property("credential"), func(s *jobsv1alpha1.EnrichmentJobSpec) { s.CredentialSecretName = "calendarific" })
+	job := f.finished(g, f.prefix+"-job")
+	g.Expect(job.State).To(Equal(queue.StateCompleted), job.Error)
+	g.Expect(calendarific.seen()).NotTo(BeEmpty())
+	for _, r := range calendarific.seen() {
+		g.Expect(r.Key).To(Equal("key-of-the-job"))
+	}
+
+	f.enqueue(f.prefix+"-job-2", f.property("nosecret"), func(s *jobsv1alpha1.EnrichmentJobSpec) { s.CredentialSecretName = "missing" })
+	failed := f.finished(g, f.prefix+"-job-2")
+	g.Expect(failed.State).To(Equal(queue.StateFailed))
+	g.Expect(failed.Error).To(ContainSubstring("not found"))
+}
+
+// BenchmarkProcessor3Years enriches three years of daily pricing rows end to end: read the
+// rows from PostgreSQL, weather from the fake Open-Meteo (one archive request), offline
+// holidays, features, and the upsert of 1,096 rows.
+func BenchmarkProcessor3Years(b *testing.B) {
+	ctx := context.Background()
+	dbURL := os.Getenv("DATABASE_URL")
+	if dbURL == "" {
+		b.Fatal("DATABASE_URL is not set: run under hack/with-services.sh")
+	}
+	if err := store.Migrate(ctx, dbURL, logr.Discard()); err != nil {
+		b.Fatal(err)
+	}
+	db, err := store.Open(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	meteo := newFakeOpenMeteo(b, nil)
+	meteo.synthetic = true
+	id := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	if _, err := db.UpsertProperty(ctx, store.Property{ID: id, UserID: "user-1", CountryCode: "ES"}); err != nil {
+		b.Fatal(err)
+	}
+	var rows []store.PricingBase
+	for d := date("2022-01-01"); d.Before(date("2025-01-01")); d = d.AddDate(0, 0, 1) {
+		rows = append(rows, store.PricingBase{Date: d, Price: ptr(120.0)})
+	}
+	if err := db.UpsertPricingRows(ctx, id, rows); err != nil {
+		b.Fatal(err)
+	}
+	p := NewProcessor(db, NewEnricher(append(meteo.options(), WithClock(fixedClock("2025-06-01T12:00:00Z")))...))
+	spec, _ := json.Marshal(jobsv1alpha1.EnrichmentJobSpec{
+		JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: id, UserID: "user-1"},
+		Location:      jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038}, CountryCode: "ES"})
+	job := workers.Job{ID: "bench", Payload: spec, Attempt: 1, MaxAttempts: 5}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := p.Process(ctx, job, func(int, string) {}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(rows)), "rows/op")
 }
