@@ -106,7 +106,8 @@ func FromRecord(s *jobsv1alpha1.JobStatus, r *queue.Job) {
 	s.Worker = r.Worker
 	s.Message = ""
 	switch phase {
-	case jobsv1alpha1.PhaseActive:
+	case jobsv1alpha1.PhaseActive, jobsv1alpha1.PhaseCompleted:
+		// A processor's last word: a stage while active, a result summary once completed.
 		s.Message = r.ProgressMessage
 	case jobsv1alpha1.PhaseDelayed:
 		s.NextAttemptAt = metaTime(r.DueAt)

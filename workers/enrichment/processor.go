@@ -102,7 +102,7 @@ func (p *Processor) Process(ctx context.Context, job workers.Job, progress worke
 	if err := p.store.SetEnrichmentStatus(ctx, spec.PropertyID, store.EnrichmentCompleted); err != nil {
 		return nil, err
 	}
-	progress(100, "rows written")
+	progress(100, result.Summary.String())
 	return json.Marshal(result.Summary)
 }
 

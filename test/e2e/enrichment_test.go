@@ -1,0 +1,185 @@
+// Package e2e runs the product's parts together on a local control plane: the controller, a
+// worker with the real enrichment processor, Redis, PostgreSQL, and a fake Open-Meteo (the one
+// outside service, faked in its real format).
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/internal/testenv"
+	"github.com/jengu/queue-operator/internal/testredis"
+	"github.com/jengu/queue-operator/store"
+	"github.com/jengu/queue-operator/workers"
+	"github.com/jengu/queue-operator/workers/enrichment"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// openMeteo answers the daily archive API with a temperature that depends on the day.
+func openMeteo(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		start, err1 := time.Parse(time.DateOnly, q.Get("start_date"))
+		end, err2 := time.Parse(time.DateOnly, q.Get("end_date"))
+		if err1 != nil || err2 != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":true,"reason":"Invalid date"}`))
+			return
+		}
+		var days []string
+		var tmax, tmin, precip []float64
+		var codes []int
+		for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
+			days = append(days, d.Format(time.DateOnly))
+			tmax = append(tmax, 10+float64(d.Day()))
+			tmin = append(tmin, float64(d.Day()))
+			precip = append(precip, 0.5)
+			codes = append(codes, 61)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"latitude": q.Get("latitude"), "longitude": q.Get("longitude"), "timezone": "Europe/Madrid",
+			"daily_units": map[string]string{"time": "iso8601", "temperature_2m_max": "°C"},
+			"daily": map[string]any{"time": days, "temperature_2m_max": tmax, "temperature_2m_min": tmin,
+				"precipitation_sum": precip, "weather_code": codes},
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestEnrichmentJobRunsEndToEnd(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dbURL := os.Getenv("DATABASE_URL")
+	if dbURL == "" {
+		t.Fatal("DATABASE_URL is not set: run the tests with `make test`")
+	}
+	g.Expect(store.Migrate(ctx, dbURL, logr.Discard())).To(Succeed())
+	db, err := store.Open(ctx, dbURL)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer db.Close()
+	rdb := testredis.Shared(t)
+
+	ns := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1_000_000)
+	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	g.Expect(env.Client.Create(ctx, &jobsv1alpha1.JobQueue{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrichment"},
+		Spec: jobsv1alpha1.JobQueueSpec{Queue: jobsv1alpha1.QueueEnrichment}})).To(Succeed())
+	propertyID := ns + "-madrid"
+	_, err = db.UpsertProperty(ctx, store.Property{ID: propertyID, UserID: "user-1", CountryCode: "ES"})
+	g.Expect(err).NotTo(HaveOccurred())
+	var base []store.PricingBase
+	for d := 1; d <= 10; d++ {
+		price := 140.0
+		base = append(base, store.PricingBase{Date: time.Date(2024, 10, d, 0, 0, 0, 0, time.UTC), Price: &price})
+	}
+	g.Expect(db.UpsertPricingRows(ctx, propertyID, base)).To(Succeed())
+
+	// The controller, scoped to the namespace.
+	mgr, err := controllers.NewManager(env.Config, controllers.ManagerConfig{Redis: rdb, MetricsAddr: "0", ProbeAddr: "0",
+		Namespaces: []string{ns}, Options: controllers.DefaultOptions(), Logger: testr.New(t)})
+	g.Expect(err).NotTo(HaveOccurred())
+	mgrDone := make(chan struct{})
+	go func() { defer close(mgrDone); _ = mgr.Start(ctx) }()
+	defer func() { cancel(); <-mgrDone }() // no logging into a finished test
+
+	// A worker with the real enrichment processor; Open-Meteo is the fake, holidays offline.
+	meteo := openMeteo(t)
+	processor := enrichment.NewProcessor(db, enrichment.NewEnricher(enrichment.WithArchiveURL(meteo.URL+"/v1/archive"),
+		enrichment.WithForecastURL(meteo.URL+"/v1/forecast")))
+	workerDone := make(chan error, 1)
+	go func() {
+		workerDone <- workers.Run(ctx, workers.Config{Namespace: ns, Queue: jobsv1alpha1.QueueEnrichment, Redis: rdb,
+			Kube: env.Client, Processor: processor, WorkerID: "e2e-worker", Log: testr.New(t), ProgressInterval: time.Second})
+	}()
+
+	// Watch the job's phases as kubectl would see them.
+	w, err := env.WatchClient().Watch(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(ns))
+	g.Expect(err).NotTo(HaveOccurred())
+	defer w.Stop()
+	phases := make(chan jobsv1alpha1.JobPhase, 100)
+	go func() {
+		for e := range w.ResultChan() {
+			if e.Type == watch.Modified {
+				phases <- e.Object.(*jobsv1alpha1.EnrichmentJob).Status.Phase
+			}
+		}
+		close(phases)
+	}()
+
+	job := &jobsv1alpha1.EnrichmentJob{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrich-e2e00001-" + strconv.FormatInt(time.Now().UnixMilli(), 10)},
+		Spec: jobsv1alpha1.EnrichmentJobSpec{
+			JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: "user-1"},
+			Location:      jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038},
+			CountryCode:   "ES",
+		},
+	}
+	g.Expect(env.Client.Create(ctx, job)).To(Succeed())
+
+	stored := &jobsv1alpha1.EnrichmentJob{}
+	g.Eventually(func() jobsv1alpha1.JobPhase {
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(job), stored)
+		return stored.Status.Phase
+	}).WithTimeout(30 * time.Second).Should(Equal(jobsv1alpha1.PhaseCompleted))
+	g.Expect(stored.Status.Progress).To(Equal(int32(100)))
+	g.Expect(stored.Status.Message).To(ContainSubstring("10 rows"), "the result summary shows on the job")
+	g.Expect(stored.Status.AttemptsMade).To(Equal(int32(1)))
+	g.Expect(meta.IsStatusConditionTrue(stored.Status.Conditions, jobsv1alpha1.ConditionComplete)).To(BeTrue())
+
+	var seen []jobsv1alpha1.JobPhase
+	g.Eventually(func() []jobsv1alpha1.JobPhase {
+		for {
+			select {
+			case p := <-phases:
+				if len(seen) == 0 || seen[len(seen)-1] != p {
+					seen = append(seen, p)
+				}
+			default:
+				return seen
+			}
+		}
+	}).Should(ContainElement(jobsv1alpha1.PhaseCompleted))
+	// Waiting may be skipped: the worker can lease the job before the controller writes it.
+	g.Expect(seen).To(ContainElement(jobsv1alpha1.PhaseActive), "phases seen: %v", seen)
+	g.Expect(stored.Status.QueuedAt).NotTo(BeNil())
+	g.Expect(stored.Status.StartedAt).NotTo(BeNil())
+
+	rows, err := db.ListPricingRows(ctx, propertyID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rows).To(HaveLen(10))
+	for _, r := range rows {
+		g.Expect(r.Features).NotTo(BeNil())
+		g.Expect(*r.Features.TempMaxC).To(Equal(10 + float64(r.Date.Day())))
+	}
+	g.Expect(rows[2].Features.IsHoliday).To(BeFalse())
+	g.Expect(rows[2].Features.DayOfWeek).To(Equal(4), "2024-10-03 is a Thursday")
+	property, err := db.GetProperty(ctx, propertyID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(property.EnrichmentStatus).To(Equal(store.EnrichmentCompleted))
+
+	cancel()
+	g.Eventually(workerDone).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
+}
