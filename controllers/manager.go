@@ -100,5 +100,5 @@ func CheckRedis(ctx context.Context, rdb redis.UniversalClient, log logr.Logger)
 // RegisterMetrics registers the controller's collectors with controller-runtime's registry,
 // which its /metrics serves.
 func RegisterMetrics() error {
-	return metrics.Register(ctrlmetrics.Registry)
+	return metrics.RegisterController(ctrlmetrics.Registry)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/clock"
@@ -37,6 +38,10 @@ type Options struct {
 	MaxStalls int
 	// Clock is the controllers' clock.
 	Clock clock.Clock
+	// WorkerImage runs the workers of a JobQueue whose spec names no image.
+	WorkerImage string
+	// RedisURL is given to the workers (REDIS_URL) unless their template sets it.
+	RedisURL string
 }
 
 // DefaultOptions are the production settings.
@@ -84,7 +89,16 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Client, opts Options) erro
 	if err := setupJobKind[jobsv1alpha1.AnalyticsJob](mgr, engine, opts, kinds[2]); err != nil {
 		return err
 	}
-	return mgr.Add(newHousekeeper(mgr.GetClient(), engine, opts, kinds))
+	if err := mgr.Add(newHousekeeper(mgr.GetClient(), engine, opts, kinds)); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("jobqueue").
+		// Status writes of its own do not bring it back; the polling interval does.
+		For(&jobsv1alpha1.JobQueue{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.Deployment{}).
+		Complete(&JobQueueReconciler{client: mgr.GetClient(), engine: engine,
+			recorder: mgr.GetEventRecorder("queue-operator"), clock: opts.Clock, opts: opts})
 }
 
 func setupJobKind[T any, P JobObject[T]](mgr ctrl.Manager, engine *queue.Client, opts Options, kind *jobKind) error {

@@ -56,3 +56,32 @@ func RegisterWorker(reg prometheus.Registerer) error {
 	}
 	return nil
 }
+
+// Controller collectors of the JobQueue autoscaler.
+var (
+	QueueDesiredReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "queue_operator_queue_desired_replicas",
+		Help: "Worker replicas the autoscaler asks for, per JobQueue.",
+	}, []string{"namespace", "queue"})
+	QueueCurrentReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "queue_operator_queue_current_replicas",
+		Help: "Worker replicas the Deployment has, per JobQueue.",
+	}, []string{"namespace", "queue"})
+	QueueScalingEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "queue_operator_queue_scaling_events_total",
+		Help: "Changes of a JobQueue's worker replicas, by direction (up, down).",
+	}, []string{"namespace", "queue", "direction"})
+)
+
+// RegisterController adds the shared and the controller collectors to reg.
+func RegisterController(reg prometheus.Registerer) error {
+	if err := Register(reg); err != nil {
+		return err
+	}
+	for _, c := range []prometheus.Collector{QueueDesiredReplicas, QueueCurrentReplicas, QueueScalingEvents} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -278,6 +278,10 @@ type JobQueueStatus struct {
 	// lastScaleTime is when the replicas last changed.
 	// +optional
 	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+	// lastActiveTime is the last time the queue had waiting or active jobs; scaling to zero
+	// waits idleCooldown after it.
+	// +optional
+	LastActiveTime *metav1.Time `json:"lastActiveTime,omitempty"`
 	// recommendations of the current stabilization window, so a new leader continues the same
 	// decision.
 	// +optional

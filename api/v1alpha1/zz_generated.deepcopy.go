@@ -443,6 +443,10 @@ func (in *JobQueueStatus) DeepCopyInto(out *JobQueueStatus) {
 		in, out := &in.LastScaleTime, &out.LastScaleTime
 		*out = (*in).DeepCopy()
 	}
+	if in.LastActiveTime != nil {
+		in, out := &in.LastActiveTime, &out.LastActiveTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Recommendations != nil {
 		in, out := &in.Recommendations, &out.Recommendations
 		*out = make([]ScaleRecommendation, len(*in))

@@ -1,0 +1,334 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/controllers/autoscale"
+	"github.com/jengu/queue-operator/metrics"
+	"github.com/jengu/queue-operator/queue"
+)
+
+// JobQueueReconciler keeps a JobQueue's worker Deployment in shape, pauses its Redis queue
+// with it, scales the workers on queue depth and reports the depth in the status.
+type JobQueueReconciler struct {
+	client   client.Client
+	engine   *queue.Client
+	recorder events.EventRecorder
+	clock    clock.PassiveClock
+	opts     Options
+}
+
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobqueues/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile brings one JobQueue's Deployment, Redis pause and status in line.
+func (r *JobQueueReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
+	jq := &jobsv1alpha1.JobQueue{}
+	if err := r.client.Get(ctx, req.NamespacedName, jq); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !jq.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil // the Deployment goes with it (owner reference)
+	}
+	before := jq.DeepCopy()
+	defer func() {
+		jq.Status.ObservedGeneration = jq.Generation
+		if perr := r.client.Status().Patch(ctx, jq, client.MergeFrom(before)); perr != nil && err == nil {
+			err = client.IgnoreNotFound(perr)
+		}
+	}()
+
+	q := r.engine.Queue(jq.Namespace, string(jq.Spec.Queue))
+	counts, err := r.syncRedis(ctx, jq, q)
+	if err != nil {
+		setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionFalse, "RedisUnreachable", err.Error())
+		return reconcile.Result{RequeueAfter: pollingInterval(jq)}, nil
+	}
+	deploy, err := r.ensureDeployment(ctx, jq)
+	if err != nil {
+		setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionFalse, "DeploymentFailed", err.Error())
+		return reconcile.Result{}, err
+	}
+	if err := r.scale(ctx, jq, q, deploy, counts); err != nil {
+		return reconcile.Result{}, err
+	}
+	setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionTrue, "Ready", "")
+	return reconcile.Result{RequeueAfter: pollingInterval(jq)}, nil
+}
+
+// syncRedis pauses or resumes the Redis queue as the spec says, and reads its depth into the
+// status.
+func (r *JobQueueReconciler) syncRedis(ctx context.Context, jq *jobsv1alpha1.JobQueue, q *queue.Queue) (queue.Counts, error) {
+	counts, err := q.Counts(ctx)
+	if err != nil {
+		return counts, err
+	}
+	if counts.IsPaused != jq.Spec.Paused {
+		if jq.Spec.Paused {
+			err = q.Pause(ctx)
+		} else {
+			err = q.Resume(ctx)
+		}
+		if err != nil {
+			return counts, err
+		}
+		if counts, err = q.Counts(ctx); err != nil {
+			return counts, err
+		}
+	}
+	s := &jq.Status
+	s.Waiting, s.Active, s.Delayed, s.Completed, s.Failed = counts.Waiting+counts.Paused, counts.Active, counts.Delayed, counts.Completed, counts.Failed
+	s.Paused = counts.IsPaused
+	policy, err := queue.CheckEvictionPolicy(ctx, r.engine.Redis(), ctrl.LoggerFrom(ctx))
+	switch {
+	case err != nil:
+		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionUnknown, "Unreadable", err.Error())
+	case policy.OK:
+		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionTrue, "NoEviction", "")
+	default:
+		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionFalse, "EvictionPolicy",
+			fmt.Sprintf("Redis maxmemory-policy is %s: under memory pressure Redis deletes job records; set noeviction", policy.Policy))
+	}
+	return counts, nil
+}
+
+// ensureDeployment creates the worker Deployment, or puts its template back in shape. Replicas
+// are left to scale.
+func (r *JobQueueReconciler) ensureDeployment(ctx context.Context, jq *jobsv1alpha1.JobQueue) (*appsv1.Deployment, error) {
+	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: jq.Namespace, Name: WorkerDeploymentName(jq)}}
+	_, err := controllerutil.CreateOrPatch(ctx, r.client, deploy, func() error {
+		if deploy.CreationTimestamp.IsZero() {
+			initial := int32(1)
+			if m := jq.Spec.Autoscaling.MinReplicas; m != nil {
+				initial = *m
+			}
+			if jq.Spec.Paused {
+				initial = 0
+			}
+			deploy.Spec.Replicas = &initial
+		}
+		labels := map[string]string{"app.kubernetes.io/name": "queue-operator-worker", jobsv1alpha1.LabelQueue: string(jq.Spec.Queue)}
+		deploy.Labels = labels
+		deploy.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
+		deploy.Spec.Template = r.workerTemplate(jq, labels)
+		return controllerutil.SetControllerReference(jq, deploy, r.client.Scheme())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("worker Deployment %s: %w", deploy.Name, err)
+	}
+	return deploy, nil
+}
+
+// WorkerDeploymentName is the name of a JobQueue's worker Deployment.
+func WorkerDeploymentName(jq *jobsv1alpha1.JobQueue) string { return jq.Name + "-worker" }
+
+// workerTemplate is the spec's template with the worker container filled in: image, command,
+// the namespace, a grace period that lets a job at the queue's timeout finish, requests.
+func (r *JobQueueReconciler) workerTemplate(jq *jobsv1alpha1.JobQueue, labels map[string]string) corev1.PodTemplateSpec {
+	tpl := corev1.PodTemplateSpec{}
+	if jq.Spec.Worker.Template != nil {
+		tpl = *jq.Spec.Worker.Template.DeepCopy()
+	}
+	if tpl.Labels == nil {
+		tpl.Labels = map[string]string{}
+	}
+	for k, v := range labels {
+		tpl.Labels[k] = v
+	}
+	image := jq.Spec.Worker.Image
+	if image == "" {
+		image = r.opts.WorkerImage
+	}
+	settings := jq.Spec.Settings()
+	grace := int64((settings.Timeout + 30*time.Second).Seconds())
+	tpl.Spec.TerminationGracePeriodSeconds = &grace
+	var worker *corev1.Container
+	for i := range tpl.Spec.Containers {
+		if tpl.Spec.Containers[i].Name == "worker" {
+			worker = &tpl.Spec.Containers[i]
+		}
+	}
+	if worker == nil {
+		tpl.Spec.Containers = append(tpl.Spec.Containers, corev1.Container{Name: "worker"})
+		worker = &tpl.Spec.Containers[len(tpl.Spec.Containers)-1]
+	}
+	worker.Image = image
+	worker.Args = []string{"worker", "--queue", string(jq.Spec.Queue), "--namespace", jq.Namespace,
+		"--shutdown-grace", (settings.Timeout).String()}
+	worker.Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8082}}
+	if worker.Resources.Requests == nil {
+		worker.Resources.Requests = corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
+	}
+	if r.opts.RedisURL != "" && !hasEnv(worker.Env, "REDIS_URL") {
+		worker.Env = append(worker.Env, corev1.EnvVar{Name: "REDIS_URL", Value: r.opts.RedisURL})
+	}
+	return tpl
+}
+
+func hasEnv(env []corev1.EnvVar, name string) bool {
+	for _, e := range env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// scale sets the Deployment's replicas from the autoscaler (unless autoscaling is off, when
+// KEDA or an HPA owns them); a paused queue runs no workers.
+func (r *JobQueueReconciler) scale(ctx context.Context, jq *jobsv1alpha1.JobQueue, q *queue.Queue, deploy *appsv1.Deployment, counts queue.Counts) error {
+	current := int32(0)
+	if deploy.Spec.Replicas != nil {
+		current = *deploy.Spec.Replicas
+	}
+	jq.Status.Replicas = deploy.Status.Replicas
+	labels := []string{jq.Namespace, string(jq.Spec.Queue)}
+	metrics.QueueCurrentReplicas.WithLabelValues(labels...).Set(float64(deploy.Status.Replicas))
+	a := jq.Spec.Autoscaling
+	if a.Enabled != nil && !*a.Enabled && !jq.Spec.Paused {
+		jq.Status.DesiredReplicas = current
+		return nil
+	}
+	desired := int32(0)
+	reason := "queue paused"
+	if !jq.Spec.Paused {
+		decision := autoscale.Decide(r.policy(ctx, jq, q), autoscale.Input{
+			Now: r.clock.Now(), Waiting: counts.Waiting, Active: counts.Active, CurrentReplicas: current,
+			History: fromStatus(jq.Status.Recommendations), LastActive: timeOf(jq.Status.LastActiveTime),
+		})
+		desired, reason = decision.DesiredReplicas, decision.Reason
+		jq.Status.Recommendations = toStatus(decision.History)
+		if !decision.LastActive.IsZero() {
+			t := metav1.NewTime(decision.LastActive)
+			jq.Status.LastActiveTime = &t
+		}
+	}
+	jq.Status.DesiredReplicas = desired
+	metrics.QueueDesiredReplicas.WithLabelValues(labels...).Set(float64(desired))
+	if desired == current {
+		setCondition(jq, jobsv1alpha1.ConditionScaling, metav1.ConditionFalse, "Stable", reason)
+		return nil
+	}
+	patch := client.MergeFrom(deploy.DeepCopy())
+	deploy.Spec.Replicas = &desired
+	if err := r.client.Patch(ctx, deploy, patch); err != nil {
+		return fmt.Errorf("scale %s to %d: %w", deploy.Name, desired, err)
+	}
+	direction := "up"
+	if desired < current {
+		direction = "down"
+	}
+	metrics.QueueScalingEvents.WithLabelValues(jq.Namespace, string(jq.Spec.Queue), direction).Inc()
+	now := metav1.NewTime(r.clock.Now())
+	jq.Status.LastScaleTime = &now
+	setCondition(jq, jobsv1alpha1.ConditionScaling, metav1.ConditionTrue, "Scaled"+capitalize(direction),
+		fmt.Sprintf("%d → %d replicas: %s", current, desired, reason))
+	r.recorder.Eventf(jq, deploy, corev1.EventTypeNormal, "Scaled", "Scale", "Scaled %s from %d to %d: %s", deploy.Name, current, desired, reason)
+	return nil
+}
+
+func (r *JobQueueReconciler) policy(ctx context.Context, jq *jobsv1alpha1.JobQueue, q *queue.Queue) autoscale.Policy {
+	a, settings := jq.Spec.Autoscaling, jq.Spec.Settings()
+	p := autoscale.Policy{
+		ScaleUpStabilization:   a.ScaleUpStabilizationWindow.Duration,
+		ScaleDownStabilization: a.ScaleDownStabilizationWindow.Duration,
+		IdleCooldown:           a.IdleCooldown.Duration,
+		Concurrency:            settings.Concurrency,
+		MedianJobDuration:      medianJobDuration(ctx, q),
+	}
+	if a.MinReplicas != nil {
+		p.MinReplicas = *a.MinReplicas
+	}
+	if a.MaxReplicas != nil {
+		p.MaxReplicas = *a.MaxReplicas
+	}
+	if a.TargetJobsPerReplica != nil {
+		p.TargetJobsPerReplica = *a.TargetJobsPerReplica
+	}
+	if settings.RateLimit != nil {
+		p.RateMax, p.RateWindow = settings.RateLimit.Max, settings.RateLimit.Duration.Duration
+	}
+	return p
+}
+
+// medianJobDuration is the median processing time of the queue's last 50 completed jobs, or 0
+// when there are none: the rate-limit cap's estimate of how long a replica keeps a slot busy.
+func medianJobDuration(ctx context.Context, q *queue.Queue) time.Duration {
+	jobs, _, err := q.List(ctx, queue.StateCompleted, 0, 50)
+	if err != nil || len(jobs) == 0 {
+		return 0
+	}
+	durations := make([]time.Duration, 0, len(jobs))
+	for _, j := range jobs {
+		if !j.ProcessedAt.IsZero() && j.FinishedAt.After(j.ProcessedAt) {
+			durations = append(durations, j.FinishedAt.Sub(j.ProcessedAt))
+		}
+	}
+	if len(durations) == 0 {
+		return 0
+	}
+	slices.Sort(durations)
+	return durations[len(durations)/2]
+}
+
+func pollingInterval(jq *jobsv1alpha1.JobQueue) time.Duration {
+	if d := jq.Spec.Autoscaling.PollingInterval.Duration; d > 0 {
+		return d
+	}
+	return 15 * time.Second
+}
+
+func setCondition(jq *jobsv1alpha1.JobQueue, t string, status metav1.ConditionStatus, reason, msg string) {
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	meta.SetStatusCondition(&jq.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason,
+		Message: msg, ObservedGeneration: jq.Generation})
+}
+
+func fromStatus(in []jobsv1alpha1.ScaleRecommendation) []autoscale.Recommendation {
+	out := make([]autoscale.Recommendation, len(in))
+	for i, r := range in {
+		out[i] = autoscale.Recommendation{Time: r.Time.Time, Replicas: r.Replicas}
+	}
+	return out
+}
+
+func toStatus(in []autoscale.Recommendation) []jobsv1alpha1.ScaleRecommendation {
+	out := make([]jobsv1alpha1.ScaleRecommendation, len(in))
+	for i, r := range in {
+		out[i] = jobsv1alpha1.ScaleRecommendation{Time: metav1.NewTime(r.Time), Replicas: r.Replicas}
+	}
+	return out
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}

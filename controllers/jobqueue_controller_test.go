@@ -1,0 +1,185 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/queue"
+)
+
+// scalingOptions keep records without a CR (the tests enqueue straight into Redis) from the
+// orphan sweep.
+func scalingOptions() controllers.Options {
+	opts := testOptions()
+	opts.OrphanAge = time.Hour
+	return opts
+}
+
+// scalingQueue is a competitor JobQueue with fast autoscaling for tests.
+func (f *fixture) scalingQueue(mutate ...func(*jobsv1alpha1.JobQueue)) *jobsv1alpha1.JobQueue {
+	return f.jobQueue(jobsv1alpha1.QueueCompetitor, append([]func(*jobsv1alpha1.JobQueue){func(jq *jobsv1alpha1.JobQueue) {
+		jq.Spec.Autoscaling = jobsv1alpha1.Autoscaling{
+			MinReplicas: ptr.To[int32](0), MaxReplicas: ptr.To[int32](10), TargetJobsPerReplica: ptr.To[int32](10),
+			PollingInterval:              metav1.Duration{Duration: 300 * time.Millisecond},
+			ScaleDownStabilizationWindow: metav1.Duration{Duration: 3 * time.Second},
+			IdleCooldown:                 metav1.Duration{Duration: 3 * time.Second},
+		}
+		jq.Spec.Worker.Image = "example.test/queue-operator:v1"
+	}}, mutate...)...)
+}
+
+func (f *fixture) deployment(jq *jobsv1alpha1.JobQueue) func() *appsv1.Deployment {
+	return func() *appsv1.Deployment {
+		d := &appsv1.Deployment{}
+		if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: jq.Name + "-worker"}, d); err != nil {
+			return nil
+		}
+		return d
+	}
+}
+
+func (f *fixture) replicas(jq *jobsv1alpha1.JobQueue) func() int32 {
+	return func() int32 {
+		d := f.deployment(jq)()
+		if d == nil || d.Spec.Replicas == nil {
+			return -1
+		}
+		return *d.Spec.Replicas
+	}
+}
+
+func (f *fixture) enqueueMany(q *queue.Queue, n int) {
+	f.t.Helper()
+	for i := range n {
+		if _, err := q.Enqueue(context.Background(), queue.EnqueueRequest{ID: fmt.Sprintf("job-%d", i), UID: "u", MaxAttempts: 1}); err != nil {
+			f.t.Fatalf("enqueue: %v", err)
+		}
+	}
+}
+
+func TestJobQueueScalesWorkersOnDepth(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue()
+	q := f.queue(jobsv1alpha1.QueueCompetitor)
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(0)), "created, idle: no workers")
+
+	d := f.deployment(jq)()
+	g.Expect(d.OwnerReferences).To(HaveLen(1))
+	container := d.Spec.Template.Spec.Containers[0]
+	g.Expect(container.Image).To(Equal("example.test/queue-operator:v1"))
+	g.Expect(container.Args).To(Equal([]string{"worker", "--queue", "competitor", "--namespace", f.ns, "--shutdown-grace", "5m0s"}))
+	g.Expect(*d.Spec.Template.Spec.TerminationGracePeriodSeconds).To(Equal(int64(330)), "a job at the 5-minute timeout can finish")
+
+	f.enqueueMany(q, 95)
+	stored := &jobsv1alpha1.JobQueue{}
+	defer func() {
+		if t.Failed() {
+			_ = f.c.Get(ctx, client.ObjectKeyFromObject(jq), stored)
+			t.Logf("JobQueue status: %+v", stored.Status)
+		}
+	}()
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(10)), "ceil(95/10), capped at max 10")
+	g.Eventually(func() jobsv1alpha1.JobQueueStatus {
+		_ = f.c.Get(ctx, client.ObjectKeyFromObject(jq), stored)
+		return stored.Status
+	}).WithTimeout(timeout).Should(And(HaveField("Waiting", int64(95)), HaveField("DesiredReplicas", int32(10))))
+	g.Expect(stored.Status.Recommendations).NotTo(BeEmpty(), "the window lives in the status")
+	g.Expect(meta.IsStatusConditionTrue(stored.Status.Conditions, jobsv1alpha1.ConditionRedisPolicyOK)).To(BeTrue())
+
+	// Drain: the workers stay through the stabilization window, then go.
+	res, err := q.Lease(ctx, "w", 100, time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, j := range res.Jobs {
+		_, err := q.Complete(ctx, j.ID, j.Token, nil)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Consistently(f.replicas(jq)).WithTimeout(2 * time.Second).Should(Equal(int32(10)))
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(0)))
+}
+
+func TestJobQueueDeploymentIsKeptInShape(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue()
+	g.Eventually(f.deployment(jq)).WithTimeout(timeout).ShouldNot(BeNil())
+
+	g.Expect(f.c.Delete(ctx, f.deployment(jq)())).To(Succeed())
+	g.Eventually(func() bool { d := f.deployment(jq)(); return d != nil && d.DeletionTimestamp.IsZero() }).
+		WithTimeout(timeout).Should(BeTrue(), "a deleted Deployment comes back")
+
+	f.patchSpec(jq, func(s *jobsv1alpha1.JobQueueSpec) {
+		s.Worker.Image = "example.test/queue-operator:v2"
+		s.Worker.Template = &corev1.PodTemplateSpec{Spec: corev1.PodSpec{NodeSelector: map[string]string{"pool": "workers"}}}
+	})
+	g.Eventually(func() string {
+		d := f.deployment(jq)()
+		if d == nil || d.Spec.Template.Spec.NodeSelector["pool"] != "workers" {
+			return ""
+		}
+		return d.Spec.Template.Spec.Containers[0].Image
+	}).WithTimeout(timeout).Should(Equal("example.test/queue-operator:v2"), "a changed template rolls out")
+}
+
+func TestPausedJobQueuePausesRedisAndScalesToZero(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue()
+	q := f.queue(jobsv1alpha1.QueueCompetitor)
+	f.enqueueMany(q, 30)
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(3)))
+
+	f.patchSpec(jq, func(s *jobsv1alpha1.JobQueueSpec) { s.Paused = true })
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(0)))
+	counts, err := q.Counts(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(counts.IsPaused).To(BeTrue())
+	g.Expect(counts.Paused).To(Equal(int64(30)), "no job lost")
+
+	f.patchSpec(jq, func(s *jobsv1alpha1.JobQueueSpec) { s.Paused = false })
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(3)))
+}
+
+func TestAutoscalingOffLeavesReplicasAlone(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue(func(jq *jobsv1alpha1.JobQueue) { jq.Spec.Autoscaling.Enabled = ptr.To(false) })
+	g.Eventually(f.deployment(jq)).WithTimeout(timeout).ShouldNot(BeNil())
+	d := f.deployment(jq)()
+	patch := client.MergeFrom(d.DeepCopy())
+	d.Spec.Replicas = ptr.To[int32](7) // as KEDA or an HPA would
+	g.Expect(f.c.Patch(ctx, d, patch)).To(Succeed())
+	f.enqueueMany(f.queue(jobsv1alpha1.QueueCompetitor), 95)
+	g.Consistently(f.replicas(jq)).WithTimeout(2 * time.Second).Should(Equal(int32(7)))
+}
+
+// patchSpec changes a JobQueue's spec with a merge patch (the controller writes its status
+// meanwhile, so an update would conflict).
+func (f *fixture) patchSpec(jq *jobsv1alpha1.JobQueue, change func(*jobsv1alpha1.JobQueueSpec)) {
+	f.t.Helper()
+	stored := &jobsv1alpha1.JobQueue{}
+	if err := f.c.Get(context.Background(), client.ObjectKeyFromObject(jq), stored); err != nil {
+		f.t.Fatalf("get JobQueue: %v", err)
+	}
+	patch := client.MergeFrom(stored.DeepCopy())
+	change(&stored.Spec)
+	if err := f.c.Patch(context.Background(), stored, patch); err != nil {
+		f.t.Fatalf("patch JobQueue: %v", err)
+	}
+}
