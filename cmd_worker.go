@@ -107,7 +107,12 @@ func newWorkerCommand() *cobra.Command {
 				if err := metrics.RegisterWorker(reg); err != nil {
 					return err
 				}
-				server := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+				mux := http.NewServeMux()
+				mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+				// Alive while the process serves; Kubernetes restarts a wedged worker, and its
+				// leases come back through the stall sweep.
+				mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+				server := &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 				go func() {
 					if err := server.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 						log.Error(err, "Metrics server")
@@ -123,7 +128,7 @@ func newWorkerCommand() *cobra.Command {
 	f.StringVar(&cfg.Namespace, "namespace", envOr("POD_NAMESPACE", "default"), "namespace of the queue (env POD_NAMESPACE)")
 	f.StringVar(&redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the queues (env REDIS_URL)")
 	f.IntVar(&cfg.Concurrency, "concurrency", 0, "jobs at once; 0: the queue's *_WORKER_CONCURRENCY env, else the JobQueue, else the seed's")
-	f.StringVar(&metricsAddr, "metrics-bind-address", ":8082", `address of the worker's /metrics ("0" turns it off)`)
+	f.StringVar(&metricsAddr, "metrics-bind-address", ":8082", `address of the worker's /metrics and /healthz ("0" turns it off)`)
 	f.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, how long running jobs may finish before they are handed back")
 	f.StringVar(&cfg.WorkerID, "worker-id", "", "name of this worker in leases (default host-pid)")
 	_ = cmd.MarkFlagRequired("queue")

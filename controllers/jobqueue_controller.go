@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -172,6 +173,12 @@ func (r *JobQueueReconciler) workerTemplate(jq *jobsv1alpha1.JobQueue, labels ma
 	worker.Args = []string{"worker", "--queue", string(jq.Spec.Queue), "--namespace", jq.Namespace,
 		"--shutdown-grace", (settings.Timeout).String()}
 	worker.Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8082}}
+	if worker.LivenessProbe == nil {
+		worker.LivenessProbe = &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("metrics")}},
+			PeriodSeconds: 20, FailureThreshold: 3,
+		}
+	}
 	if worker.Resources.Requests == nil {
 		worker.Resources.Requests = corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}

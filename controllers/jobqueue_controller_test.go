@@ -83,6 +83,8 @@ func TestJobQueueScalesWorkersOnDepth(t *testing.T) {
 	g.Expect(container.Image).To(Equal("example.test/queue-operator:v1"))
 	g.Expect(container.Args).To(Equal([]string{"worker", "--queue", "competitor", "--namespace", f.ns, "--shutdown-grace", "5m0s"}))
 	g.Expect(*d.Spec.Template.Spec.TerminationGracePeriodSeconds).To(Equal(int64(330)), "a job at the 5-minute timeout can finish")
+	g.Expect(container.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
+	g.Expect(container.Resources.Requests).To(HaveKey(corev1.ResourceCPU))
 
 	f.enqueueMany(q, 95)
 	stored := &jobsv1alpha1.JobQueue{}
@@ -182,4 +184,42 @@ func (f *fixture) patchSpec(jq *jobsv1alpha1.JobQueue, change func(*jobsv1alpha1
 	if err := f.c.Patch(context.Background(), stored, patch); err != nil {
 		f.t.Fatalf("patch JobQueue: %v", err)
 	}
+}
+
+func TestRestartedControllerKeepsTheScaleDownWindow(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue(func(jq *jobsv1alpha1.JobQueue) {
+		jq.Spec.Autoscaling.ScaleDownStabilizationWindow = metav1.Duration{Duration: 15 * time.Second}
+		jq.Spec.Autoscaling.IdleCooldown = metav1.Duration{Duration: 15 * time.Second}
+	})
+	q := f.queue(jobsv1alpha1.QueueCompetitor)
+	f.enqueueMany(q, 95)
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(10)))
+	res, err := q.Lease(ctx, "w", 100, time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, j := range res.Jobs {
+		_, err := q.Complete(ctx, j.ID, j.Token, nil)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	// A new leader takes over inside the window: it continues the decision from the status.
+	f.stopController()
+	f.start(scalingOptions())
+	g.Consistently(f.replicas(jq)).WithTimeout(3 * time.Second).Should(Equal(int32(10)))
+	g.Eventually(f.replicas(jq)).WithTimeout(45 * time.Second).Should(Equal(int32(0)))
+}
+
+func TestRateLimitedQueueGetsNoMoreWorkersThanItsLimitFeeds(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue(func(jq *jobsv1alpha1.JobQueue) {
+		jq.Spec.RateLimit = &jobsv1alpha1.RateLimit{Max: 10, Duration: metav1.Duration{Duration: time.Minute}}
+		jq.Spec.Concurrency = ptr.To[int32](3)
+	})
+	f.enqueueMany(f.queue(jobsv1alpha1.QueueCompetitor), 95)
+	// No job has run yet, so no median duration: the cap is a window's quota over the
+	// concurrency, ceil(10 / 3) = 4, not the 10 that depth alone asks for.
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(4)))
+	g.Consistently(f.replicas(jq)).WithTimeout(2 * time.Second).Should(Equal(int32(4)))
 }
