@@ -96,6 +96,10 @@ func (r *JobQueueReconciler) syncRedis(ctx context.Context, jq *jobsv1alpha1.Job
 	s := &jq.Status
 	s.Waiting, s.Active, s.Delayed, s.Completed, s.Failed = counts.Waiting+counts.Paused, counts.Active, counts.Delayed, counts.Completed, counts.Failed
 	s.Paused = counts.IsPaused
+	for state, n := range map[string]int64{"waiting": s.Waiting, "active": s.Active, "delayed": s.Delayed,
+		"completed": s.Completed, "failed": s.Failed} {
+		metrics.QueueJobs.WithLabelValues(jq.Namespace, string(jq.Spec.Queue), state).Set(float64(n))
+	}
 	policy, err := queue.CheckEvictionPolicy(ctx, r.engine.Redis(), ctrl.LoggerFrom(ctx))
 	switch {
 	case err != nil:

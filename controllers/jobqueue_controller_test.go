@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -16,6 +17,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/queue"
 )
 
@@ -100,6 +102,8 @@ func TestJobQueueScalesWorkersOnDepth(t *testing.T) {
 		return stored.Status
 	}).WithTimeout(timeout).Should(And(HaveField("Waiting", int64(95)), HaveField("DesiredReplicas", int32(10))))
 	g.Expect(stored.Status.Recommendations).NotTo(BeEmpty(), "the window lives in the status")
+	g.Expect(testutil.ToFloat64(metrics.QueueJobs.WithLabelValues(f.ns, "competitor", "waiting"))).To(Equal(95.0),
+		"the depth KEDA or an HPA can scale on")
 	g.Expect(meta.IsStatusConditionTrue(stored.Status.Conditions, jobsv1alpha1.ConditionRedisPolicyOK)).To(BeTrue())
 
 	// Drain: the workers stay through the stabilization window, then go.

@@ -67,6 +67,12 @@ var (
 		Name: "queue_operator_queue_current_replicas",
 		Help: "Worker replicas the Deployment has, per JobQueue.",
 	}, []string{"namespace", "queue"})
+	// QueueJobs is the depth the autoscaler reads, under the controller's own name (the seed's
+	// bullmq_queue_* gauges are the facade's), so KEDA or an HPA can scale on the same numbers.
+	QueueJobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "queue_operator_queue_jobs",
+		Help: "Jobs of a JobQueue by state (waiting, active, delayed, completed, failed), as the autoscaler last read them.",
+	}, []string{"namespace", "queue", "state"})
 	QueueScalingEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "queue_operator_queue_scaling_events_total",
 		Help: "Changes of a JobQueue's worker replicas, by direction (up, down).",
@@ -78,7 +84,7 @@ func RegisterController(reg prometheus.Registerer) error {
 	if err := Register(reg); err != nil {
 		return err
 	}
-	for _, c := range []prometheus.Collector{QueueDesiredReplicas, QueueCurrentReplicas, QueueScalingEvents} {
+	for _, c := range []prometheus.Collector{QueueDesiredReplicas, QueueCurrentReplicas, QueueJobs, QueueScalingEvents} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
