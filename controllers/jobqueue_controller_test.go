@@ -227,3 +227,31 @@ func TestRateLimitedQueueGetsNoMoreWorkersThanItsLimitFeeds(t *testing.T) {
 	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(4)))
 	g.Consistently(f.replicas(jq)).WithTimeout(2 * time.Second).Should(Equal(int32(4)))
 }
+
+func TestDepthFlappingInsideTheToleranceBandChangesNothing(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue(func(jq *jobsv1alpha1.JobQueue) { jq.Spec.Autoscaling.MaxReplicas = ptr.To[int32](20) })
+	q := f.queue(jobsv1alpha1.QueueCompetitor)
+	f.enqueueMany(q, 100)
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(10)))
+	// 100 → 105 → 96 → 104 jobs: within 10% of 10 replicas × 10 jobs, so no change.
+	for i, n := range []int{5, -9, 8} {
+		if n > 0 {
+			for k := range n {
+				_, err := q.Enqueue(ctx, queue.EnqueueRequest{ID: fmt.Sprintf("extra-%d-%d", i, k), UID: "u", MaxAttempts: 1})
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+		} else {
+			res, err := q.Lease(ctx, "w", -n, time.Hour)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res.Jobs).To(HaveLen(-n))
+			for _, j := range res.Jobs {
+				_, err := q.Complete(ctx, j.ID, j.Token, nil)
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+		}
+		g.Consistently(f.replicas(jq)).WithTimeout(time.Second).Should(Equal(int32(10)))
+	}
+}
