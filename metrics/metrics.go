@@ -14,8 +14,10 @@ var RedisEvictionPolicyOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 }, []string{"policy"})
 
 // Register adds the collectors shared by every component to reg.
-func Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{RedisEvictionPolicyOK} {
+func Register(reg prometheus.Registerer) error { return register(reg, RedisEvictionPolicyOK) }
+
+func register(reg prometheus.Registerer, collectors ...prometheus.Collector) error {
+	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -46,15 +48,7 @@ var (
 
 // RegisterWorker adds the shared and the worker collectors to reg.
 func RegisterWorker(reg prometheus.Registerer) error {
-	if err := Register(reg); err != nil {
-		return err
-	}
-	for _, c := range []prometheus.Collector{WorkerJobsProcessed, WorkerJobsFailed, WorkerJobDuration, WorkerJobsInFlight} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return register(reg, RedisEvictionPolicyOK, WorkerJobsProcessed, WorkerJobsFailed, WorkerJobDuration, WorkerJobsInFlight)
 }
 
 // Controller collectors of the JobQueue autoscaler.
@@ -81,13 +75,5 @@ var (
 
 // RegisterController adds the shared and the controller collectors to reg.
 func RegisterController(reg prometheus.Registerer) error {
-	if err := Register(reg); err != nil {
-		return err
-	}
-	for _, c := range []prometheus.Collector{QueueDesiredReplicas, QueueCurrentReplicas, QueueJobs, QueueScalingEvents} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return register(reg, RedisEvictionPolicyOK, QueueDesiredReplicas, QueueCurrentReplicas, QueueJobs, QueueScalingEvents)
 }
