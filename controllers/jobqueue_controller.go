@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,6 +34,26 @@ type JobQueueReconciler struct {
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
 	opts     Options
+
+	// eviction caches the Redis eviction-policy check: every JobQueue shares one Redis, and a
+	// check per queue per poll would repeat the CONFIG GET and its warning every few seconds.
+	evictionMu        sync.Mutex
+	eviction          queue.EvictionPolicy
+	evictionErr       error
+	evictionCheckedAt time.Time
+}
+
+// evictionPolicyCheckInterval is how often the cached eviction-policy check is refreshed.
+const evictionPolicyCheckInterval = time.Minute
+
+func (r *JobQueueReconciler) evictionPolicy(ctx context.Context) (queue.EvictionPolicy, error) {
+	r.evictionMu.Lock()
+	defer r.evictionMu.Unlock()
+	if now := r.clock.Now(); r.evictionCheckedAt.IsZero() || now.Sub(r.evictionCheckedAt) >= evictionPolicyCheckInterval {
+		r.eviction, r.evictionErr = queue.CheckEvictionPolicy(ctx, r.engine.Redis(), ctrl.LoggerFrom(ctx))
+		r.evictionCheckedAt = now
+	}
+	return r.eviction, r.evictionErr
 }
 
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobqueues/status,verbs=get;update;patch
@@ -100,7 +121,7 @@ func (r *JobQueueReconciler) syncRedis(ctx context.Context, jq *jobsv1alpha1.Job
 		"completed": s.Completed, "failed": s.Failed} {
 		metrics.QueueJobs.WithLabelValues(jq.Namespace, string(jq.Spec.Queue), state).Set(float64(n))
 	}
-	policy, err := queue.CheckEvictionPolicy(ctx, r.engine.Redis(), ctrl.LoggerFrom(ctx))
+	policy, err := r.evictionPolicy(ctx)
 	switch {
 	case err != nil:
 		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionUnknown, "Unreadable", err.Error())
@@ -262,7 +283,6 @@ func (r *JobQueueReconciler) policy(ctx context.Context, jq *jobsv1alpha1.JobQue
 		ScaleDownStabilization: a.ScaleDownStabilizationWindow.Duration,
 		IdleCooldown:           a.IdleCooldown.Duration,
 		Concurrency:            settings.Concurrency,
-		MedianJobDuration:      medianJobDuration(ctx, q),
 	}
 	if a.MinReplicas != nil {
 		p.MinReplicas = *a.MinReplicas
@@ -274,7 +294,9 @@ func (r *JobQueueReconciler) policy(ctx context.Context, jq *jobsv1alpha1.JobQue
 		p.TargetJobsPerReplica = *a.TargetJobsPerReplica
 	}
 	if settings.RateLimit != nil {
+		// Only the rate cap needs the median, and it costs a read of the last completed jobs.
 		p.RateMax, p.RateWindow = settings.RateLimit.Max, settings.RateLimit.Duration.Duration
+		p.MedianJobDuration = medianJobDuration(ctx, q)
 	}
 	return p
 }
