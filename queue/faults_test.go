@@ -155,8 +155,7 @@ func TestKilledRedisLosesNoAcknowledgedEnqueue(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	server := testredis.Start(t, "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction")
-	rdb := server.Client()
-	defer rdb.Close()
+	rdb := server.ClientFor(t)
 	q := newQueueOn(t, rdb)
 
 	type ack struct {
@@ -268,8 +267,7 @@ func TestEvictionPolicyCheck(t *testing.T) {
 		{"volatile-ttl", false},
 	}
 	server := testredis.Start(t)
-	rdb := server.Client()
-	defer rdb.Close()
+	rdb := server.ClientFor(t)
 	for _, tt := range tests {
 		t.Run(tt.policy, func(t *testing.T) {
 			g := NewWithT(t)

@@ -525,8 +525,7 @@ func TestEveryTransitionBumpsTheVersion(t *testing.T) {
 func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
 	g := NewWithT(t)
 	server := testredis.Start(t)
-	rdb := server.Client()
-	defer rdb.Close()
+	rdb := server.ClientFor(t)
 	q := newQueueOn(t, rdb)
 	enqueue(t, q, "before-flush")
 	// A restarted or failed-over Redis has no scripts cached: EVALSHA answers NOSCRIPT.

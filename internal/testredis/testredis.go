@@ -104,6 +104,14 @@ func (s *Server) Client() *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 }
 
+// ClientFor returns a client of this server that is closed when the test ends, after the
+// cleanups registered later (a controller using it stops first).
+func (s *Server) ClientFor(t testing.TB) *redis.Client {
+	c := s.Client()
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // Kill stops the server with SIGKILL, as a crash would.
 func (s *Server) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
