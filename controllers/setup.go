@@ -66,16 +66,11 @@ type jobKind struct {
 
 // SetupWithManager registers the three job reconcilers and the per-queue housekeeping.
 func SetupWithManager(mgr ctrl.Manager, engine *queue.Client, opts Options) error {
-	kinds := []*jobKind{
-		{queue: jobsv1alpha1.QueueEnrichment,
-			newObj:  func() client.Object { return &jobsv1alpha1.EnrichmentJob{} },
-			newList: func() client.ObjectList { return &jobsv1alpha1.EnrichmentJobList{} }},
-		{queue: jobsv1alpha1.QueueCompetitor,
-			newObj:  func() client.Object { return &jobsv1alpha1.CompetitorJob{} },
-			newList: func() client.ObjectList { return &jobsv1alpha1.CompetitorJobList{} }},
-		{queue: jobsv1alpha1.QueueAnalytics,
-			newObj:  func() client.Object { return &jobsv1alpha1.AnalyticsJob{} },
-			newList: func() client.ObjectList { return &jobsv1alpha1.AnalyticsJobList{} }},
+	var kinds []*jobKind
+	for _, q := range jobsv1alpha1.QueueNames {
+		kinds = append(kinds, &jobKind{queue: q,
+			newObj:  func() client.Object { return jobsv1alpha1.NewJob(q) },
+			newList: func() client.ObjectList { return jobsv1alpha1.NewJobList(q) }})
 	}
 	for _, k := range kinds {
 		k.events = make(chan event.GenericEvent, 1024)

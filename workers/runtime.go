@@ -27,6 +27,8 @@ type Config struct {
 	// follows through the controller's catch-up alone).
 	Kube      client.Client
 	Processor Processor
+	// Results keeps the history of finished jobs (nil: none).
+	Results ResultRecorder
 	// Concurrency overrides the environment and the JobQueue when above 0.
 	Concurrency   int
 	WorkerID      string
@@ -49,6 +51,9 @@ func Run(ctx context.Context, cfg Config) error {
 	engine := queue.New(cfg.Redis, queue.WithLogger(cfg.Log.WithName("queue")))
 	q := engine.Queue(cfg.Namespace, string(cfg.Queue))
 	opts := []Option{WithConcurrency(concurrency), WithLogger(cfg.Log), WithWorkerID(cfg.WorkerID)}
+	if cfg.Results != nil {
+		opts = append(opts, WithResults(cfg.Results))
+	}
 	if cfg.ShutdownGrace > 0 {
 		opts = append(opts, WithShutdownGrace(cfg.ShutdownGrace))
 	}
@@ -122,13 +127,8 @@ func ResolveConcurrency(ctx context.Context, cfg Config) (int, error) {
 }
 
 func jobObjectFor(q jobsv1alpha1.QueueName) (func() jobstatus.Object, error) {
-	switch q {
-	case jobsv1alpha1.QueueEnrichment:
-		return func() jobstatus.Object { return &jobsv1alpha1.EnrichmentJob{} }, nil
-	case jobsv1alpha1.QueueCompetitor:
-		return func() jobstatus.Object { return &jobsv1alpha1.CompetitorJob{} }, nil
-	case jobsv1alpha1.QueueAnalytics:
-		return func() jobstatus.Object { return &jobsv1alpha1.AnalyticsJob{} }, nil
+	if jobsv1alpha1.NewJob(q) == nil {
+		return nil, errors.New("unknown queue " + string(q))
 	}
-	return nil, errors.New("unknown queue " + string(q))
+	return func() jobstatus.Object { return jobsv1alpha1.NewJob(q) }, nil
 }
