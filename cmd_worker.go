@@ -88,6 +88,7 @@ func newWorkerCommand() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			cfg.Results = db
 			if cfg.Processor, err = newRegistry(db, workers.KubeSecrets{Client: cfg.Kube}).For(queueName); err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/jengu/queue-operator/internal/ctxsleep"
 	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
 )
 
 // Pool leases jobs from one queue and runs them at its concurrency.
@@ -20,6 +21,7 @@ type Pool struct {
 	queue             *queue.Queue
 	processor         Processor
 	status            StatusSink
+	results           ResultRecorder
 	log               logr.Logger
 	workerID          string
 	concurrency       int
@@ -173,11 +175,16 @@ func (p *Pool) run(ctx context.Context, record *queue.Job) {
 			return
 		}
 		metrics.WorkerJobsProcessed.WithLabelValues(p.queue.Name).Inc()
+		p.recordResult(endCtx, record, store.JobCompleted, result, "")
 	default:
 		failure := classify(err, context.Cause(jobCtx))
-		if _, ferr := p.queue.Fail(endCtx, record.ID, record.Token, failure); ferr != nil {
+		res, ferr := p.queue.Fail(endCtx, record.ID, record.Token, failure)
+		if ferr != nil {
 			log.Error(ferr, "Fail failed", "error", err.Error())
 			return
+		}
+		if res.State == queue.StateFailed {
+			p.recordResult(endCtx, record, store.JobFailed, nil, failure.Message)
 		}
 		metrics.WorkerJobsFailed.WithLabelValues(p.queue.Name, string(failure.Kind)).Inc()
 		log.Info("Job attempt failed", "kind", failure.Kind, "error", failure.Message)

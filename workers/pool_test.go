@@ -24,6 +24,7 @@ import (
 	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/jobstatus"
 	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
 )
 
@@ -326,4 +327,32 @@ func TestKubeSecretsReadsOnlyLabelledCredentials(t *testing.T) {
 			g.Expect(err.Error()).To(ContainSubstring(tt.wantErr))
 		})
 	}
+}
+
+func TestFinishedJobsAreRecordedInTheHistory(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	db := openStore(t)
+	payload := func(r *queue.EnqueueRequest) { r.Payload = []byte(`{"propertyId":"prop-h","userId":"user-h"}`) }
+	ok := f.job("enrich-hist-ok-"+f.ns, payload)
+	bad := f.job("enrich-hist-bad-"+f.ns, payload)
+	f.run(workers.ProcessorFunc(func(_ context.Context, j workers.Job, _ workers.Progress) ([]byte, error) {
+		if j.ID == bad.Name {
+			return nil, workers.Permanent(errors.New("no location for property prop-h"))
+		}
+		return []byte(`{"rows":7}`), nil
+	}), workers.WithResults(db))
+
+	result := func(id string) func() store.JobResult {
+		return func() store.JobResult {
+			r, _ := db.GetJobResult(context.Background(), id)
+			return r
+		}
+	}
+	g.Eventually(result(ok.Name)).WithTimeout(timeout).Should(And(
+		HaveField("Status", store.JobCompleted), HaveField("Queue", "enrichment"), HaveField("Namespace", f.ns),
+		HaveField("UserID", "user-h"), HaveField("PropertyID", "prop-h"), HaveField("Attempts", 1)))
+	g.Expect(string(result(ok.Name)().Result)).To(MatchJSON(`{"rows":7}`))
+	g.Eventually(result(bad.Name)).WithTimeout(timeout).Should(And(
+		HaveField("Status", store.JobFailed), HaveField("Error", ContainSubstring("no location")), HaveField("Attempts", 1)))
 }
