@@ -6,7 +6,7 @@ import (
 
 // CompetitorJobSpec asks for competitors' prices around a property for a stay (the seed's
 // CompetitorJobData).
-// +kubebuilder:validation:XValidation:rule="self.checkOut > self.checkIn",message="checkOut must be after checkIn"
+// +kubebuilder:validation:XValidation:rule="self.checkOut > self.checkIn",message="checkOut must be after checkIn",fieldPath=".checkOut"
 // +kubebuilder:validation:XValidation:rule="self.location == oldSelf.location && self.checkIn == oldSelf.checkIn && self.checkOut == oldSelf.checkOut && self.adults == oldSelf.adults",message="spec is immutable except priority"
 // +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1)",message="spec is immutable except priority"
 type CompetitorJobSpec struct {
