@@ -21,8 +21,9 @@ help: ## Show the targets
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/
-	$(CONTROLLER_GEN) rbac:roleName=queue-operator crd:allowDangerousTypes=true paths="./..." \
+	$(CONTROLLER_GEN) rbac:roleName=queue-operator crd:allowDangerousTypes=true paths="./api/...;./controllers/...;./workers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=queue-operator-apiserver paths="./apiserver/..." output:rbac:artifacts:config=config/rbac/apiserver
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy methods
@@ -55,7 +56,7 @@ build: ## Build bin/queue-operator
 	go build -o $(LOCALBIN)/queue-operator .
 
 .PHONY: run
-run: ## Run the controller against the current kubeconfig (not built yet)
+run: ## Run the controller against the current kubeconfig
 	go run . controller
 
 .PHONY: dev

@@ -25,22 +25,9 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(
 		newControllerCommand(),
-		notBuilt("apiserver", "Serve the REST API (the seed's /api/jobs contract) over the job CRs"),
+		newAPIServerCommand(),
 		newWorkerCommand(),
 		newDevCommand(),
 	)
 	return root
-}
-
-// notBuilt stands for a subcommand that a later issue builds; it says so and fails, rather than
-// pretend to work.
-func notBuilt(use, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:                use,
-		Short:              short + " (not built yet)",
-		DisableFlagParsing: true,
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("%s: not built yet", use)
-		},
-	}
 }

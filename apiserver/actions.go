@@ -1,0 +1,79 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+)
+
+// retryJob answers POST /api/jobs/:jobId/retry: it sets the retry annotation on a failed job,
+// and the controller moves it back to waiting, as `kubectl annotate` would.
+func (s *Server) retryJob(c *gin.Context) {
+	id := c.Param("jobId")
+	job, err := s.findJob(c, userOf(c), id)
+	if errors.Is(err, errJobNotFound) {
+		s.jobNotFound(c, id)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	status, _ := s.liveStatus(c, job)
+	if status.Phase != jobsv1alpha1.PhaseFailed || job.GetDeletionTimestamp() != nil {
+		s.fail(c, &apiError{Status: http.StatusConflict, Code: "job_not_failed",
+			Message: "job " + id + " is " + statusOf(job, status.Phase) + "; only a failed job can be retried"})
+		return
+	}
+	token := strconv.FormatInt(s.clock.Now().UnixNano(), 10)
+	// A new token each time: the controller acts once per token, so a repeated retry of a job
+	// that failed again retries it again, and two at once retry it once.
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{jobsv1alpha1.AnnotationRetry: token},
+	}})
+	if err := s.cfg.Kube.Patch(c, job, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.jobNotFound(c, id)
+			return
+		}
+		s.fail(c, kubeError(err))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"success": true, "message": "Job retry initiated", "jobId": id})
+}
+
+// cancelJob answers DELETE /api/jobs/:jobId: it deletes the CR; the finalizer removes the
+// Redis record, and a worker holding the job learns it at its next heartbeat.
+func (s *Server) cancelJob(c *gin.Context) {
+	id := c.Param("jobId")
+	job, err := s.findJob(c, userOf(c), id)
+	if errors.Is(err, errJobNotFound) {
+		s.jobNotFound(c, id)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	// The UID precondition deletes this job, never a new one created under its name meanwhile.
+	err = s.cfg.Kube.Delete(c, job, client.Preconditions{UID: ptr(job.GetUID())})
+	if err != nil && !apierrors.IsNotFound(err) {
+		if apierrors.IsConflict(err) {
+			s.jobNotFound(c, id)
+			return
+		}
+		s.fail(c, kubeError(err))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"success": true, "jobId": id, "status": "cancelled"})
+}
+
+func ptr[T any](v T) *T { return &v }

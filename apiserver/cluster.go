@@ -1,0 +1,70 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+)
+
+// NewCluster connects to the API server with an informer cache of the namespace alone (its
+// jobs and JobQueues, managed fields stripped), indexed as the facade lists. Start it, and wait
+// for its cache, before serving.
+func NewCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := jobsv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	cl, err := cluster.New(cfg, func(o *cluster.Options) {
+		o.Scheme = scheme
+		o.Cache = cache.Options{
+			DefaultNamespaces: map[string]cache.Config{namespace: {}},
+			DefaultTransform:  cache.TransformStripManagedFields(),
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	if err := IndexJobs(context.Background(), cl.GetFieldIndexer()); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// Serve serves the facade on l and follows the queues' events until ctx ends, then lets
+// requests in flight finish for up to 10 s (event streams are cut).
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	server := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	server.RegisterOnShutdown(func() { s.stopOnce.Do(func() { close(s.stopping) }) })
+	eventsDone := make(chan struct{})
+	go func() { defer close(eventsDone); _ = s.Run(ctx) }()
+	errs := make(chan error, 1)
+	go func() { errs <- server.Serve(l) }()
+	s.log.Info("Serving the REST API", "address", l.Addr().String(), "namespace", s.cfg.Namespace)
+	var err error
+	select {
+	case err = <-errs:
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = server.Shutdown(shutdownCtx)
+	}
+	<-eventsDone
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,253 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/metrics"
+	"github.com/jengu/queue-operator/store"
+)
+
+// createEnrichment answers POST /api/files/:id/enrich. Location and country come from the body
+// or, when absent, from the property's row.
+func (s *Server) createEnrichment(c *gin.Context) {
+	var req enrichRequest
+	s.create(c, jobsv1alpha1.QueueEnrichment, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.QueueJob, error) {
+		if req.CalendarificAPIKey != nil {
+			return nil, fieldError("calendarificApiKey", "API keys are not accepted in requests: the worker's CALENDARIFIC_API_KEY, or a credential Secret named by credentialSecretName, holds them")
+		}
+		job := &jobsv1alpha1.EnrichmentJob{Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: common,
+			CountryCode: req.CountryCode, CredentialSecretName: req.CredentialSecretName}}
+		switch {
+		case req.Location != nil && req.Location.Latitude == nil:
+			return nil, fieldError("location.latitude", "required")
+		case req.Location != nil && req.Location.Longitude == nil:
+			return nil, fieldError("location.longitude", "required")
+		case req.Location != nil:
+			job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: *req.Location.Latitude, Longitude: *req.Location.Longitude}
+		case property.Location != nil:
+			job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: property.Location.Latitude, Longitude: property.Location.Longitude}
+		default:
+			return nil, fieldError("location", "required: the request has none and none is stored for file "+property.ID)
+		}
+		if job.Spec.CountryCode == "" {
+			job.Spec.CountryCode = property.CountryCode
+		}
+		return job, nil
+	})
+}
+
+// createCompetitor answers POST /api/files/:id/competitors with the seed's CompetitorJobData.
+func (s *Server) createCompetitor(c *gin.Context) {
+	var req competitorRequest
+	s.create(c, jobsv1alpha1.QueueCompetitor, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.QueueJob, error) {
+		return &jobsv1alpha1.CompetitorJob{Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common,
+			Location: req.Location, CheckIn: req.CheckIn, CheckOut: req.CheckOut, Adults: req.Adults}}, nil
+	})
+}
+
+// createAnalytics answers POST /api/files/:id/analytics with the seed's AnalyticsJobData. The
+// data rows go to PostgreSQL under the job's id, which the CR's inputRef names.
+func (s *Server) createAnalytics(c *gin.Context) {
+	var req analyticsRequest
+	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.QueueJob, error) {
+		if err := analyticsRows(req.Data); err != nil {
+			return nil, err
+		}
+		params, err := analyticsParams(req.Params)
+		if err != nil {
+			return nil, err
+		}
+		return &jobsv1alpha1.AnalyticsJob{Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common,
+			AnalysisType: req.AnalysisType, Params: params}}, nil
+	}, func(ctx context.Context, job jobsv1alpha1.QueueJob) error {
+		// The input is saved only once the API server accepts the job (a dry run), so an invalid
+		// request leaves no rows behind; saving it again is a no-op.
+		job.(*jobsv1alpha1.AnalyticsJob).Spec.InputRef = job.GetName()
+		if err := s.cfg.Kube.Create(ctx, job.DeepCopyObject().(client.Object), client.DryRunAll); err != nil && !apierrors.IsAlreadyExists(err) {
+			return kubeError(err)
+		}
+		err := s.cfg.Store.SaveAnalyticsInput(ctx, store.AnalyticsInput{ID: job.GetName(),
+			PropertyID: job.Common().PropertyID, UserID: job.Common().UserID, Rows: req.Data})
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return idempotencyConflict()
+		case errors.Is(err, store.ErrInvalid):
+			return fieldError("data", err.Error())
+		case err != nil:
+			return fmt.Errorf("save analytics input: %w", err)
+		}
+		return nil
+	})
+}
+
+// jobBuilder makes the kind's job from the request, the common spec and the caller's property.
+type jobBuilder func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.QueueJob, error)
+
+// create is every enqueue route: decode, check the file is the caller's, build, apply
+// backpressure, name, create (with the finalizer and the owner's labels) and answer 202 at once.
+// beforeCreate runs on the named job just before its create.
+func (s *Server) create(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder,
+	beforeCreate ...func(context.Context, jobsv1alpha1.QueueJob) error) {
+	started := time.Now()
+	user, propertyID := userOf(c), c.Param("id")
+	job, err := s.prepare(c, q, req, limit, build, user, propertyID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.admit(c, q); err != nil {
+		s.fail(c, err)
+		return
+	}
+	name, replayed, err := s.createNamed(c, job, c.GetHeader("Idempotency-Key"), beforeCreate)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	metrics.APIEnqueueDuration.WithLabelValues(string(q)).Observe(time.Since(started).Seconds())
+	c.Header("Location", "/api/jobs/"+name)
+	if replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.JSON(http.StatusAccepted, gin.H{"success": true, "jobId": name, "status": "queued"})
+}
+
+func (s *Server) prepare(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder, user, propertyID string) (jobsv1alpha1.QueueJob, error) {
+	if err := decodeBody(c, req, limit); err != nil {
+		return nil, err
+	}
+	common, err := req.(interface {
+		spec(string, string) (jobsv1alpha1.JobCommonSpec, error)
+	}).spec(propertyID, user)
+	if err != nil {
+		return nil, err
+	}
+	property, err := s.cfg.Store.GetProperty(c, propertyID)
+	switch {
+	case errors.Is(err, store.ErrNotFound), err == nil && property.UserID != user:
+		return nil, &apiError{Status: http.StatusNotFound, Code: "file_not_found", Message: "file " + propertyID + " not found"}
+	case err != nil:
+		s.log.Error(err, "Reading the property failed", "property", propertyID)
+		return nil, unavailable("the database is unreachable; try again")
+	}
+	job, err := build(common, property)
+	if err != nil {
+		return nil, err
+	}
+	job.SetNamespace(s.cfg.Namespace)
+	job.SetLabels(map[string]string{jobsv1alpha1.LabelUserID: user, jobsv1alpha1.LabelQueue: string(q)})
+	job.SetFinalizers([]string{jobsv1alpha1.Finalizer})
+	return job, nil
+}
+
+// admit turns a job away with 503 and Retry-After while its queue has more than its JobQueue's
+// maxWaiting jobs waiting.
+func (s *Server) admit(ctx context.Context, q jobsv1alpha1.QueueName) error {
+	jq := &jobsv1alpha1.JobQueue{}
+	err := s.cfg.Kube.Get(ctx, client.ObjectKey{Namespace: s.cfg.Namespace, Name: string(q)}, jq)
+	if apierrors.IsNotFound(err) {
+		return nil // the job waits for its JobQueue (QueueReady=False) and is never lost
+	}
+	if err != nil {
+		return kubeError(err)
+	}
+	settings := jq.Spec.Settings()
+	if settings.MaxWaiting == nil {
+		return nil
+	}
+	counts, err := s.engine.Queue(s.cfg.Namespace, string(q)).Counts(ctx)
+	if err != nil {
+		s.log.Error(err, "Reading the queue's depth failed", "queue", q)
+		return unavailable("the queue is unreachable; try again")
+	}
+	waiting, limit := counts.Waiting+counts.Paused, int64(*settings.MaxWaiting)
+	if waiting <= limit {
+		return nil
+	}
+	return &apiError{Status: http.StatusServiceUnavailable, Code: "queue_full",
+		Message:    fmt.Sprintf("queue %s has %d jobs waiting, over its limit of %d; try again later", q, waiting, limit),
+		RetryAfter: retryAfter(waiting-limit, settings)}
+}
+
+// retryAfter estimates when the excess has drained: at the queue's rate limit when it has one,
+// else a short pause; between 1 s and 5 min.
+func retryAfter(excess int64, settings jobsv1alpha1.QueueSettings) int {
+	seconds := 5.0
+	if rl := settings.RateLimit; rl != nil && rl.Max > 0 {
+		seconds = math.Ceil(float64(excess) * rl.Duration.Seconds() / float64(rl.Max))
+	}
+	return int(min(max(seconds, 1), 300))
+}
+
+// createNamed names the job and creates it. With an idempotency key the name is derived from
+// the user and the key, so a repeated request finds its job (replayed) instead of a second one;
+// without, the name is the seed's shape, <prefix>-<8 hex>-<unix ms>.
+func (s *Server) createNamed(ctx context.Context, job jobsv1alpha1.QueueJob, key string,
+	beforeCreate []func(context.Context, jobsv1alpha1.QueueJob) error) (name string, replayed bool, err error) {
+	if len(key) > 255 {
+		return "", false, &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "Idempotency-Key is over 255 characters"}
+	}
+	for range 3 {
+		job.SetName(s.jobName(job.QueueName(), job.Common().UserID, key))
+		for _, f := range beforeCreate {
+			if err := f(ctx, job); err != nil {
+				return "", false, err
+			}
+		}
+		err := s.cfg.Kube.Create(ctx, job)
+		switch {
+		case err == nil:
+			return job.GetName(), false, nil
+		case !apierrors.IsAlreadyExists(err):
+			return "", false, kubeError(err)
+		case key != "":
+			return job.GetName(), true, s.sameRequest(ctx, job)
+		}
+		// A random name taken (one chance in 4 billion in the same millisecond): draw again.
+	}
+	return "", false, fmt.Errorf("no free job name after 3 tries")
+}
+
+// sameRequest checks that the job already under an idempotency key's name was asked with the
+// same data.
+func (s *Server) sameRequest(ctx context.Context, job jobsv1alpha1.QueueJob) error {
+	existing := jobsv1alpha1.NewJob(job.QueueName())
+	if err := s.cfg.Reader.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
+		return kubeError(err)
+	}
+	if !apiequality.Semantic.DeepEqual(existing.JobSpec(), job.JobSpec()) {
+		return idempotencyConflict()
+	}
+	return nil
+}
+
+func idempotencyConflict() error {
+	return &apiError{Status: http.StatusConflict, Code: "idempotency_key_reused",
+		Message: "this Idempotency-Key was used for a request with other data"}
+}
+
+func (s *Server) jobName(q jobsv1alpha1.QueueName, user, key string) string {
+	prefix := idPrefixes[q]
+	if key != "" {
+		sum := sha256.Sum256([]byte(user + "\x00" + string(q) + "\x00" + key))
+		h := hex.EncodeToString(sum[:])
+		return prefix + "-" + h[:8] + "-" + h[8:24]
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%d", prefix, hex.EncodeToString(b[:]), s.clock.Now().UnixMilli())
+}

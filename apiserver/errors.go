@@ -1,0 +1,100 @@
+package apiserver
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// apiError is a failed request as the API answers it:
+// {"success": false, "error": {"code", "message", "fields"}}.
+type apiError struct {
+	Status  int               `json:"-"`
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+	// RetryAfter, in seconds, becomes the Retry-After header when above 0.
+	RetryAfter int `json:"-"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func badRequest(message string, fields map[string]string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: message, Fields: fields}
+}
+
+func fieldError(field, message string) *apiError {
+	return badRequest(field+": "+message, map[string]string{field: message})
+}
+
+func unavailable(message string) *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: message, RetryAfter: 5}
+}
+
+// fail answers err: an *apiError as it is, anything else as a 500 whose detail goes to the log,
+// not to the caller.
+func (s *Server) fail(c *gin.Context, err error) {
+	var e *apiError
+	if !errors.As(err, &e) {
+		s.log.Error(err, "Request failed", "method", c.Request.Method, "route", c.FullPath())
+		e = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	}
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	c.AbortWithStatusJSON(e.Status, gin.H{"success": false, "error": e})
+}
+
+// jobNotFound answers for a job that does not exist or is another user's, alike: the body the
+// seed's polling hook reads as data.job.status == "not_found", so it stops.
+func (s *Server) jobNotFound(c *gin.Context, id string) {
+	c.AbortWithStatusJSON(http.StatusNotFound, gin.H{
+		"success": false,
+		"job":     gin.H{"id": id, "status": "not_found"},
+		"error":   &apiError{Code: "job_not_found", Message: "job " + id + " not found"},
+	})
+}
+
+// kubeError turns an API server error into the caller's terms: an invalid object into a 400
+// naming each field of the request at fault, an unreachable or overloaded API server into a 503.
+func kubeError(err error) error {
+	var status apierrors.APIStatus
+	switch {
+	case apierrors.IsInvalid(err) && errors.As(err, &status):
+		return invalidFromCauses(status.Status())
+	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsServiceUnavailable(err),
+		apierrors.IsTooManyRequests(err), apierrors.IsInternalError(err):
+		return unavailable("the Kubernetes API server is unavailable; try again")
+	case errors.As(err, &status):
+		return err
+	}
+	return unavailable("the Kubernetes API server is unreachable; try again")
+}
+
+// invalidFromCauses names the request's fields: the CRD validates spec.location.latitude, the
+// request calls it location.latitude.
+func invalidFromCauses(status metav1.Status) *apiError {
+	fields := map[string]string{}
+	var messages []string
+	if status.Details != nil {
+		for _, cause := range status.Details.Causes {
+			field := strings.TrimPrefix(cause.Field, "spec.")
+			message := strings.TrimSpace(strings.TrimPrefix(cause.Message, cause.Field+" in body"))
+			if field == "spec" || field == "" {
+				messages = append(messages, message) // a rule on the whole request
+				continue
+			}
+			fields[field] = message
+			messages = append(messages, field+": "+message)
+		}
+	}
+	if len(messages) == 0 {
+		messages = append(messages, status.Message)
+	}
+	return badRequest(strings.Join(messages, "; "), fields)
+}

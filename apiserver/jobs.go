@@ -1,0 +1,87 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+)
+
+// userIndex indexes every job kind by spec.userId, so a user's jobs are listed by the index,
+// not by a scan of the namespace.
+const userIndex = "spec.userId"
+
+// FieldIndexer registers the informer cache's indexes; a manager's or a cluster's GetFieldIndexer
+// is one.
+type FieldIndexer = client.FieldIndexer
+
+// IndexJobs adds the index the facade lists by. Call it before the cache starts.
+func IndexJobs(ctx context.Context, indexer FieldIndexer) error {
+	for _, q := range jobsv1alpha1.QueueNames {
+		err := indexer.IndexField(ctx, jobsv1alpha1.NewJob(q), userIndex, func(o client.Object) []string {
+			return []string{o.(jobsv1alpha1.QueueJob).Common().UserID}
+		})
+		if err != nil {
+			return fmt.Errorf("index %s jobs by user: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// idPrefixes are the job id prefixes of the seed (enrich-<8 hex>-<unix ms>, ...), by queue.
+var idPrefixes = map[jobsv1alpha1.QueueName]string{
+	jobsv1alpha1.QueueEnrichment: "enrich",
+	jobsv1alpha1.QueueCompetitor: "competitor",
+	jobsv1alpha1.QueueAnalytics:  "analytics",
+}
+
+// queueOfID is the queue whose prefix the id carries, or "" for an id of another shape (a job
+// created with kubectl under a name of its own).
+func queueOfID(id string) jobsv1alpha1.QueueName {
+	for q, prefix := range idPrefixes {
+		if strings.HasPrefix(id, prefix+"-") {
+			return q
+		}
+	}
+	return ""
+}
+
+var errJobNotFound = errors.New("job not found")
+
+// findJob reads the caller's job id. A job of another user is exactly as absent as an unknown
+// id. The cache answers first; a miss on an id this facade could have just created is read
+// from the API server, so a read right after the create never answers not found.
+func (s *Server) findJob(ctx context.Context, user, id string) (jobsv1alpha1.QueueJob, error) {
+	if len(validation.IsDNS1123Subdomain(id)) > 0 {
+		return nil, errJobNotFound
+	}
+	key := client.ObjectKey{Namespace: s.cfg.Namespace, Name: id}
+	queues := jobsv1alpha1.QueueNames
+	prefixed := queueOfID(id)
+	if prefixed != "" {
+		queues = []jobsv1alpha1.QueueName{prefixed}
+	}
+	for _, q := range queues {
+		job := jobsv1alpha1.NewJob(q)
+		err := s.cfg.Kube.Get(ctx, key, job)
+		if apierrors.IsNotFound(err) && q == prefixed {
+			err = s.cfg.Reader.Get(ctx, key, job)
+		}
+		switch {
+		case err == nil:
+			if job.Common().UserID != user {
+				return nil, errJobNotFound
+			}
+			return job, nil
+		case !apierrors.IsNotFound(err):
+			return nil, kubeError(err)
+		}
+	}
+	return nil, errJobNotFound
+}

@@ -1,0 +1,182 @@
+// Package apiserver is the REST facade: the seed document's /api routes over the job CRs. It
+// creates CRs (the controller enqueues them), reads them from an informer cache plus Redis,
+// and streams a job's events; it never writes Redis or a CR's status.
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/jengu/queue-operator/metrics"
+	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
+)
+
+// The facade's service account may create, read, annotate and delete the three job kinds, and
+// read JobQueues (for backpressure). Bind this ClusterRole with a RoleBinding in the facade's
+// namespace.
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs;competitorjobs;analyticsjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobqueues,verbs=get;list;watch
+
+// Config is what the facade serves from.
+type Config struct {
+	// Namespace holds the jobs this facade creates and serves.
+	Namespace string
+	// Kube reads from an informer cache indexed by IndexJobs and writes to the API server.
+	Kube client.Client
+	// Reader reads the API server directly: a job read right after its create may miss the cache.
+	Reader client.Reader
+	Redis  redis.UniversalClient
+	// Store holds properties, analytics inputs and the history of finished jobs.
+	Store *store.Store
+	// JWTSecret verifies the HS256 bearer tokens (Supabase's JWT secret); Audience is the aud
+	// they must carry ("authenticated" when empty).
+	JWTSecret []byte
+	Audience  string
+}
+
+// Server is the facade's HTTP handler and the event follower behind its SSE streams.
+type Server struct {
+	cfg      Config
+	engine   *queue.Client
+	auth     *authenticator
+	events   *eventHub
+	registry *prometheus.Registry
+	log      logr.Logger
+	clock    clock.Clock
+	// sseKeepAlive is how often an idle event stream gets a comment line and a fresh status read.
+	sseKeepAlive time.Duration
+	handler      http.Handler
+	// stopping ends the event streams when the server shuts down.
+	stopping chan struct{}
+	stopOnce sync.Once
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger.
+func WithLogger(l logr.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithClock sets the clock that checks token expiry and stamps job ids.
+func WithClock(c clock.Clock) Option { return func(s *Server) { s.clock = c } }
+
+// WithSSEKeepAlive sets how often an idle event stream is kept alive (default 15 s).
+func WithSSEKeepAlive(d time.Duration) Option { return func(s *Server) { s.sseKeepAlive = d } }
+
+// New builds the facade. Run must run for its event streams to move.
+func New(cfg Config, opts ...Option) (*Server, error) {
+	if cfg.Namespace == "" || cfg.Kube == nil || cfg.Reader == nil || cfg.Redis == nil || cfg.Store == nil {
+		return nil, fmt.Errorf("apiserver: namespace, kube client, reader, redis and store are required")
+	}
+	if len(cfg.JWTSecret) == 0 {
+		return nil, fmt.Errorf("apiserver: a JWT secret is required (SUPABASE_JWT_SECRET)")
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = DefaultAudience
+	}
+	s := &Server{cfg: cfg, log: logr.Discard(), clock: clock.RealClock{}, sseKeepAlive: 15 * time.Second, stopping: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	s.engine = queue.New(cfg.Redis, queue.WithLogger(s.log.WithName("queue")))
+	s.auth = newAuthenticator(cfg.JWTSecret, cfg.Audience, s.clock)
+	s.events = newEventHub(s.engine, cfg.Namespace, s.log.WithName("events"))
+	s.registry = prometheus.NewRegistry()
+	if err := metrics.RegisterAPI(s.registry, s.queueDepths); err != nil {
+		return nil, err
+	}
+	if err := s.registry.Register(collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if err := s.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler serves the facade's routes.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run follows the queues' event streams for the SSE routes until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	s.events.run(ctx)
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true // handlers pass c as the request's context
+	r.Use(s.recover, s.observe)
+	r.NoRoute(func(c *gin.Context) {
+		s.fail(c, &apiError{Status: http.StatusNotFound, Code: "route_not_found", Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	r.HandleMethodNotAllowed = true
+	r.NoMethod(func(c *gin.Context) {
+		s.fail(c, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
+	r.GET("/metrics/json", s.metricsJSON)
+
+	api := r.Group("/api", s.authenticate)
+	api.POST("/files/:id/enrich", s.createEnrichment)
+	api.POST("/files/:id/competitors", s.createCompetitor)
+	api.POST("/files/:id/analytics", s.createAnalytics)
+	api.GET("/jobs", s.listJobs)
+	api.GET("/jobs/dlq/list", s.listDeadLetters)
+	api.GET("/jobs/:jobId", s.getJob)
+	api.GET(strings.TrimPrefix(eventsRoute, "/api"), s.jobEvents)
+	api.POST("/jobs/:jobId/retry", s.retryJob)
+	api.DELETE("/jobs/:jobId", s.cancelJob)
+	return r
+}
+
+const eventsRoute = "/api/jobs/:jobId/events"
+
+// observe times every request under its route template, so the label set stays bounded. Event
+// streams last as long as their job and are left out.
+func (s *Server) observe(c *gin.Context) {
+	started := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == eventsRoute {
+		return
+	}
+	if route == "" {
+		route = "unmatched"
+	}
+	metrics.APIRequestDuration.WithLabelValues(c.Request.Method, route, fmt.Sprint(c.Writer.Status())).
+		Observe(time.Since(started).Seconds())
+}
+
+// recover turns a handler's panic into a 500 in the API's error shape.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error(fmt.Errorf("%v", r), "Handler panicked", "route", c.FullPath())
+			if !c.Writer.Written() {
+				s.fail(c, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"})
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/jengu/queue-operator/apiserver"
+	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
+)
+
+func newAPIServerCommand() *cobra.Command {
+	var (
+		addr, namespace, redisURL, audience string
+		zapOpts                             = zap.Options{}
+	)
+	cmd := &cobra.Command{
+		Use:   "apiserver",
+		Short: "Serve the REST API (the seed's /api/jobs contract) over the job CRs",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := zap.New(zap.UseFlagOptions(&zapOpts))
+			ctrl.SetLogger(log)
+			secret := os.Getenv("SUPABASE_JWT_SECRET")
+			if secret == "" {
+				return fmt.Errorf("SUPABASE_JWT_SECRET is not set: the facade verifies HS256 tokens with it")
+			}
+			ctx := ctrl.SetupSignalHandler()
+			cfg, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("kubeconfig: %w", err)
+			}
+			rdb, err := queue.NewRedisClient(redisURL)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			controllers.CheckRedis(ctx, rdb, log)
+			db, err := store.Open(ctx, os.Getenv(store.EnvDatabaseURL))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			cl, err := apiserver.NewCluster(cfg, namespace)
+			if err != nil {
+				return err
+			}
+			go func() {
+				if err := cl.Start(ctx); err != nil {
+					log.Error(err, "Kubernetes cache stopped")
+				}
+			}()
+			if !cl.GetCache().WaitForCacheSync(ctx) {
+				return fmt.Errorf("the job cache did not sync")
+			}
+			server, err := apiserver.New(apiserver.Config{Namespace: namespace, Kube: cl.GetClient(), Reader: cl.GetAPIReader(),
+				Redis: rdb, Store: db, JWTSecret: []byte(secret), Audience: audience}, apiserver.WithLogger(log.WithName("apiserver")))
+			if err != nil {
+				return err
+			}
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			return server.Serve(ctx, l)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "bind-address", ":"+envOr("PORT", "3001"), "address of the REST API, /metrics and /healthz (env PORT sets the port)")
+	f.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", "default"), "namespace of the jobs (env POD_NAMESPACE)")
+	f.StringVar(&redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the queues (env REDIS_URL)")
+	f.StringVar(&audience, "jwt-audience", envOr("JWT_AUDIENCE", apiserver.DefaultAudience), "aud the bearer tokens must carry (env JWT_AUDIENCE)")
+	return cmd
+}
