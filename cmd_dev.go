@@ -30,5 +30,6 @@ func newDevCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.SamplesDir, "samples-dir", "config/samples", "directory of the samples")
 	cmd.Flags().StringVar(&opts.StateDir, "state-dir", ".dev", "directory for the kubeconfig")
 	cmd.Flags().StringVar(&opts.Namespace, "namespace", "default", "namespace of the sample JobQueues")
+	cmd.Flags().StringVar(&opts.APIAddress, "api-address", "localhost:3001", "address of the REST facade")
 	return cmd
 }

@@ -40,6 +40,8 @@ type Options struct {
 	// WorkerQueues are the queues that have a processor in this build: one worker process
 	// (`queue-operator worker --queue Q`) runs for each.
 	WorkerQueues []string
+	// APIAddress is where the REST facade listens (":3001").
+	APIAddress string
 }
 
 // Run starts the control plane, installs CRDs and sample JobQueues, prints how to use it, and
@@ -100,12 +102,29 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 	if err != nil {
 		return err
 	}
+	db, err := openDatabase(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := seedDemo(ctx, db); err != nil {
+		return err
+	}
 	stopWorkers, err := startWorkers(ctx, log, kubeconfigPath, opts)
 	if err != nil {
 		return err
 	}
 	defer stopWorkers()
+	facade, err := startFacade(ctx, log, admin.Config(), rdb, db, opts)
+	if err != nil {
+		return err
+	}
+	demoToken, err := signDemoToken(jwtSecret())
+	if err != nil {
+		return err
+	}
 	printUsage(opts.Out, kubeconfigPath, opts.SamplesDir, installed, opts.WorkerQueues)
+	printAPIUsage(opts.Out, facade, demoToken)
 	log.Info("Starting the controller")
 	return mgr.Start(ctx)
 }
@@ -210,8 +229,7 @@ func printUsage(out io.Writer, kubeconfig, samples string, queues, workerQueues 
 		"  kubectl apply -f " + filepath.Join(samples, "enrichmentjob.yaml"),
 		"  kubectl get queuejobs",
 		"",
-		"Running: the controller (jobs go Waiting in Redis), and a worker for each queue with a processor: " + workersLine(workerQueues) + ".",
-		"Not yet: the REST facade (a later issue).",
+		"Running: the controller, the REST facade, and a worker for each queue with a processor: " + workersLine(workerQueues) + ".",
 		"",
 	}
 	fmt.Fprintln(out, strings.Join(lines, "\n"))

@@ -1,0 +1,120 @@
+package devenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
+	"k8s.io/client-go/rest"
+
+	"github.com/jengu/queue-operator/apiserver"
+	"github.com/jengu/queue-operator/store"
+)
+
+// The demo's user and property: the printed token is this user's, and the property is theirs.
+const (
+	DemoUser     = "demo-user"
+	DemoProperty = "demo-property"
+	// devJWTSecret signs the demo token when SUPABASE_JWT_SECRET is not set. It is only for the
+	// local environment, whose facade listens on this machine.
+	devJWTSecret = "queue-operator-dev-secret-not-for-production-use"
+)
+
+func jwtSecret() string {
+	if s := os.Getenv("SUPABASE_JWT_SECRET"); s != "" {
+		return s
+	}
+	return devJWTSecret
+}
+
+func openDatabase(ctx context.Context, log logr.Logger) (*store.Store, error) {
+	url := os.Getenv(store.EnvDatabaseURL)
+	if err := store.Migrate(ctx, store.MigrationURL(os.Getenv), log.WithName("migrate")); err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, url)
+}
+
+// seedDemo stores the demo property (Barcelona) with 30 days of prices from today, so an
+// enrichment job has rows to enrich.
+func seedDemo(ctx context.Context, db *store.Store) error {
+	if _, err := db.UpsertProperty(ctx, store.Property{ID: DemoProperty, UserID: DemoUser,
+		Location: &store.Location{Latitude: 41.3874, Longitude: 2.1686}, CountryCode: "ES"}); err != nil {
+		return fmt.Errorf("seed demo property: %w", err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	rows := make([]store.PricingBase, 30)
+	for i := range rows {
+		price := 120 + float64(i%7)*10
+		rows[i] = store.PricingBase{Date: today.AddDate(0, 0, i), Price: &price}
+	}
+	if err := db.UpsertPricingRows(ctx, DemoProperty, rows); err != nil {
+		return fmt.Errorf("seed demo pricing rows: %w", err)
+	}
+	return nil
+}
+
+// startFacade runs the REST facade in this process until ctx ends and returns its address.
+func startFacade(ctx context.Context, log logr.Logger, cfg *rest.Config, rdb redis.UniversalClient, db *store.Store, opts Options) (string, error) {
+	cl, err := apiserver.NewCluster(cfg, opts.Namespace)
+	if err != nil {
+		return "", err
+	}
+	go func() {
+		if err := cl.Start(ctx); err != nil {
+			log.Error(err, "Facade cache stopped")
+		}
+	}()
+	if !cl.GetCache().WaitForCacheSync(ctx) {
+		return "", fmt.Errorf("the facade's cache did not sync")
+	}
+	server, err := apiserver.New(apiserver.Config{Namespace: opts.Namespace, Kube: cl.GetClient(), Reader: cl.GetAPIReader(),
+		Redis: rdb, Store: db, JWTSecret: []byte(jwtSecret())}, apiserver.WithLogger(log.WithName("apiserver")))
+	if err != nil {
+		return "", err
+	}
+	l, err := net.Listen("tcp", opts.APIAddress)
+	if err != nil {
+		return "", fmt.Errorf("facade address %s (set --api-address): %w", opts.APIAddress, err)
+	}
+	go func() {
+		if err := server.Serve(ctx, l); err != nil {
+			log.Error(err, "Facade stopped")
+		}
+	}()
+	return l.Addr().String(), nil
+}
+
+// signDemoToken signs a Supabase-style access token of the demo user, valid for a day.
+func signDemoToken(secret string) (string, error) {
+	claims := jwt.MapClaims{"sub": DemoUser, "aud": "authenticated", "role": "authenticated",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(24 * time.Hour).Unix()}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+}
+
+func printAPIUsage(out io.Writer, addr, token string) {
+	base := "http://" + strings.Replace(addr, "[::]", "localhost", 1)
+	auth := `-H "Authorization: Bearer $TOKEN"`
+	lines := []string{
+		"REST API on " + base + " (the seed's contract; a demo property " + DemoProperty + " of " + DemoUser + " is in PostgreSQL):",
+		"  export TOKEN=" + token,
+		"  curl -s -X POST " + base + "/api/files/" + DemoProperty + "/enrich " + auth + "        # 202 {jobId}",
+		"  JOB=$(curl -s -X POST " + base + "/api/files/" + DemoProperty + "/enrich " + auth + " | sed 's/.*\"jobId\":\"\\([^\"]*\\)\".*/\\1/')",
+		"  curl -s " + base + "/api/jobs/$JOB " + auth + "                 # status, progress, attemptsMade",
+		"  curl -sN " + base + "/api/jobs/$JOB/events " + auth + "         # Server-Sent Events until it ends",
+		"  curl -s " + base + "/api/jobs " + auth + "                      # your jobs",
+		"  curl -s " + base + "/api/jobs/dlq/list " + auth + "             # failed jobs",
+		"  curl -s -X POST " + base + "/api/jobs/$JOB/retry " + auth + "   # retry a failed job",
+		"  curl -s " + base + "/metrics/json                                 # queue depths",
+		"  kubectl get enrichmentjobs",
+		"",
+	}
+	fmt.Fprintln(out, strings.Join(lines, "\n"))
+}
