@@ -38,8 +38,8 @@ func newAuthenticator(secret []byte, audience string, clk clock.Clock) *authenti
 
 // user returns the token's subject, the caller's user id.
 func (a *authenticator) user(header string) (string, error) {
-	raw, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || strings.TrimSpace(raw) == "" {
+	scheme, raw, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return "", errors.New("missing bearer token: send Authorization: Bearer <JWT>")
 	}
 	var claims jwt.RegisteredClaims

@@ -109,11 +109,15 @@ func (s *Server) create(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit
 		s.fail(c, err)
 		return
 	}
-	if err := s.admit(c, q); err != nil {
-		s.fail(c, err)
-		return
+	key := c.GetHeader("Idempotency-Key")
+	// A repeat of a request whose job exists adds nothing, so backpressure does not apply to it.
+	if key == "" || !s.exists(c, job, s.jobName(q, user, key)) {
+		if err := s.admit(c, q); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
-	name, replayed, err := s.createNamed(c, job, c.GetHeader("Idempotency-Key"), beforeCreate)
+	name, replayed, err := s.createNamed(c, job, key, beforeCreate)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -220,6 +224,11 @@ func (s *Server) createNamed(ctx context.Context, job jobsv1alpha1.QueueJob, key
 		// A random name taken (one chance in 4 billion in the same millisecond): draw again.
 	}
 	return "", false, fmt.Errorf("no free job name after 3 tries")
+}
+
+// exists reports whether a job of job's kind is stored under name.
+func (s *Server) exists(ctx context.Context, job jobsv1alpha1.QueueJob, name string) bool {
+	return s.cfg.Reader.Get(ctx, client.ObjectKey{Namespace: s.cfg.Namespace, Name: name}, jobsv1alpha1.NewJob(job.QueueName())) == nil
 }
 
 // sameRequest checks that the job already under an idempotency key's name was asked with the

@@ -84,7 +84,7 @@ func invalidFromCauses(status metav1.Status) *apiError {
 	if status.Details != nil {
 		for _, cause := range status.Details.Causes {
 			field := strings.TrimPrefix(cause.Field, "spec.")
-			message := strings.TrimSpace(strings.TrimPrefix(cause.Message, cause.Field+" in body"))
+			message := strings.Replace(cause.Message, cause.Field+" in body ", "", 1)
 			if field == "spec" || field == "" {
 				messages = append(messages, message) // a rule on the whole request
 				continue

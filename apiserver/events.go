@@ -114,7 +114,14 @@ func (s *Server) jobEvents(c *gin.Context) {
 	defer unsubscribe()
 	job, err := s.findJob(c, user, id)
 	if errors.Is(err, errJobNotFound) {
-		s.jobNotFound(c, id)
+		// A job past its TTL has ended: its one event is how it ended, from the history.
+		r, herr := s.cfg.Store.GetJobResult(c, id)
+		if herr != nil || r.UserID != user || r.Namespace != s.cfg.Namespace {
+			s.jobNotFound(c, id)
+			return
+		}
+		view := historyView(r)
+		_ = s.openStream(c).send(view.Status, view)
 		return
 	}
 	if err != nil {
@@ -122,19 +129,18 @@ func (s *Server) jobEvents(c *gin.Context) {
 		return
 	}
 
-	c.Header("Content-Type", "text/event-stream")
-	c.Header("Cache-Control", "no-cache")
-	c.Header("Connection", "keep-alive")
-	c.Header("X-Accel-Buffering", "no") // nginx would hold the stream back otherwise
-	c.Status(http.StatusOK)
-
-	stream := &jobStream{w: c.Writer, flush: c.Writer.Flush}
+	stream := s.openStream(c)
 	keepAlive := time.NewTicker(s.sseKeepAlive)
 	defer keepAlive.Stop()
 	for {
 		view, gone := s.currentView(c, job)
 		if gone {
-			stream.send("cancelled", jobView{ID: id, Queue: string(job.QueueName()), Status: "cancelled", Data: job.JobSpec()})
+			last := jobView{ID: id, Queue: string(job.QueueName()), Data: job.JobSpec(), Timestamp: job.GetCreationTimestamp().UnixMilli()}
+			if stream.last != nil {
+				last = *stream.last
+			}
+			last.Status = "cancelled"
+			_ = stream.send("cancelled", last)
 			return
 		}
 		if err := stream.update(view); err != nil || isTerminal(view.Status) {
@@ -175,6 +181,16 @@ func (s *Server) currentView(ctx context.Context, job jobsv1alpha1.QueueJob) (jo
 		return jobView{}, true
 	}
 	return newJobView(job, status, record), false
+}
+
+// openStream answers with an event stream.
+func (s *Server) openStream(c *gin.Context) *jobStream {
+	c.Header("Content-Type", "text/event-stream")
+	c.Header("Cache-Control", "no-cache")
+	c.Header("Connection", "keep-alive")
+	c.Header("X-Accel-Buffering", "no") // nginx would hold the stream back otherwise
+	c.Status(http.StatusOK)
+	return &jobStream{w: c.Writer, flush: c.Writer.Flush}
 }
 
 // jobStream writes a job's events, each only when the job changed since the last.

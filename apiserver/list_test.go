@@ -43,6 +43,7 @@ func TestListShowsTheCallersJobsNewestFirst(t *testing.T) {
 	r = list("?queue=competitor")()
 	g.Expect(r.Body["jobs"]).To(ConsistOf(HaveKeyWithValue("id", competitor.Body["jobId"])))
 	g.Expect(list("?status=completed")().Body["total"]).To(Equal(0.0))
+	g.Expect(list("?status=cancelled")().Body["total"]).To(Equal(0.0))
 	g.Eventually(list("?status=waiting")).WithTimeout(timeout).Should(HaveField("Body", HaveKeyWithValue("total", 4.0)))
 
 	for query, field := range map[string]string{"?limit=0": "limit", "?limit=101": "limit", "?limit=x": "limit",
@@ -69,6 +70,11 @@ func TestJobPastItsTTLIsServedFromTheHistory(t *testing.T) {
 		HaveKeyWithValue("timestamp", float64(created.UnixMilli())), HaveKey("finishedOn"),
 		HaveKeyWithValue("data", map[string]any{"propertyId": "prop-1", "userId": "user-a"})))
 	g.Expect(f.do(http.MethodGet, "/api/jobs/"+id, "user-b", nil).Code).To(Equal(http.StatusNotFound))
+
+	// Its event stream says how it ended, and ends.
+	events := f.events("user-a", id)
+	g.Expect(next(g, events)).To(And(HaveField("Name", "failed"), HaveField("Job", HaveKeyWithValue("failedReason", "Weather API timeout"))))
+	g.Eventually(events).WithTimeout(timeout).Should(BeClosed())
 }
 
 func TestIdempotencyKeyReturnsTheSameJob(t *testing.T) {

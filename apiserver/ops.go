@@ -15,7 +15,7 @@ import (
 // healthz says the process serves.
 func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
-// readyz says whether Redis and the API server answer; a facade that cannot reach either is
+// readyz says whether Redis, PostgreSQL and the API server answer; a facade that cannot reach either is
 // taken out of its Service until it can.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c, 3*time.Second)
@@ -25,6 +25,11 @@ func (s *Server) readyz(c *gin.Context) {
 		checks["redis"], ready = err.Error(), false
 	} else {
 		checks["redis"] = "ok"
+	}
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		checks["postgres"], ready = err.Error(), false
+	} else {
+		checks["postgres"] = "ok"
 	}
 	list := &jobsv1alpha1.EnrichmentJobList{}
 	if err := s.cfg.Reader.List(ctx, list, client.InNamespace(s.cfg.Namespace), client.Limit(1)); err != nil {

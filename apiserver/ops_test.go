@@ -67,6 +67,8 @@ func TestAuthRefusesEveryBadToken(t *testing.T) {
 		})
 	}
 	NewWithT(t).Expect(f.do(http.MethodGet, "/api/jobs", "user-a", nil).Code).To(Equal(http.StatusOK))
+	// The scheme is case-insensitive (RFC 9110).
+	NewWithT(t).Expect(f.do(http.MethodGet, "/api/jobs", "", nil, "Authorization", "bearer "+token("user-a")).Code).To(Equal(http.StatusOK))
 }
 
 func TestBackpressureAnswers503WithRetryAfter(t *testing.T) {
@@ -75,17 +77,25 @@ func TestBackpressureAnswers503WithRetryAfter(t *testing.T) {
 		maxWaiting := int32(1)
 		jq.Spec.MaxWaiting = &maxWaiting
 	}))
-	first, second := f.enqueue("user-a"), f.enqueue("user-a")
+	keyed := f.property("user-a", true)
+	r := f.do(http.MethodPost, "/api/files/"+keyed+"/enrich", "user-a", nil, "Idempotency-Key", "k1")
+	g.Expect(r.Code).To(Equal(http.StatusAccepted), r.Raw)
+	first, second := r.Body["jobId"].(string), f.enqueue("user-a")
 	g.Eventually(func() int64 {
 		c, _ := f.queue(jobsv1alpha1.QueueEnrichment).Counts(context.Background())
 		return c.Waiting
 	}).WithTimeout(timeout).Should(Equal(int64(2)), first+" "+second)
 
-	r := f.do(http.MethodPost, "/api/files/"+f.property("user-a", true)+"/enrich", "user-a", nil)
+	r = f.do(http.MethodPost, "/api/files/"+f.property("user-a", true)+"/enrich", "user-a", nil)
 	g.Expect(r.Code).To(Equal(http.StatusServiceUnavailable), r.Raw)
 	g.Expect(r.Body["error"]).To(And(HaveKeyWithValue("code", "queue_full"), HaveKeyWithValue("message", ContainSubstring("2 jobs waiting"))))
 	// One job over the seed's 10 per minute: 6 s.
 	g.Expect(r.Header.Get("Retry-After")).To(Equal("6"))
+
+	// A repeat of a request whose job exists adds nothing and is not turned away.
+	r = f.do(http.MethodPost, "/api/files/"+keyed+"/enrich", "user-a", nil, "Idempotency-Key", "k1")
+	g.Expect(r.Code).To(Equal(http.StatusAccepted), r.Raw)
+	g.Expect(r.Body["jobId"]).To(Equal(first))
 
 	// Other queues are not held back.
 	r = f.do(http.MethodPost, "/api/files/"+f.property("user-a", true)+"/competitors", "user-a",
@@ -148,7 +158,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	g.Expect(f.do(http.MethodGet, "/healthz", "", nil).Code).To(Equal(http.StatusOK))
 	r := f.do(http.MethodGet, "/readyz", "", nil)
 	g.Expect(r.Code).To(Equal(http.StatusOK), r.Raw)
-	g.Expect(r.Body).To(HaveKeyWithValue("checks", map[string]any{"redis": "ok", "kubernetes": "ok"}))
+	g.Expect(r.Body).To(HaveKeyWithValue("checks", map[string]any{"redis": "ok", "postgres": "ok", "kubernetes": "ok"}))
 	r = f.do(http.MethodGet, "/api/nothing-here", "user-a", nil)
 	g.Expect(r.Code).To(Equal(http.StatusNotFound))
 	g.Expect(r.Body["error"]).To(HaveKeyWithValue("code", "route_not_found"))

@@ -56,7 +56,7 @@ type listItem struct {
 }
 
 // statuses are the values GET /api/jobs filters by.
-var statuses = []string{"waiting", "active", "completed", "failed", "delayed"}
+var statuses = []string{"waiting", "active", "completed", "failed", "delayed", "cancelled"}
 
 // listJobs answers GET /api/jobs?queue=&status=&limit=: the caller's jobs, newest first, from
 // the cache's user index. It covers the jobs whose CR is alive (24 h after completing, 7 days

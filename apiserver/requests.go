@@ -133,7 +133,7 @@ func analyticsParams(in map[string]json.RawMessage) (map[string]string, error) {
 	out := make(map[string]string, len(in))
 	for k, raw := range in {
 		var s string
-		if err := json.Unmarshal(raw, &s); err == nil {
+		if err := json.Unmarshal(raw, &s); err == nil && string(raw) != "null" {
 			out[k] = s
 			continue
 		}
