@@ -88,7 +88,8 @@ type Job struct {
 }
 
 // decodeJob reads a record from its hash fields (HGETALL). It refuses malformed numbers and
-// unknown states instead of guessing.
+// unknown states instead of guessing. An absent field is zero, except those Enqueue leaves out
+// when they hold its defaults: pv and maxAttempts (1) and backoffType (fixed).
 func decodeJob(f map[string]string) (*Job, error) {
 	d := fieldDecoder{fields: f}
 	j := &Job{
@@ -125,6 +126,16 @@ func decodeJob(f map[string]string) (*Job, error) {
 	if r, ok := f["result"]; ok {
 		j.Result = []byte(r)
 	}
+	// Enqueue does not store the settings that are its defaults (appendEnqueueArgs).
+	if j.Backoff.Type == "" {
+		j.Backoff.Type = BackoffFixed
+	}
+	if _, ok := f["pv"]; !ok {
+		j.PayloadVersion = 1
+	}
+	if _, ok := f["maxAttempts"]; !ok {
+		j.MaxAttempts = 1
+	}
 	if d.err != nil {
 		return nil, fmt.Errorf("decode job %q: %w", j.ID, d.err)
 	}
@@ -142,29 +153,26 @@ func decodeJob(f map[string]string) (*Job, error) {
 	return j, nil
 }
 
-// leaseFields names, in order, the values lease.lua returns for each leased job (its FIELDS).
-var leaseFields = []string{"version", "id", "uid", "payload", "pv", "priority", "seq", "attempts", "maxAttempts",
-	"stalls", "timeout", "state", "progress", "progressMessage", "createdAt", "processedAt", "finishedAt",
-	"dueAt", "delayReason", "error", "token", "worker", "leaseUntil", "backoffType", "backoffDelay",
-	"backoffMult", "backoffJitter", "result"}
-
-// valuesToMap turns a script's list of field values (HMGET order of names; nil for an absent
-// field, an integer for a number the script computed) into a record map as HGETALL gives it.
-func valuesToMap(names []string, v any) (map[string]string, error) {
+// pairsToMap turns a script's flat field/value list (HGETALL's reply, where a value the script
+// computed may be an integer) into a record map as HGETALL gives it.
+func pairsToMap(v any) (map[string]string, error) {
 	list, ok := v.([]any)
-	if !ok || len(list) != len(names) {
-		return nil, fmt.Errorf("record reply is %T, not %d values", v, len(names))
+	if !ok || len(list)%2 != 0 {
+		return nil, fmt.Errorf("record reply is %T, not field/value pairs", v)
 	}
-	m := make(map[string]string, len(names))
-	for i, val := range list {
-		switch x := val.(type) {
-		case nil:
+	m := make(map[string]string, len(list)/2+6)
+	for i := 0; i < len(list); i += 2 {
+		name, ok := list[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("record reply holds a %T as a field name at %d", list[i], i)
+		}
+		switch x := list[i+1].(type) {
 		case string:
-			m[names[i]] = x
+			m[name] = x
 		case int64:
-			m[names[i]] = strconv.FormatInt(x, 10)
+			m[name] = strconv.FormatInt(x, 10)
 		default:
-			return nil, fmt.Errorf("record reply holds a %T at %d", val, i)
+			return nil, fmt.Errorf("record reply holds a %T at %d", list[i+1], i+1)
 		}
 	}
 	return m, nil

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -43,6 +44,7 @@ type Client struct {
 	log          logr.Logger
 	eventsMaxLen int64
 	maxIdleWait  time.Duration
+	combiners    sync.Map // queue key prefix -> *combiner: concurrent Enqueue calls share script calls
 }
 
 // Option configures a Client.
@@ -76,13 +78,15 @@ func (c *Client) Redis() redis.UniversalClient { return c.rdb }
 type Queue struct {
 	c    *Client
 	keys keys
+	comb *combiner
 	// Namespace and Name identify the queue.
 	Namespace, Name string
 }
 
 // Queue returns the queue name in namespace.
 func (c *Client) Queue(namespace, name string) *Queue {
-	return &Queue{c: c, keys: newKeys(namespace, name), Namespace: namespace, Name: name}
+	k := newKeys(namespace, name)
+	return &Queue{c: c, keys: k, comb: c.combinerFor(k.meta), Namespace: namespace, Name: name}
 }
 
 func (q *Queue) now() int64 { return q.c.clock.Now().UnixMilli() }
@@ -113,13 +117,73 @@ type EnqueueResult struct {
 
 // Enqueue adds a job. It is idempotent: the same id and UID returns the existing job unchanged.
 // The same id with another UID replaces a finished record and is refused (ErrConflict) while the
-// old one is live.
+// old one is live. Concurrent calls on one queue share script calls (see combiner): one that
+// finds none in flight is sent at once.
 func (q *Queue) Enqueue(ctx context.Context, r EnqueueRequest) (EnqueueResult, error) {
+	r, err := normalizeEnqueue(r)
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	res := q.enqueueCombined(ctx, r)
+	return res.EnqueueResult, res.Err
+}
+
+// EnqueueManyResult is what became of one request of EnqueueMany: what Enqueue would have
+// returned for it.
+type EnqueueManyResult struct {
+	EnqueueResult
+	// Err is this request's own error: invalid (no id or uid, priority out of range; it was not
+	// sent), or ErrConflict wrapped. The other requests are not affected.
+	Err error
+}
+
+// enqueueManyBatch bounds the jobs of one script call, so one call never holds Redis long.
+const enqueueManyBatch = 200
+
+// EnqueueMany adds jobs in one script call (one per 200 jobs), each exactly as Enqueue adds it:
+// idempotent on id and UID, its own version and its own event, in the order given (a later
+// request for the same id sees the earlier one). A request's own failure is in its result's
+// Err. The returned error is for a script call as a whole (Redis unreachable): the results then
+// returned, fewer than rs, are those of the calls that went through, in order; whether the jobs
+// after them were added is unknown (retrying them is safe: Enqueue is idempotent).
+func (q *Queue) EnqueueMany(ctx context.Context, rs []EnqueueRequest) ([]EnqueueManyResult, error) {
+	out := make([]EnqueueManyResult, 0, len(rs))
+	for len(rs) > 0 {
+		chunk := rs[:min(len(rs), enqueueManyBatch)]
+		rs = rs[len(chunk):]
+		valid := make([]EnqueueRequest, 0, len(chunk))
+		errs := make([]error, len(chunk))
+		for i, r := range chunk {
+			if r, errs[i] = normalizeEnqueue(r); errs[i] == nil {
+				valid = append(valid, r)
+			}
+		}
+		var res []EnqueueManyResult
+		if len(valid) > 0 {
+			var err error
+			if res, err = q.enqueueBatch(ctx, valid); err != nil {
+				return out, fmt.Errorf("enqueue %d jobs on %s/%s: %w", len(valid), q.Namespace, q.Name, err)
+			}
+		}
+		for _, err := range errs {
+			if err != nil {
+				out = append(out, EnqueueManyResult{Err: err})
+				continue
+			}
+			out = append(out, res[0])
+			res = res[1:]
+		}
+	}
+	return out, nil
+}
+
+// normalizeEnqueue checks a request and fills in its defaults.
+func normalizeEnqueue(r EnqueueRequest) (EnqueueRequest, error) {
 	if r.ID == "" || r.UID == "" {
-		return EnqueueResult{}, fmt.Errorf("enqueue: id and uid are required")
+		return r, fmt.Errorf("enqueue: id and uid are required")
 	}
 	if r.Priority < -1000 || r.Priority > 1000 {
-		return EnqueueResult{}, fmt.Errorf("enqueue %s: priority %d out of [-1000, 1000]", r.ID, r.Priority)
+		return r, fmt.Errorf("enqueue %s: priority %d out of [-1000, 1000]", r.ID, r.Priority)
 	}
 	if r.PayloadVersion == 0 {
 		r.PayloadVersion = 1
@@ -130,23 +194,79 @@ func (q *Queue) Enqueue(ctx context.Context, r EnqueueRequest) (EnqueueResult, e
 	if r.Backoff.Type == "" {
 		r.Backoff.Type = BackoffFixed
 	}
+	return r, nil
+}
+
+// enqueueBatch runs enqueue.lua once for normalized requests and returns one result per request.
+func (q *Queue) enqueueBatch(ctx context.Context, rs []EnqueueRequest) ([]EnqueueManyResult, error) {
 	k := q.keys
-	res, err := scriptEnqueue.Run(ctx, q.c.rdb,
-		[]string{k.job(r.ID), k.wait, k.delayed, k.meta, k.events, k.marker, k.active, k.completed, k.failed},
-		r.ID, r.UID, r.Payload, r.PayloadVersion, r.Priority, r.Delay.Milliseconds(), r.MaxAttempts,
-		string(r.Backoff.Type), r.Backoff.Delay.Milliseconds(), r.Backoff.Multiplier, r.Backoff.JitterPercent,
-		r.Timeout.Milliseconds(), q.now(), q.c.eventsMaxLen, r.MinVersion).Slice()
-	if err != nil {
-		return EnqueueResult{}, fmt.Errorf("enqueue %s: %w", r.ID, err)
+	keys := make([]string, 0, 8+len(rs))
+	keys = append(keys, k.wait, k.delayed, k.meta, k.events, k.marker, k.active, k.completed, k.failed)
+	args := make([]any, 0, 2+14*len(rs))
+	args = append(args, q.now(), q.c.eventsMaxLen)
+	for _, r := range rs {
+		keys = append(keys, k.job(r.ID))
+		args = appendEnqueueArgs(args, r)
 	}
-	out := EnqueueResult{Version: toInt64(res[1]), State: State(toString(res[2]))}
-	switch toString(res[0]) {
-	case "created":
-		out.Created = true
-	case "conflict":
-		return out, fmt.Errorf("enqueue %s: %w", r.ID, ErrConflict)
+	res, err := scriptEnqueue.Run(ctx, q.c.rdb, keys, args...).Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != len(rs) {
+		return nil, fmt.Errorf("enqueue script replied %d results for %d jobs", len(res), len(rs))
+	}
+	out := make([]EnqueueManyResult, len(rs))
+	for i, raw := range res {
+		v, _ := raw.([]any)
+		if len(v) != 3 {
+			return nil, fmt.Errorf("enqueue script replied %v for %s", raw, rs[i].ID)
+		}
+		o := EnqueueManyResult{EnqueueResult: EnqueueResult{Version: toInt64(v[1]), State: State(toString(v[2]))}}
+		switch toString(v[0]) {
+		case "created":
+			o.Created = true
+		case "conflict":
+			o.Err = fmt.Errorf("enqueue %s: %w", rs[i].ID, ErrConflict)
+		}
+		out[i] = o
 	}
 	return out, nil
+}
+
+// appendEnqueueArgs appends one job's arguments of enqueue.lua: the fixed ones, then the
+// record's settings as field/value pairs, leaving out those that decode the same when absent
+// (payload version and attempts 1, zeros, the fixed backoff type): a field less is Redis time
+// saved on every enqueue.
+func appendEnqueueArgs(args []any, r EnqueueRequest) []any {
+	args = append(args, r.ID, r.UID, r.Payload, r.Delay.Milliseconds(), r.MinVersion, max(r.MinVersion, 0)+1, r.Priority)
+	n := len(args)
+	args = append(args, 0)
+	if r.PayloadVersion != 1 {
+		args = append(args, "pv", r.PayloadVersion)
+	}
+	if r.MaxAttempts != 1 {
+		args = append(args, "maxAttempts", r.MaxAttempts)
+	}
+	if r.Priority != 0 {
+		args = append(args, "priority", r.Priority)
+	}
+	if r.Backoff.Type != BackoffFixed {
+		args = append(args, "backoffType", string(r.Backoff.Type))
+	}
+	if r.Backoff.Delay != 0 {
+		args = append(args, "backoffDelay", r.Backoff.Delay.Milliseconds())
+	}
+	if r.Backoff.Multiplier != 0 {
+		args = append(args, "backoffMult", r.Backoff.Multiplier)
+	}
+	if r.Backoff.JitterPercent != 0 {
+		args = append(args, "backoffJitter", r.Backoff.JitterPercent)
+	}
+	if r.Timeout != 0 {
+		args = append(args, "timeout", r.Timeout.Milliseconds())
+	}
+	args[n] = (len(args) - n - 1) / 2
+	return args
 }
 
 // LeaseResult is what one Lease call got.
@@ -164,9 +284,10 @@ type LeaseResult struct {
 // gives nothing. Each job's Token fences its lease.
 func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDuration time.Duration) (LeaseResult, error) {
 	k := q.keys
+	now, leaseMs := q.now(), leaseDuration.Milliseconds()
 	res, err := scriptLease.Run(ctx, q.c.rdb,
 		[]string{k.wait, k.delayed, k.active, k.meta, k.limiter, k.events, k.marker},
-		k.jobPrefix, q.now(), leaseDuration.Milliseconds(), worker, count, q.c.eventsMaxLen).Slice()
+		k.jobPrefix, now, leaseMs, worker, count, q.c.eventsMaxLen).Slice()
 	if err != nil {
 		return LeaseResult{}, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
 	}
@@ -177,11 +298,16 @@ func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDurati
 	case retry > 0:
 		out.RetryAt = time.UnixMilli(retry)
 	}
+	processed, until := strconv.FormatInt(now, 10), strconv.FormatInt(now+leaseMs, 10)
 	for _, raw := range res[1:] {
-		fields, err := valuesToMap(leaseFields, raw)
+		fields, err := pairsToMap(raw)
 		if err != nil {
 			return out, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
 		}
+		// The script returns the record as it was before the lease, with its new version: these
+		// are the other fields the lease wrote (lease.lua).
+		fields["state"], fields["token"], fields["worker"] = string(StateActive), fields["version"], worker
+		fields["processedAt"], fields["leaseUntil"], fields["dueAt"] = processed, until, "0"
 		job, err := decodeJob(fields)
 		if err != nil {
 			return out, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
@@ -303,8 +429,8 @@ func (q *Queue) completeMany(ctx context.Context, cs []Completion) ([]CompleteRe
 	for len(cs) > 0 {
 		batch := cs[:min(len(cs), completeManyBatch)]
 		cs = cs[len(batch):]
-		keys := make([]string, 0, 3+len(batch))
-		keys = append(keys, k.active, k.completed, k.events)
+		keys := make([]string, 0, 4+len(batch))
+		keys = append(keys, k.active, k.completed, k.events, k.meta)
 		args := make([]any, 0, 2+3*len(batch))
 		args = append(args, q.now(), q.c.eventsMaxLen)
 		for _, c := range batch {
@@ -481,6 +607,24 @@ func (q *Queue) SetRateLimit(ctx context.Context, max int, window time.Duration)
 	err := q.c.rdb.HSet(ctx, q.keys.meta, "rateMax", max, "rateDuration", window.Milliseconds()).Err()
 	if err != nil {
 		return fmt.Errorf("set rate limit of %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	return nil
+}
+
+// SetRemoveOnComplete says whether the queue deletes a job's record when the job completes
+// (true) instead of keeping it in the completed set until SweepFinished or Remove (false, the
+// default). It is the queue's setting, in Redis, so every worker follows it. A removed record's
+// 'completed' event still carries the job's final version, but Get then finds nothing
+// (ErrNotFound), Counts counts no completed jobs, and Enqueue of the same id and UID adds the
+// job anew: use it for queues whose results nobody reads from the record. It saves Redis time and
+// memory per job. Failed and cancelled records are kept either way.
+func (q *Queue) SetRemoveOnComplete(ctx context.Context, remove bool) error {
+	flag := "0"
+	if remove {
+		flag = "1"
+	}
+	if err := q.c.rdb.HSet(ctx, q.keys.meta, "removeOnComplete", flag).Err(); err != nil {
+		return fmt.Errorf("set removeOnComplete of %s/%s: %w", q.Namespace, q.Name, err)
 	}
 	return nil
 }

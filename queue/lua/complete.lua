@@ -1,29 +1,37 @@
 -- complete.lua: finish leased jobs successfully, each fenced by its own lease token.
--- KEYS[1] active set   KEYS[2] completed set   KEYS[3] events stream
--- KEYS[3+i] job i's record (i = 1..n)
+-- KEYS[1] active set   KEYS[2] completed set   KEYS[3] events stream   KEYS[4] meta hash
+-- KEYS[4+i] job i's record (i = 1..n)
 -- ARGV[1] now ms   ARGV[2] events max length
 -- ARGV[3i] job i's id   ARGV[3i+1] its lease token   ARGV[3i+2] its result
 -- Returns one integer per job: its new version, or 0 when its token is stale (the job was taken
 -- over, cancelled or removed: that completion does not count; the others still do).
 --
--- Per job it issues three commands (HMGET, HSET, XADD); the active and completed sets are
--- written once per call. Every job gets its own version bump and its own 'completed' event.
+-- When the queue's meta hash says removeOnComplete = '1' (Queue.SetRemoveOnComplete), a
+-- completed job's record is deleted instead of kept in the completed set; its 'completed' event
+-- still carries its new version. Per job it issues three commands (HMGET, then HSET or DEL,
+-- XADD); the active and completed sets are written once per call. Every job gets its own version
+-- bump and its own 'completed' event.
 local activeKey, completedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
 local now, maxLen = tonumber(ARGV[1]), ARGV[2]
+local remove = redis.call('HGET', KEYS[4], 'removeOnComplete') == '1'
 local out, done, finished = {}, {}, {}
-for i = 1, #KEYS - 3 do
-  local jobKey, id, token = KEYS[3 + i], ARGV[3 * i], ARGV[3 * i + 1]
+for i = 1, #KEYS - 4 do
+  local jobKey, id, token = KEYS[4 + i], ARGV[3 * i], ARGV[3 * i + 1]
   local f = redis.call('HMGET', jobKey, 'state', 'token', 'version', 'attempts')
   if f[1] ~= 'active' or f[2] ~= token then
     out[i] = 0
   else
     local version = tonumber(f[3]) + 1
-    redis.call('HSET', jobKey, 'state', 'completed', 'progress', 100, 'finishedAt', now,
-      'result', ARGV[3 * i + 2], 'token', '', 'leaseUntil', 0,
-      'attempts', (tonumber(f[4] or '0') or 0) + 1, 'version', version)
+    if remove then
+      redis.call('DEL', jobKey)
+    else
+      redis.call('HSET', jobKey, 'state', 'completed', 'progress', 100, 'finishedAt', now,
+        'result', ARGV[3 * i + 2], 'token', '', 'leaseUntil', 0,
+        'attempts', (tonumber(f[4] or '0') or 0) + 1, 'version', version)
+      finished[#finished + 1] = now
+      finished[#finished + 1] = id
+    end
     done[#done + 1] = id
-    finished[#finished + 1] = now
-    finished[#finished + 1] = id
     emit(eventsKey, maxLen, id, 'completed', version)
     out[i] = version
   end

@@ -1,54 +1,73 @@
--- enqueue.lua: add a job, or return the one already there.
--- KEYS[1] job record     KEYS[2] waiting set   KEYS[3] delayed set   KEYS[4] meta hash
--- KEYS[5] events stream  KEYS[6] wake marker   KEYS[7..] the other state sets (active, completed,
---                                                        failed), cleared when a record is replaced
--- ARGV[1] id   ARGV[2] owner uid   ARGV[3] payload   ARGV[4] payload schema version
--- ARGV[5] priority   ARGV[6] delay ms   ARGV[7] attempts allowed   ARGV[8] backoff type
--- ARGV[9] backoff delay ms   ARGV[10] backoff multiplier   ARGV[11] backoff jitter percent
--- ARGV[12] timeout ms   ARGV[13] now ms   ARGV[14] events max length
--- ARGV[15] version floor: the new record's version starts above it
--- Returns {outcome, version, state}: outcome is 'created', 'exists' (same id and uid: nothing
--- changed) or 'conflict' (same id, other uid, old record still live).
-local jobKey, waitKey, delayedKey, metaKey, eventsKey, markerKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, uid = ARGV[1], ARGV[2]
-local now, maxLen = tonumber(ARGV[13]), ARGV[14]
+-- enqueue.lua: add jobs, or return the ones already there (Enqueue is a batch of one).
+-- KEYS[1] waiting set   KEYS[2] delayed set   KEYS[3] meta hash   KEYS[4] events stream
+-- KEYS[5] wake marker   KEYS[6..8] the other state sets (active, completed, failed), cleared when
+-- a record is replaced
+-- KEYS[8+i] job i's record (i = 1..n)
+-- ARGV[1] now ms   ARGV[2] events max length
+-- then per job, in order: id, owner uid, payload, delay ms, version floor (the new record's
+-- version starts above it), the version a new record gets when no old one is replaced (floor + 1,
+-- as the caller computed it), priority, m, and m field/value pairs of the record's settings that
+-- differ from their defaults (pv, maxAttempts: absent reads as 1; priority, backoff*, timeout:
+-- absent reads as zero; backoffType: absent reads as fixed)
+-- Returns one {outcome, version, state} per job: outcome is 'created', 'exists' (same id and uid:
+-- nothing changed) or 'conflict' (same id, other uid, old record still live).
+--
+-- A new record holds only what is not zero yet (attempts, stalls, progress, the times of later
+-- transitions are absent until set): every field costs Redis time, and the payload makes the
+-- hash a hashtable. Per created job: HMGET, HINCRBY, HSET, ZADD, XADD; the marker once per call.
+local waitKey, delayedKey, metaKey, eventsKey, markerKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local nowArg, maxLen = ARGV[1], ARGV[2]
+local now = tonumber(nowArg)
+local out = {}
+local woken = false
+local a = 3
+for i = 1, #KEYS - 8 do
+  local jobKey = KEYS[8 + i]
+  local id, uid, payload, delay, floor, version, priority, m = ARGV[a], ARGV[a + 1], ARGV[a + 2],
+    tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7])
+  local first, last = a + 8, a + 7 + 2 * m
+  a = last + 1
 
-local old = redis.call('HMGET', jobKey, 'uid', 'state', 'version')
-local version = 0
-if old[1] then
-  if old[1] == uid then
-    return {'exists', tonumber(old[3]), old[2]}
+  -- version is a string while no old record is replaced: numbers passed to Redis are formatted
+  -- on every call, strings are not.
+  local old = redis.call('HMGET', jobKey, 'uid', 'state', 'version')
+  local skip = false
+  if old[1] then
+    if old[1] == uid then
+      out[i] = {'exists', tonumber(old[3]), old[2]}
+      skip = true
+    elseif old[2] ~= 'completed' and old[2] ~= 'failed' and old[2] ~= 'cancelled' then
+      out[i] = {'conflict', tonumber(old[3]), old[2]}
+      skip = true
+    else
+      -- A recreated CR: the finished record of the old one gives way; versions keep rising.
+      version = math.max(tonumber(old[3]), floor) + 1
+      redis.call('ZREM', waitKey, id)
+      redis.call('ZREM', delayedKey, id)
+      for k = 6, 8 do redis.call('ZREM', KEYS[k], id) end
+      redis.call('DEL', jobKey)
+    end
   end
-  if old[2] ~= 'completed' and old[2] ~= 'failed' and old[2] ~= 'cancelled' then
-    return {'conflict', tonumber(old[3]), old[2]}
-  end
-  -- A recreated CR: the finished record of the old one gives way; versions keep rising.
-  version = tonumber(old[3])
-  for i = 2, #KEYS do
-    if i ~= 4 and i ~= 5 and i ~= 6 then redis.call('ZREM', KEYS[i], id) end
-  end
-  redis.call('DEL', jobKey)
-end
 
-local floor = tonumber(ARGV[15]) or 0
-if floor > version then version = floor end
-local seq = redis.call('HINCRBY', metaKey, 'seq', 1)
-local delay = tonumber(ARGV[6])
-local state = 'waiting'
-if delay > 0 then state = 'delayed' end
-version = version + 1
-redis.call('HSET', jobKey, 'id', id, 'uid', uid, 'payload', ARGV[3], 'pv', ARGV[4],
-  'priority', ARGV[5], 'seq', seq, 'attempts', 0, 'maxAttempts', ARGV[7], 'stalls', 0,
-  'backoffType', ARGV[8], 'backoffDelay', ARGV[9], 'backoffMult', ARGV[10], 'backoffJitter', ARGV[11],
-  'timeout', ARGV[12], 'state', state, 'progress', 0, 'createdAt', now, 'version', version)
-if delay > 0 then
-  redis.call('HSET', jobKey, 'dueAt', now + delay, 'delayReason', 'delay')
-  redis.call('ZADD', delayedKey, now + delay, id)
-  emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', now + delay)
-  wake(markerKey) -- a blocked worker recomputes how long to sleep
-else
-  redis.call('ZADD', waitKey, waitScore(ARGV[5], seq), id)
-  emit(eventsKey, maxLen, id, 'waiting', version)
-  wake(markerKey)
+  if not skip then
+    local seq = redis.call('HINCRBY', metaKey, 'seq', 1)
+    if delay > 0 then
+      local dueAt = now + delay
+      redis.call('HSET', jobKey, 'id', id, 'uid', uid, 'payload', payload, 'seq', seq, 'state', 'delayed',
+        'createdAt', nowArg, 'version', version, 'dueAt', dueAt, 'delayReason', 'delay', unpack(ARGV, first, last))
+      redis.call('ZADD', delayedKey, dueAt, id)
+      emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', dueAt)
+      out[i] = {'created', version, 'delayed'}
+    else
+      redis.call('HSET', jobKey, 'id', id, 'uid', uid, 'payload', payload, 'seq', seq, 'state', 'waiting',
+        'createdAt', nowArg, 'version', version, unpack(ARGV, first, last))
+      redis.call('ZADD', waitKey, waitScore(priority, seq), id)
+      emit(eventsKey, maxLen, id, 'waiting', version)
+      out[i] = {'created', version, 'waiting'}
+    end
+    woken = true
+  end
 end
-return {'created', version, state}
+-- A new waiting job wakes a blocked worker; a new delayed one makes it recompute its sleep.
+if woken then wake(markerKey) end
+return out

@@ -29,7 +29,7 @@ if kind == 'ratelimited' then
 end
 
 local attempts = redis.call('HINCRBY', jobKey, 'attempts', 1)
-if kind == 'retry' and attempts < num(jobKey, 'maxAttempts') then
+if kind == 'retry' and attempts < maxAttempts(jobKey) then
   local b = redis.call('HMGET', jobKey, 'backoffType', 'backoffDelay', 'backoffMult', 'backoffJitter')
   local delay = tonumber(b[2]) or 0
   if b[1] == 'exponential' then

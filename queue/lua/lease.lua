@@ -3,24 +3,19 @@
 -- KEYS[5] rate limiter (sorted set of start times)   KEYS[6] events stream   KEYS[7] wake marker
 -- ARGV[1] job key prefix   ARGV[2] now ms   ARGV[3] lease ms   ARGV[4] worker id   ARGV[5] count
 -- ARGV[6] events max length
--- Returns {retryAt, job1, job2, ...}: each job the values of its record after the lease, in the
--- order of FIELDS below (queue.go's leaseFields; nil for an absent field). retryAt (ms) is when
--- to try again if fewer jobs than asked were leased: the next delayed job's due time or the end
--- of a rate-limit window; 0 when only a new job would help; -1 paused.
+-- Returns {retryAt, job1, job2, ...}: each job its record as HGETALL gave it before the lease
+-- (a flat field/value list) with the new version in place; the caller sets the other fields the
+-- lease wrote (state active, token = version, worker, processedAt = now, leaseUntil = now +
+-- lease ms, dueAt 0), which it knows. retryAt (ms) is when to try again if fewer jobs than asked
+-- were leased: the next delayed job's due time or the end of a rate-limit window; 0 when only a
+-- new job would help; -1 paused.
 --
--- Per leased job it issues three commands (HMGET, HSET, XADD); the pops, the active set and the
+-- Per leased job it issues three commands (HGETALL, HSET, XADD); the pops, the active set and the
 -- limiter are written once per batch. Every job still gets its own version bump and event.
 local waitKey, delayedKey, activeKey, metaKey, limiterKey, eventsKey, markerKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, now, leaseMs, worker, count, maxLen =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
-
--- The fields decodeJob reads; version first (it also tells whether the record exists).
-local FIELDS = {'version', 'id', 'uid', 'payload', 'pv', 'priority', 'seq', 'attempts', 'maxAttempts',
-  'stalls', 'timeout', 'state', 'progress', 'progressMessage', 'createdAt', 'processedAt', 'finishedAt',
-  'dueAt', 'delayReason', 'error', 'token', 'worker', 'leaseUntil', 'backoffType', 'backoffDelay',
-  'backoffMult', 'backoffJitter', 'result'}
-local F_VERSION, F_STATE, F_PROCESSED, F_DUE, F_TOKEN, F_WORKER, F_LEASE = 1, 12, 16, 18, 21, 22, 23
 
 -- Promote due delayed jobs, a bounded batch per call.
 local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, 1000)
@@ -75,9 +70,13 @@ while pops > 0 and not limited and not emptied do
   for i = 1, #popped, 2 do
     local id = popped[i]
     local jobKey = prefix .. id
-    local f = redis.call('HMGET', jobKey, unpack(FIELDS))
-    if f[F_VERSION] then -- the record exists (every record has a version)
-      local version = tonumber(f[F_VERSION]) + 1
+    local f = redis.call('HGETALL', jobKey)
+    local vi = 0 -- index of the version's value in f; 0: no record (every record has a version)
+    for j = 1, #f, 2 do
+      if f[j] == 'version' then vi = j + 1 break end
+    end
+    if vi > 0 then
+      local version = tonumber(f[vi]) + 1
       if rateMax > 0 and allowed <= 0 then
         -- Over the limit: the job is not started. It waits, delayed and uncounted, for the
         -- window's oldest start to leave the window.
@@ -106,8 +105,7 @@ while pops > 0 and not limited and not emptied do
       activeArgs[#activeArgs + 1] = leaseUntil
       activeArgs[#activeArgs + 1] = id
       emit(eventsKey, maxLen, id, 'active', version, 'worker', worker)
-      f[F_VERSION], f[F_STATE], f[F_TOKEN], f[F_WORKER] = version, 'active', version, worker
-      f[F_PROCESSED], f[F_LEASE], f[F_DUE] = now, leaseUntil, 0
+      f[vi] = version
       result[#result + 1] = f
     end
   end

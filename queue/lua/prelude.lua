@@ -7,10 +7,16 @@ local function num(key, field)
   return tonumber(redis.call('HGET', key, field) or '0') or 0
 end
 
+-- The attempts a job is allowed: Enqueue does not store the default, 1.
+local function maxAttempts(key)
+  return tonumber(redis.call('HGET', key, 'maxAttempts') or '1') or 1
+end
+
 -- Waiting jobs are a sorted set popped lowest score first: higher priority first, then FIFO by
--- the queue's enqueue sequence. Priority is bounded to [-1000, 1000] by the API.
+-- the queue's enqueue sequence. Priority is bounded to [-1000, 1000] by the API; a record
+-- without the field (priority 0 is not stored) passes false or nil.
 local function waitScore(priority, seq)
-  return (1000 - tonumber(priority)) * 1e12 + tonumber(seq)
+  return (1000 - (tonumber(priority) or 0)) * 1e12 + tonumber(seq)
 end
 
 -- Every transition bumps the record's version; status writes carry it to fence stale writes.

@@ -17,7 +17,7 @@ for _, id in ipairs(expired) do
     local attempts = redis.call('HINCRBY', jobKey, 'attempts', 1)
     redis.call('HSET', jobKey, 'token', '', 'leaseUntil', 0)
     local state
-    if stalls > maxStalls or attempts >= num(jobKey, 'maxAttempts') then
+    if stalls > maxStalls or attempts >= maxAttempts(jobKey) then
       state = 'failed'
       redis.call('HSET', jobKey, 'state', 'failed', 'finishedAt', now,
         'error', 'job stalled: its worker stopped renewing the lease')
