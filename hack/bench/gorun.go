@@ -17,6 +17,12 @@ type goConn interface {
 	close()
 }
 
+// bulkConn is a goConn that can add many jobs in one call.
+type bulkConn interface {
+	// enqueueBulk adds the jobs with indexes [from, to) in one call.
+	enqueueBulk(ctx context.Context, from, to int) error
+}
+
 type goSystem interface {
 	open(e *env, queue string) (goConn, error)
 }
@@ -53,6 +59,17 @@ func (g goRunner) run(ctx context.Context, e *env, scenario string, p params) (r
 	case "conc":
 		return measure(ctx, e, p.ConcN, func(r *result) error {
 			return forEach(ctx, p.ConcN, p.ConcInflight, c.enqueue)
+		})
+	case "bulk":
+		bc, ok := c.(bulkConn)
+		if !ok {
+			break
+		}
+		batches := (p.BulkN + p.BulkSize - 1) / p.BulkSize
+		return measure(ctx, e, p.BulkN, func(r *result) error {
+			return forEach(ctx, batches, p.ConcInflight, func(ctx context.Context, b int) error {
+				return bc.enqueueBulk(ctx, b*p.BulkSize, min(p.BulkN, (b+1)*p.BulkSize))
+			})
 		})
 	case "drain":
 		if err := forEach(ctx, p.DrainN, p.PrefillConc, c.enqueue); err != nil {

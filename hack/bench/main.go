@@ -42,6 +42,7 @@ func main() {
 		cpuProfile = flag.String("cpuprofile", "", "with -profile: where to write the Go CPU profile of the client (default: a temp file)")
 		repoDir    = flag.String("repo", "../..", "with -profile: repository root, to name the engine's scripts by their SHA1")
 		n          = flag.Int("n", 0, "override every scenario's job count (0: defaults)")
+		oursKeep   = flag.Bool("ours-keep-completed", false, "ours keeps completed records (the engine's default) instead of deleting them as asynq and BullMQ here do")
 	)
 	flag.Parse()
 
@@ -73,12 +74,12 @@ func main() {
 
 	var code int
 	if *profile {
-		code = runProfile(ctx, e, p, *cpuProfile, *repoDir)
+		code = runProfile(ctx, e, p, *cpuProfile, *repoDir, *oursKeep)
 	} else {
 		code = compare(ctx, e, p, compareOpts{
 			runs: *runs, systems: splitList(*systemsF, allSystems), scenarios: splitList(*scenariosF, allScenarios),
 			benchBin: *benchBin, ceilingN: ceilingN, node: *nodeBin, bullDir: *bullDir, timeout: *timeout,
-			asynqTCI: *asynqTCI, rawOut: *rawOut, quick: *quick, srv: srv,
+			asynqTCI: *asynqTCI, rawOut: *rawOut, quick: *quick, srv: srv, oursKeepCompleted: *oursKeep,
 		})
 	}
 	admin.Close()
@@ -123,6 +124,7 @@ type compareOpts struct {
 	rawOut             string
 	quick              bool
 	srv                *server
+	oursKeepCompleted  bool
 }
 
 type rawRun struct {
@@ -135,7 +137,7 @@ type rawRun struct {
 func compare(ctx context.Context, e *env, p params, o compareOpts) int {
 	bullDir, _ := filepath.Abs(o.bullDir)
 	systems := map[string]system{
-		"ours":   goRunner{sys: ours{}},
+		"ours":   goRunner{sys: ours{keepCompleted: o.oursKeepCompleted}},
 		"asynq":  goRunner{sys: asynqSys{taskCheckInterval: o.asynqTCI}},
 		"bullmq": bullmqSys{node: o.node, dir: bullDir, timeout: o.timeout},
 	}
@@ -154,8 +156,8 @@ func compare(ctx context.Context, e *env, p params, o compareOpts) int {
 				order = append(order[1:], order[0])
 			}
 			for _, name := range order {
-				if sc == "bulk" && name != "bullmq" {
-					continue // only BullMQ has a bulk add
+				if sc == "bulk" && name == "asynq" {
+					continue // asynq has no bulk add
 				}
 				if ctx.Err() != nil {
 					fmt.Fprintln(os.Stderr, "bench: interrupted")
@@ -195,8 +197,13 @@ func compare(ctx context.Context, e *env, p params, o compareOpts) int {
 	fmt.Println()
 	fmt.Print(printTable(buildRows(results, p), o.systems))
 	fmt.Println("Cells: median (min–max) of the runs. Ratios: ours/other of the medians; ✓ = ours ahead (higher jobs/s, lower ms or µs).")
-	fmt.Println("* ours has no bulk add: its ratio there uses ours' row 2 (8 single enqueues in flight).")
-	fmt.Println("Ours keeps completed records (a sorted set and the job hashes: it has no switch to drop them yet); asynq deletes them (no Retention), BullMQ removeOnComplete: true.")
+	fmt.Println("2b: ours EnqueueMany, BullMQ addBulk, of the same batch size; asynq has no bulk add.")
+	if o.oursKeepCompleted {
+		fmt.Println("Ours keeps completed records (-ours-keep-completed: the completed sorted set and the job hashes); asynq deletes them (no Retention), BullMQ removeOnComplete: true.")
+	} else {
+		fmt.Println("Completed records: ours deletes them (Queue.SetRemoveOnComplete(true); -ours-keep-completed keeps them), asynq too (no Retention), BullMQ removeOnComplete: true.")
+	}
+	fmt.Println("Ours' concurrent Enqueue calls on one queue share script calls (group commit, no timer); a lone or sequential Enqueue is one round trip of its own.")
 	fmt.Println("Ours acknowledges through one acker goroutine: one CompleteMany call carries the completions that piled up during the previous call (no timer); each job is still fenced, versioned and evented on its own.")
 	fmt.Println("CPU rows: Redis' used_cpu_sys+used_cpu_user, and the benchmarking process' CPU (the Go harness; for BullMQ the Node process), over the measured section, per job.")
 	if o.benchBin != "" {
@@ -248,41 +255,21 @@ func buildRows(res map[string]map[string][]result, p params) []*row {
 	add(&row{label: "1 sequential enqueue, 1 client", unit: "jobs/s", higher: true, goal: "≥ 16,000", goalOK: atLeast(16000), vals: vals("seq", rate)})
 	add(&row{label: "1 sequential enqueue p50", unit: "ms", vals: vals("seq", p50)})
 	add(&row{label: "1 sequential enqueue p99", unit: "ms", vals: vals("seq", p99)})
-	conc := add(&row{label: fmt.Sprintf("2 concurrent enqueue, %d in flight", p.ConcInflight), unit: "jobs/s", higher: true, vals: vals("conc", rate)})
-	add(&row{label: fmt.Sprintf("2b addBulk of %d, %d in flight", p.BulkSize, p.ConcInflight), unit: "jobs/s", higher: true, vals: vals("bulk", rate), oursFrom: conc})
+	add(&row{label: fmt.Sprintf("2 concurrent enqueue, %d in flight", p.ConcInflight), unit: "jobs/s", higher: true, vals: vals("conc", rate)})
+	add(&row{label: fmt.Sprintf("2b bulk add of %d, %d in flight", p.BulkSize, p.ConcInflight), unit: "jobs/s", higher: true, vals: vals("bulk", rate)})
 	add(&row{label: fmt.Sprintf("3 drain %s jobs, concurrency %d", thousands(float64(p.DrainN)), p.DrainConc), unit: "jobs/s", higher: true, goal: "≥ 24,000", goalOK: atLeast(24000), vals: vals("drain", rate)})
 	add(&row{label: fmt.Sprintf("4 pickup p50, idle worker (%d), job every %v", p.PickupConc, p.PickupEvery), unit: "ms", goal: "≤ 1", goalOK: atMost(1), vals: vals("pickup", p50)})
 	add(&row{label: "4 pickup p99", unit: "ms", goal: "≤ 5", goalOK: atMost(5), vals: vals("pickup", p99)})
-	names := map[string]string{"seq": "1 sequential enqueue", "conc": "2 concurrent enqueue", "bulk": "2b addBulk", "drain": "3 drain", "pickup": "4 pickup"}
+	names := map[string]string{"seq": "1 sequential enqueue", "conc": "2 concurrent enqueue", "bulk": "2b bulk add", "drain": "3 drain", "pickup": "4 pickup"}
 	for _, sc := range allScenarios {
 		r := &row{label: "5 Redis CPU, " + names[sc], unit: "µs/job", vals: vals(sc, redisPerJob)}
-		if sc == "bulk" {
-			r.oursFrom = conc
-			r.vals = vals(sc, redisPerJob)
-		}
 		if sc == "drain" {
 			r.goal, r.goalOK = "≤ 40", atMost(40)
 		}
 		add(r)
 	}
 	for _, sc := range allScenarios {
-		r := &row{label: "client CPU, " + names[sc], unit: "µs/job", vals: vals(sc, clientPerJob)}
-		if sc == "bulk" {
-			r.oursFrom = conc
-		}
-		add(r)
-	}
-	// The bulk rows' ratios use ours' values of the matching row 2 line.
-	for _, r := range rows {
-		if r.oursFrom == nil || r.label == fmt.Sprintf("2b addBulk of %d, %d in flight", p.BulkSize, p.ConcInflight) {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(r.label, "5 Redis CPU"):
-			r.oursFrom = &row{vals: vals("conc", redisPerJob)}
-		case strings.HasPrefix(r.label, "client CPU"):
-			r.oursFrom = &row{vals: vals("conc", clientPerJob)}
-		}
+		add(&row{label: "client CPU, " + names[sc], unit: "µs/job", vals: vals(sc, clientPerJob)})
 	}
 	return rows
 }

@@ -12,12 +12,15 @@ import (
 	"github.com/jengu/queue-operator/queue"
 )
 
-// ours is this repository's engine (package queue), measured as it is: it keeps completed
-// records (a sorted set and the job hashes); it has no switch to drop them yet. Its worker
-// acknowledges with CompleteMany through one acker goroutine (see worker).
+// ours is this repository's engine (package queue). Unless keepCompleted, its queues delete
+// completed records (Queue.SetRemoveOnComplete), as asynq (no Retention) and BullMQ
+// (removeOnComplete) do here. Its worker acknowledges with CompleteMany through one acker
+// goroutine (see worker); concurrent Enqueue calls share script calls (the engine's combiner).
 type ours struct {
 	// hook, when set, is added to each client (the profile's per-command timings).
 	hook redis.Hook
+	// keepCompleted keeps completed records (the engine's default).
+	keepCompleted bool
 }
 
 const oursNamespace = "bench"
@@ -34,7 +37,32 @@ func (o ours) open(e *env, name string) (goConn, error) {
 	if o.hook != nil {
 		rdb.AddHook(o.hook)
 	}
-	return &oursConn{e: e, rdb: rdb, q: queue.New(rdb).Queue(oursNamespace, name), name: name}, nil
+	q := queue.New(rdb).Queue(oursNamespace, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := q.SetRemoveOnComplete(ctx, !o.keepCompleted); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return &oursConn{e: e, rdb: rdb, q: q, name: name}, nil
+}
+
+// enqueueBulk adds jobs [from, to) with one EnqueueMany call.
+func (c *oursConn) enqueueBulk(ctx context.Context, from, to int) error {
+	rs := make([]queue.EnqueueRequest, 0, to-from)
+	for i := from; i < to; i++ {
+		rs = append(rs, queue.EnqueueRequest{ID: jobID(i), UID: "bench", Payload: c.e.payload})
+	}
+	res, err := c.q.EnqueueMany(ctx, rs)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
 }
 
 func (c *oursConn) close() { _ = c.rdb.Close() }

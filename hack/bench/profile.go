@@ -23,7 +23,7 @@ import (
 // A) INFO commandstats/latencystats/stats deltas, a client-side timing of every command (a
 // go-redis hook) and a Go CPU profile of this process; B) the same run with SLOWLOG recording
 // every command (slower-than 0), for the server-side time of each script call.
-func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string) int {
+func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, keepCompleted bool) int {
 	scripts := scriptNames(repo)
 	if cpuProfile == "" {
 		cpuProfile = filepath.Join(os.TempDir(), "queue-bench-ours-drain.pprof")
@@ -34,7 +34,7 @@ func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string) 
 
 	// Pass A.
 	hook := &timingHook{names: scripts, stats: map[string]*opStat{}}
-	g := goRunner{sys: ours{hook: hook}}
+	g := goRunner{sys: ours{hook: hook, keepCompleted: keepCompleted}}
 	c, err := prepareDrain(ctx, e, g, p)
 	if err != nil {
 		fmt.Println("prefill:", err)
@@ -126,7 +126,7 @@ func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string) 
 	}
 
 	// Pass B: SLOWLOG of every command.
-	g = goRunner{sys: ours{}}
+	g = goRunner{sys: ours{keepCompleted: keepCompleted}}
 	c, err = prepareDrain(ctx, e, g, p)
 	if err != nil {
 		fmt.Println("prefill:", err)
