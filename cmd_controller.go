@@ -62,7 +62,7 @@ func newControllerCommand() *cobra.Command {
 	f.DurationVar(&mc.Options.ResyncPeriod, "resync-period", mc.Options.ResyncPeriod, "full pass over live jobs")
 	f.DurationVar(&mc.Options.RedisDownGrace, "redis-down-grace", mc.Options.RedisDownGrace, "how long a deleted job's finalizer waits for an unreachable Redis")
 	f.DurationVar(&mc.Options.HousekeepingInterval, "housekeeping-interval", mc.Options.HousekeepingInterval, "stalled-lease and retention sweep interval")
-	f.StringVar(&mc.Options.WorkerImage, "worker-image", envOr("WORKER_IMAGE", "ghcr.io/jengu/queue-operator:latest"), "image of the worker Deployments when a JobQueue names none (env WORKER_IMAGE)")
+	f.StringVar(&mc.Options.WorkerImage, "worker-image", envOr("WORKER_IMAGE", controllers.DefaultWorkerImage), "image of the worker Deployments when a JobQueue names none (env WORKER_IMAGE)")
 	f.IntVar(&mc.Options.MaxStalls, "max-stalls", mc.Options.MaxStalls, "times a job may lose its worker before it fails")
 	return cmd
 }

@@ -77,10 +77,11 @@ func newJobView(job jobsv1alpha1.QueueJob, status jobsv1alpha1.JobStatus, record
 		ProcessedOn:   millis(status.StartedAt),
 		FinishedOn:    millis(status.FinishedAt),
 		NextAttemptAt: millis(status.NextAttemptAt),
-		Message:       status.Message,
 	}
 	if status.Phase == jobsv1alpha1.PhaseFailed || status.Phase == jobsv1alpha1.PhaseDelayed {
 		v.FailedReason = status.Message
+	} else {
+		v.Message = status.Message // a processor's stage, or its result summary
 	}
 	if record != nil && record.State == queue.StateCompleted && json.Valid(record.Result) {
 		v.ReturnValue = record.Result

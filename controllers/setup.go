@@ -44,9 +44,13 @@ type Options struct {
 	RedisURL string
 }
 
+// DefaultWorkerImage is the product's one image, which runs `queue-operator worker`.
+const DefaultWorkerImage = "ghcr.io/jengu/queue-operator:latest"
+
 // DefaultOptions are the production settings.
 func DefaultOptions() Options {
 	return Options{
+		WorkerImage:          DefaultWorkerImage,
 		ResyncPeriod:         5 * time.Minute,
 		RedisDownGrace:       5 * time.Minute,
 		HousekeepingInterval: 5 * time.Second,
