@@ -49,8 +49,10 @@ func NewCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	server := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	server.RegisterOnShutdown(func() { s.stopOnce.Do(func() { close(s.stopping) }) })
+	eventsCtx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
 	eventsDone := make(chan struct{})
-	go func() { defer close(eventsDone); _ = s.Run(ctx) }()
+	go func() { defer close(eventsDone); _ = s.Run(eventsCtx) }()
 	errs := make(chan error, 1)
 	go func() { errs <- server.Serve(l) }()
 	s.log.Info("Serving the REST API", "address", l.Addr().String(), "namespace", s.cfg.Namespace)
@@ -62,6 +64,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		defer cancel()
 		err = server.Shutdown(shutdownCtx)
 	}
+	stopEvents()
 	<-eventsDone
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -1,10 +1,14 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gin-gonic/gin"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -71,9 +75,18 @@ func kubeError(err error) error {
 		apierrors.IsTooManyRequests(err), apierrors.IsInternalError(err):
 		return unavailable("the Kubernetes API server is unavailable; try again")
 	case errors.As(err, &status):
-		return err
+		return err // forbidden, a quota, ...: the operator's to fix; logged as a 500
+	case unreachable(err):
+		return unavailable("the Kubernetes API server is unreachable; try again")
 	}
-	return unavailable("the Kubernetes API server is unreachable; try again")
+	return err
+}
+
+// unreachable says whether err is the network's: a refused, reset or timed-out connection.
+func unreachable(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // invalidFromCauses names the request's fields: the CRD validates spec.location.latitude, the

@@ -115,12 +115,11 @@ func (s *Server) jobEvents(c *gin.Context) {
 	job, err := s.findJob(c, user, id)
 	if errors.Is(err, errJobNotFound) {
 		// A job past its TTL has ended: its one event is how it ended, from the history.
-		r, herr := s.cfg.Store.GetJobResult(c, id)
-		if herr != nil || r.UserID != user || r.Namespace != s.cfg.Namespace {
+		view, err := s.historyOf(c, user, id)
+		if err != nil {
 			s.jobNotFound(c, id)
 			return
 		}
-		view := historyView(r)
 		_ = s.openStream(c).send(view.Status, view)
 		return
 	}
@@ -135,6 +134,11 @@ func (s *Server) jobEvents(c *gin.Context) {
 	for {
 		view, gone := s.currentView(c, job)
 		if gone {
+			// Gone after it finished (its TTL passed): the history says how it ended.
+			if view, err := s.historyOf(c, user, id); err == nil {
+				_ = stream.send(view.Status, view)
+				return
+			}
 			last := jobView{ID: id, Queue: string(job.QueueName()), Data: job.JobSpec(), Timestamp: job.GetCreationTimestamp().UnixMilli()}
 			if stream.last != nil {
 				last = *stream.last

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -54,6 +56,22 @@ func queueOfID(id string) jobsv1alpha1.QueueName {
 
 var errJobNotFound = errors.New("job not found")
 
+// cacheLag bounds how long after its create a job may be missing from the cache.
+const cacheLag = 2 * time.Minute
+
+// mayLagTheCache says whether a job missing from the cache may just be new. A random id of the
+// facade ends in its create's Unix milliseconds: an old one missing from the cache is gone, and
+// polling it (the seed's hook polls every 2 s) costs the API server nothing. Ids of other
+// shapes (from an Idempotency-Key) are read.
+func (s *Server) mayLagTheCache(id string) bool {
+	stamp := id[strings.LastIndexByte(id, '-')+1:]
+	ms, err := strconv.ParseInt(stamp, 10, 64)
+	if err != nil || len(stamp) != 13 {
+		return true
+	}
+	return s.clock.Since(time.UnixMilli(ms)) < cacheLag
+}
+
 // findJob reads the caller's job id. A job of another user is exactly as absent as an unknown
 // id. The cache answers first; a miss on an id this facade could have just created is read
 // from the API server, so a read right after the create never answers not found.
@@ -70,7 +88,7 @@ func (s *Server) findJob(ctx context.Context, user, id string) (jobsv1alpha1.Que
 	for _, q := range queues {
 		job := jobsv1alpha1.NewJob(q)
 		err := s.cfg.Kube.Get(ctx, key, job)
-		if apierrors.IsNotFound(err) && q == prefixed {
+		if apierrors.IsNotFound(err) && q == prefixed && s.mayLagTheCache(id) {
 			err = s.cfg.Reader.Get(ctx, key, job)
 		}
 		switch {

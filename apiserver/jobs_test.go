@@ -102,8 +102,8 @@ func TestEnqueueRefusesBadInputNamingTheField(t *testing.T) {
 			400, "invalid_request", "propertyId", "file id of the path"},
 		{"another user in the body", "/api/files/" + located + "/enrich", map[string]any{"userId": "user-b"},
 			400, "invalid_request", "userId", "the caller"},
-		{"priority out of range", "/api/files/" + located + "/enrich", map[string]any{"priority": 5000},
-			400, "invalid_request", "priority", "less than or equal to 1000"},
+		{"priority is not the caller's", "/api/files/" + located + "/enrich", map[string]any{"priority": 1000},
+			400, "invalid_request", "priority", "unknown field"},
 		{"unknown file", "/api/files/no-such-file/enrich", map[string]any{}, 404, "file_not_found", "", "not found"},
 		{"another user's file", "/api/files/" + others + "/enrich", map[string]any{}, 404, "file_not_found", "", "not found"},
 		{"competitor without dates", "/api/files/" + located + "/competitors", map[string]any{"location": "Barcelona", "adults": 2},
@@ -137,9 +137,11 @@ func TestEnqueueRefusesBadInputNamingTheField(t *testing.T) {
 		})
 	}
 	// Nothing of the refused requests was created.
-	list := &jobsv1alpha1.AnalyticsJobList{}
-	NewWithT(t).Expect(env.Client.List(context.Background(), list, client.InNamespace(f.ns))).To(Succeed())
-	NewWithT(t).Expect(list.Items).To(BeEmpty())
+	for _, q := range jobsv1alpha1.QueueNames {
+		list := jobsv1alpha1.NewJobList(q)
+		NewWithT(t).Expect(env.Client.List(context.Background(), list, client.InNamespace(f.ns))).To(Succeed())
+		NewWithT(t).Expect(list.Jobs()).To(BeEmpty(), string(q))
+	}
 }
 
 func TestUnknownJobAnswersNotFoundInTheSeedsShape(t *testing.T) {
@@ -201,6 +203,14 @@ func TestRetryThroughTheAPIReachesRedisViaTheController(t *testing.T) {
 	// The DLQ lists from the CR, which the controller catches up.
 	g.Eventually(func() any { return f.do(http.MethodGet, "/api/jobs/dlq/list", "user-a", nil).Body["total"] }).
 		WithTimeout(timeout).Should(Equal(1.0))
+	dlq := f.do(http.MethodGet, "/api/jobs/dlq/list", "user-a", nil).Body
+	g.Expect(dlq).To(HaveLen(3))
+	g.Expect(dlq["success"]).To(BeTrue())
+	failed := dlq["failedJobs"].([]any)
+	g.Expect(failed).To(HaveLen(1))
+	g.Expect(failed[0]).To(And(HaveLen(6), HaveKeyWithValue("id", id), HaveKeyWithValue("queue", "enrichment"),
+		HaveKeyWithValue("error", "property deleted"), HaveKeyWithValue("attemptsMade", 1.0),
+		HaveKeyWithValue("failedAt", BeNumerically(">", 0)), HaveKeyWithValue("data", HaveKeyWithValue("userId", "user-a"))))
 
 	r = f.do(http.MethodPost, "/api/jobs/"+id+"/retry", "user-a", nil)
 	g.Expect(r.Code).To(Equal(http.StatusOK), r.Raw)

@@ -70,6 +70,12 @@ func TestJobPastItsTTLIsServedFromTheHistory(t *testing.T) {
 		HaveKeyWithValue("timestamp", float64(created.UnixMilli())), HaveKey("finishedOn"),
 		HaveKeyWithValue("data", map[string]any{"propertyId": "prop-1", "userId": "user-a"})))
 	g.Expect(f.do(http.MethodGet, "/api/jobs/"+id, "user-b", nil).Code).To(Equal(http.StatusNotFound))
+	// A job of the same user in another namespace is not this facade's.
+	elsewhere := "enrich-0badc0de-elsewhere-" + f.ns
+	g.Expect(db.RecordJobResult(context.Background(), store.JobResult{JobID: elsewhere, Queue: "enrichment", Namespace: f.ns + "-other",
+		UserID: "user-a", PropertyID: "prop-1", Status: store.JobCompleted, Attempts: 1, CreatedAt: created})).To(Succeed())
+	g.Expect(f.do(http.MethodGet, "/api/jobs/"+elsewhere, "user-a", nil).Code).To(Equal(http.StatusNotFound))
+	g.Expect(f.do(http.MethodGet, "/api/jobs/"+elsewhere+"/events", "user-a", nil).Code).To(Equal(http.StatusNotFound))
 
 	// Its event stream says how it ended, and ends.
 	events := f.events("user-a", id)
@@ -82,19 +88,19 @@ func TestIdempotencyKeyReturnsTheSameJob(t *testing.T) {
 	f := newFixture(t)
 	property := f.property("user-a", true)
 	path := "/api/files/" + property + "/enrich"
-	first := f.do(http.MethodPost, path, "user-a", map[string]any{"priority": 5}, "Idempotency-Key", "upload-42")
+	first := f.do(http.MethodPost, path, "user-a", map[string]any{"countryCode": "ES"}, "Idempotency-Key", "upload-42")
 	g.Expect(first.Code).To(Equal(http.StatusAccepted), first.Raw)
-	again := f.do(http.MethodPost, path, "user-a", map[string]any{"priority": 5}, "Idempotency-Key", "upload-42")
+	again := f.do(http.MethodPost, path, "user-a", map[string]any{"countryCode": "ES"}, "Idempotency-Key", "upload-42")
 	g.Expect(again.Code).To(Equal(http.StatusAccepted), again.Raw)
 	g.Expect(again.Body["jobId"]).To(Equal(first.Body["jobId"]))
 	g.Expect(again.Header.Get("Idempotent-Replayed")).To(Equal("true"))
 
-	other := f.do(http.MethodPost, path, "user-a", map[string]any{"priority": 7}, "Idempotency-Key", "upload-42")
+	other := f.do(http.MethodPost, path, "user-a", map[string]any{"countryCode": "PT"}, "Idempotency-Key", "upload-42")
 	g.Expect(other.Code).To(Equal(http.StatusConflict), other.Raw)
 	g.Expect(other.Body["error"]).To(HaveKeyWithValue("code", "idempotency_key_reused"))
 
 	// Another user's key of the same text is another job.
-	theirs := f.do(http.MethodPost, "/api/files/"+f.property("user-b", true)+"/enrich", "user-b", map[string]any{"priority": 5},
+	theirs := f.do(http.MethodPost, "/api/files/"+f.property("user-b", true)+"/enrich", "user-b", map[string]any{"countryCode": "ES"},
 		"Idempotency-Key", "upload-42")
 	g.Expect(theirs.Code).To(Equal(http.StatusAccepted), theirs.Raw)
 	g.Expect(theirs.Body["jobId"]).NotTo(Equal(first.Body["jobId"]))

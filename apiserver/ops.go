@@ -21,22 +21,17 @@ func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c, 3*time.Second)
 	defer cancel()
 	checks, ready := gin.H{}, true
-	if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
-		checks["redis"], ready = err.Error(), false
-	} else {
-		checks["redis"] = "ok"
+	check := func(name string, err error) {
+		checks[name] = "ok"
+		if err != nil {
+			// The detail (hosts, users) is for the log, not for an unauthenticated caller.
+			s.log.Error(err, "Not ready", "dependency", name)
+			checks[name], ready = "unavailable", false
+		}
 	}
-	if err := s.cfg.Store.Ping(ctx); err != nil {
-		checks["postgres"], ready = err.Error(), false
-	} else {
-		checks["postgres"] = "ok"
-	}
-	list := &jobsv1alpha1.EnrichmentJobList{}
-	if err := s.cfg.Reader.List(ctx, list, client.InNamespace(s.cfg.Namespace), client.Limit(1)); err != nil {
-		checks["kubernetes"], ready = err.Error(), false
-	} else {
-		checks["kubernetes"] = "ok"
-	}
+	check("redis", s.cfg.Redis.Ping(ctx).Err())
+	check("postgres", s.cfg.Store.Ping(ctx))
+	check("kubernetes", s.cfg.Reader.List(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(s.cfg.Namespace), client.Limit(1)))
 	code, status := http.StatusOK, "ok"
 	if !ready {
 		code, status = http.StatusServiceUnavailable, "unavailable"

@@ -80,11 +80,14 @@ func TestBackpressureAnswers503WithRetryAfter(t *testing.T) {
 	keyed := f.property("user-a", true)
 	r := f.do(http.MethodPost, "/api/files/"+keyed+"/enrich", "user-a", nil, "Idempotency-Key", "k1")
 	g.Expect(r.Code).To(Equal(http.StatusAccepted), r.Raw)
-	first, second := r.Body["jobId"].(string), f.enqueue("user-a")
-	g.Eventually(func() int64 {
+	first := r.Body["jobId"].(string)
+	waiting := func() int64 {
 		c, _ := f.queue(jobsv1alpha1.QueueEnrichment).Counts(context.Background())
 		return c.Waiting
-	}).WithTimeout(timeout).Should(Equal(int64(2)), first+" "+second)
+	}
+	g.Eventually(waiting).WithTimeout(timeout).Should(Equal(int64(1)))
+	second := f.enqueue("user-a") // at the limit, not over it: admitted
+	g.Eventually(waiting).WithTimeout(timeout).Should(Equal(int64(2)), first+" "+second)
 
 	r = f.do(http.MethodPost, "/api/files/"+f.property("user-a", true)+"/enrich", "user-a", nil)
 	g.Expect(r.Code).To(Equal(http.StatusServiceUnavailable), r.Raw)
@@ -162,6 +165,12 @@ func TestHealthAndReadiness(t *testing.T) {
 	r = f.do(http.MethodGet, "/api/nothing-here", "user-a", nil)
 	g.Expect(r.Code).To(Equal(http.StatusNotFound))
 	g.Expect(r.Body["error"]).To(HaveKeyWithValue("code", "route_not_found"))
+
+	// Any method name a client invents is counted as "other": the label set stays bounded.
+	g.Expect(f.do("BREW", "/coffee", "", nil).Code).To(Equal(http.StatusNotFound))
+	metrics := f.do(http.MethodGet, "/metrics", "", nil).Raw
+	g.Expect(metrics).To(ContainSubstring(`method="other",route="unmatched"`))
+	g.Expect(metrics).NotTo(ContainSubstring("BREW"))
 }
 
 // The facade runs, in every test here, as a user bound to the generated role alone; this one

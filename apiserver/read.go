@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -32,18 +33,31 @@ func (s *Server) getJob(c *gin.Context) {
 }
 
 func (s *Server) historyOrNotFound(c *gin.Context, user, id string) {
-	r, err := s.cfg.Store.GetJobResult(c, id)
+	view, err := s.historyOf(c, user, id)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, errJobNotFound):
 		s.jobNotFound(c, id)
 	case err != nil:
-		s.log.Error(err, "Reading the job history failed", "job", id)
-		s.fail(c, unavailable("the job history is unreachable; try again"))
-	case r.UserID != user || r.Namespace != s.cfg.Namespace:
-		s.jobNotFound(c, id)
+		s.fail(c, err)
 	default:
-		c.JSON(http.StatusOK, gin.H{"success": true, "job": historyView(r)})
+		c.JSON(http.StatusOK, gin.H{"success": true, "job": view})
 	}
+}
+
+// historyOf reads how the caller's finished job ended from the history of finished jobs;
+// errJobNotFound when it holds no such job of this namespace and user.
+func (s *Server) historyOf(ctx context.Context, user, id string) (jobView, error) {
+	r, err := s.cfg.Store.GetJobResult(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return jobView{}, errJobNotFound
+	case err != nil:
+		s.log.Error(err, "Reading the job history failed", "job", id)
+		return jobView{}, unavailable("the job history is unreachable; try again")
+	case r.UserID != user || r.Namespace != s.cfg.Namespace:
+		return jobView{}, errJobNotFound
+	}
+	return historyView(r), nil
 }
 
 // listItem is one job of GET /api/jobs.

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,14 +20,13 @@ const (
 	maxAnalyticsBody = 16 << 20
 )
 
-// commonRequest is what every enqueue request may carry besides its kind's data. propertyId and
-// userId are the seed's job data fields; when given they must match the path and the token.
+// commonRequest is what every enqueue request may carry besides its kind's data: the seed's
+// propertyId and userId, which when given must match the path and the token. Priority, timeout
+// and TTL are not the caller's to set: on a shared queue one user's priority is everyone's
+// wait. An operator sets them with kubectl (priority may change after create).
 type commonRequest struct {
-	PropertyID              *string `json:"propertyId"`
-	UserID                  *string `json:"userId"`
-	Priority                int32   `json:"priority"`
-	TimeoutSeconds          *int32  `json:"timeoutSeconds"`
-	TTLSecondsAfterFinished *int32  `json:"ttlSecondsAfterFinished"`
+	PropertyID *string `json:"propertyId"`
+	UserID     *string `json:"userId"`
 }
 
 func (r commonRequest) spec(propertyID, user string) (jobsv1alpha1.JobCommonSpec, error) {
@@ -36,8 +36,7 @@ func (r commonRequest) spec(propertyID, user string) (jobsv1alpha1.JobCommonSpec
 	if r.UserID != nil && *r.UserID != user {
 		return jobsv1alpha1.JobCommonSpec{}, fieldError("userId", "must be the caller (the token's sub) or left out")
 	}
-	return jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: user, Priority: r.Priority,
-		TimeoutSeconds: r.TimeoutSeconds, TTLSecondsAfterFinished: r.TTLSecondsAfterFinished}, nil
+	return jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: user}, nil
 }
 
 type locationRequest struct {
@@ -137,12 +136,11 @@ func analyticsParams(in map[string]json.RawMessage) (map[string]string, error) {
 			out[k] = s
 			continue
 		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
 			return nil, fieldError("params."+k, "is not valid JSON")
 		}
-		b, _ := json.Marshal(v)
-		out[k] = string(b)
+		out[k] = compact.String()
 	}
 	return out, nil
 }

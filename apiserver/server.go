@@ -163,8 +163,17 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	metrics.APIRequestDuration.WithLabelValues(c.Request.Method, route, fmt.Sprint(c.Writer.Status())).
+	metrics.APIRequestDuration.WithLabelValues(methodLabel(c.Request.Method), route, fmt.Sprint(c.Writer.Status())).
 		Observe(time.Since(started).Seconds())
+}
+
+// methodLabel keeps the label set bounded: a client may send any method name.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodPatch:
+		return m
+	}
+	return "other"
 }
 
 // recover turns a handler's panic into a 500 in the API's error shape.
