@@ -18,13 +18,8 @@ import (
 // and the controller moves it back to waiting, as `kubectl annotate` would.
 func (s *Server) retryJob(c *gin.Context) {
 	id := c.Param("jobId")
-	job, err := s.findJob(c, userOf(c), id)
-	if errors.Is(err, errJobNotFound) {
-		s.jobNotFound(c, id)
-		return
-	}
-	if err != nil {
-		s.fail(c, err)
+	job, ok := s.callersJob(c, id)
+	if !ok {
 		return
 	}
 	status, _ := s.liveStatus(c, job)
@@ -54,17 +49,12 @@ func (s *Server) retryJob(c *gin.Context) {
 // Redis record, and a worker holding the job learns it at its next heartbeat.
 func (s *Server) cancelJob(c *gin.Context) {
 	id := c.Param("jobId")
-	job, err := s.findJob(c, userOf(c), id)
-	if errors.Is(err, errJobNotFound) {
-		s.jobNotFound(c, id)
-		return
-	}
-	if err != nil {
-		s.fail(c, err)
+	job, ok := s.callersJob(c, id)
+	if !ok {
 		return
 	}
 	// The UID precondition deletes this job, never a new one created under its name meanwhile.
-	err = s.cfg.Kube.Delete(c, job, client.Preconditions{UID: ptr(job.GetUID())})
+	err := s.cfg.Kube.Delete(c, job, client.Preconditions{UID: ptr(job.GetUID())})
 	if err != nil && !apierrors.IsNotFound(err) {
 		if apierrors.IsConflict(err) {
 			s.jobNotFound(c, id)
@@ -74,6 +64,21 @@ func (s *Server) cancelJob(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"success": true, "jobId": id, "status": "cancelled"})
+}
+
+// callersJob reads the caller's job id, or answers that there is none (or that it cannot be
+// read) and says so.
+func (s *Server) callersJob(c *gin.Context, id string) (jobsv1alpha1.QueueJob, bool) {
+	job, err := s.findJob(c, userOf(c), id)
+	switch {
+	case errors.Is(err, errJobNotFound):
+		s.jobNotFound(c, id)
+		return nil, false
+	case err != nil:
+		s.fail(c, err)
+		return nil, false
+	}
+	return job, true
 }
 
 func ptr[T any](v T) *T { return &v }

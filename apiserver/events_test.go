@@ -92,10 +92,7 @@ func TestEventsStreamProgressAndEndWithTheTerminalEvent(t *testing.T) {
 func TestEventsOfAFinishedJobEndAtOnce(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
-	id := f.enqueue("user-a")
-	leased := f.lease(g, jobsv1alpha1.QueueEnrichment, id)
-	_, err := f.queue(jobsv1alpha1.QueueEnrichment).Complete(context.Background(), id, leased.Token, nil)
-	g.Expect(err).NotTo(HaveOccurred())
+	id := f.completedJob(g, "user-a")
 	events := f.events("user-a", id)
 	g.Expect(next(g, events).Name).To(Equal("completed"))
 	g.Eventually(events).WithTimeout(5 * time.Second).Should(BeClosed())

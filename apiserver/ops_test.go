@@ -109,10 +109,7 @@ func TestBackpressureAnswers503WithRetryAfter(t *testing.T) {
 func TestMetricsExportTheSeedsGaugesForEveryQueue(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
-	id := f.enqueue("user-a")
-	leased := f.lease(g, jobsv1alpha1.QueueEnrichment, id)
-	_, err := f.queue(jobsv1alpha1.QueueEnrichment).Complete(context.Background(), id, leased.Token, nil)
-	g.Expect(err).NotTo(HaveOccurred())
+	f.completedJob(g, "user-a")
 	f.enqueue("user-a")
 	g.Eventually(func() int64 {
 		c, _ := f.queue(jobsv1alpha1.QueueEnrichment).Counts(context.Background())

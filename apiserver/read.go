@@ -76,22 +76,12 @@ var statuses = []string{"waiting", "active", "completed", "failed", "delayed", "
 // the cache's user index. It covers the jobs whose CR is alive (24 h after completing, 7 days
 // after failing, by default); older ones answer on GET /api/jobs/:jobId from the history.
 func (s *Server) listJobs(c *gin.Context) {
-	queues, err := queuesParam(c.Query("queue"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
 	status := c.Query("status")
 	if status != "" && !slices.Contains(statuses, status) {
 		s.fail(c, fieldError("status", "must be one of "+strings.Join(statuses, ", ")))
 		return
 	}
-	limit, err := limitParam(c.Query("limit"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	jobs, err := s.userJobs(c, userOf(c), queues)
+	jobs, limit, err := s.listed(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -120,17 +110,7 @@ type deadLetter struct {
 // listDeadLetters answers GET /api/jobs/dlq/list: the caller's failed jobs, newest first, with
 // the same queue and limit parameters as GET /api/jobs.
 func (s *Server) listDeadLetters(c *gin.Context) {
-	queues, err := queuesParam(c.Query("queue"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	limit, err := limitParam(c.Query("limit"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	jobs, err := s.userJobs(c, userOf(c), queues)
+	jobs, limit, err := s.listed(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -144,6 +124,20 @@ func (s *Server) listDeadLetters(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"success": true, "failedJobs": failed[:min(limit, len(failed))], "total": len(failed)})
+}
+
+// listed reads the queue and limit parameters of the list routes and the caller's jobs of
+// those queues.
+func (s *Server) listed(c *gin.Context) (jobs []jobsv1alpha1.QueueJob, limit int, err error) {
+	queues, err := queuesParam(c.Query("queue"))
+	if err != nil {
+		return nil, 0, err
+	}
+	if limit, err = limitParam(c.Query("limit")); err != nil {
+		return nil, 0, err
+	}
+	jobs, err = s.userJobs(c, userOf(c), queues)
+	return jobs, limit, err
 }
 
 // userJobs reads the user's jobs of the queues from the cache's user index, newest first.

@@ -288,6 +288,16 @@ func (f *fixture) queue(q jobsv1alpha1.QueueName) *queue.Queue {
 	return f.engine.Queue(f.ns, string(q))
 }
 
+// completedJob enqueues an enrichment job of user through the API and completes it as a worker
+// would.
+func (f *fixture) completedJob(g Gomega, user string) string {
+	id := f.enqueue(user)
+	leased := f.lease(g, jobsv1alpha1.QueueEnrichment, id)
+	_, err := f.queue(jobsv1alpha1.QueueEnrichment).Complete(context.Background(), id, leased.Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	return id
+}
+
 // lease takes the job from its queue as a worker would, once the controller has enqueued it.
 func (f *fixture) lease(g Gomega, q jobsv1alpha1.QueueName, id string) *queue.Job {
 	var job *queue.Job
