@@ -17,6 +17,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 	. "github.com/onsi/gomega"
+	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -69,10 +70,20 @@ func openMeteo(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func TestEnrichmentJobRunsEndToEnd(t *testing.T) {
-	g := NewWithT(t)
+// system is the product running for one test: a namespace with the enrichment JobQueue, a
+// property of user-1 with ten days of prices, the controller and a worker with the real
+// enrichment processor.
+type system struct {
+	ctx        context.Context
+	ns         string
+	propertyID string
+	db         *store.Store
+	rdb        *redis.Client
+	workerDone chan error
+}
+
+func newSystem(t *testing.T, g Gomega) *system {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	dbURL := os.Getenv("DATABASE_URL")
 	if dbURL == "" {
 		t.Fatal("DATABASE_URL is not set: run the tests with `make test`")
@@ -80,40 +91,58 @@ func TestEnrichmentJobRunsEndToEnd(t *testing.T) {
 	g.Expect(store.Migrate(ctx, dbURL, logr.Discard())).To(Succeed())
 	db, err := store.Open(ctx, dbURL)
 	g.Expect(err).NotTo(HaveOccurred())
-	defer db.Close()
-	rdb := testredis.Shared(t)
+	t.Cleanup(db.Close)
+	s := &system{ctx: ctx, db: db, rdb: testredis.Shared(t), workerDone: make(chan error, 1),
+		ns: fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1_000_000)}
 
-	ns := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1_000_000)
-	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-	g.Expect(env.Client.Create(ctx, &jobsv1alpha1.JobQueue{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrichment"},
+	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.ns}})).To(Succeed())
+	g.Expect(env.Client.Create(ctx, &jobsv1alpha1.JobQueue{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "enrichment"},
 		Spec: jobsv1alpha1.JobQueueSpec{Queue: jobsv1alpha1.QueueEnrichment}})).To(Succeed())
-	propertyID := ns + "-madrid"
-	_, err = db.UpsertProperty(ctx, store.Property{ID: propertyID, UserID: "user-1", CountryCode: "ES"})
+	s.propertyID = s.ns + "-madrid"
+	_, err = db.UpsertProperty(ctx, store.Property{ID: s.propertyID, UserID: "user-1", CountryCode: "ES",
+		Location: &store.Location{Latitude: 40.4168, Longitude: -3.7038}})
 	g.Expect(err).NotTo(HaveOccurred())
 	var base []store.PricingBase
 	for d := 1; d <= 10; d++ {
 		price := 140.0
 		base = append(base, store.PricingBase{Date: time.Date(2024, 10, d, 0, 0, 0, 0, time.UTC), Price: &price})
 	}
-	g.Expect(db.UpsertPricingRows(ctx, propertyID, base)).To(Succeed())
+	g.Expect(db.UpsertPricingRows(ctx, s.propertyID, base)).To(Succeed())
 
 	// The controller, scoped to the namespace.
-	mgr, err := controllers.NewManager(env.Config, controllers.ManagerConfig{Redis: rdb, MetricsAddr: "0", ProbeAddr: "0",
-		Namespaces: []string{ns}, Options: controllers.DefaultOptions(), Logger: testr.New(t)})
+	mgr, err := controllers.NewManager(env.Config, controllers.ManagerConfig{Redis: s.rdb, MetricsAddr: "0", ProbeAddr: "0",
+		Namespaces: []string{s.ns}, Options: controllers.DefaultOptions(), Logger: testr.New(t), SkipNameValidation: true})
 	g.Expect(err).NotTo(HaveOccurred())
 	mgrDone := make(chan struct{})
 	go func() { defer close(mgrDone); _ = mgr.Start(ctx) }()
-	defer func() { cancel(); <-mgrDone }() // no logging into a finished test
+	t.Cleanup(func() { // no logging into a finished test
+		cancel()
+		<-mgrDone
+		select {
+		case err := <-s.workerDone:
+			if err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("the worker did not stop")
+		}
+	})
 
 	// A worker with the real enrichment processor; Open-Meteo is the fake, holidays offline.
 	meteo := openMeteo(t)
 	processor := enrichment.NewProcessor(db, enrichment.NewEnricher(enrichment.WithArchiveURL(meteo.URL+"/v1/archive"),
 		enrichment.WithForecastURL(meteo.URL+"/v1/forecast")))
-	workerDone := make(chan error, 1)
 	go func() {
-		workerDone <- workers.Run(ctx, workers.Config{Namespace: ns, Queue: jobsv1alpha1.QueueEnrichment, Redis: rdb,
-			Kube: env.Client, Processor: processor, WorkerID: "e2e-worker", Log: testr.New(t), ProgressInterval: time.Second})
+		s.workerDone <- workers.Run(ctx, workers.Config{Namespace: s.ns, Queue: jobsv1alpha1.QueueEnrichment, Redis: s.rdb,
+			Kube: env.Client, Processor: processor, Results: db, WorkerID: "e2e-worker", Log: testr.New(t), ProgressInterval: time.Second})
 	}()
+	return s
+}
+
+func TestEnrichmentJobRunsEndToEnd(t *testing.T) {
+	g := NewWithT(t)
+	sys := newSystem(t, g)
+	ctx, ns, propertyID, db := sys.ctx, sys.ns, sys.propertyID, sys.db
 
 	// Watch the job's phases as kubectl would see them.
 	w, err := env.WatchClient().Watch(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(ns))
@@ -180,6 +209,4 @@ func TestEnrichmentJobRunsEndToEnd(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(property.EnrichmentStatus).To(Equal(store.EnrichmentCompleted))
 
-	cancel()
-	g.Eventually(workerDone).WithTimeout(15 * time.Second).Should(Receive(BeNil()))
 }
