@@ -137,7 +137,9 @@ type JobStatus struct {
 	Phase JobPhase `json:"phase,omitempty"`
 
 	// progress is the processor's last reported progress, 0 to 100. Coalesced: Redis has every tick.
+	// Defaulted, so that kubectl shows 0 rather than nothing before the first tick.
 	// +optional
+	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	Progress int32 `json:"progress"`
@@ -145,6 +147,7 @@ type JobStatus struct {
 	// attemptsMade counts the attempts started and ended (completed, failed or stalled). A
 	// rate-limited job is delayed without counting an attempt.
 	// +optional
+	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
 	AttemptsMade int32 `json:"attemptsMade"`
 

@@ -320,6 +320,11 @@ func TestKubectlShowsPhaseAndProgress(t *testing.T) {
 	}
 	job := &jobsv1alpha1.EnrichmentJob{}
 	g.Expect(env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "enrich-0a1b2c3d-1734512345000"}, job)).To(Succeed())
+	// A status patch that names only the phase, as a merge patch from an empty status does:
+	// progress and attempts show 0, not nothing.
+	g.Expect(env.Client.Status().Patch(ctx, job, client.RawPatch(types.MergePatchType, []byte(`{"status":{"phase":"Waiting"}}`)))).To(Succeed())
+	waiting := strings.Split(strings.TrimSpace(kubectl("get", "enrichmentjobs")), "\n")
+	g.Expect(strings.Fields(waiting[1])[:4]).To(Equal([]string{"enrich-0a1b2c3d-1734512345000", "Waiting", "0", "0"}))
 	job.Status.Phase = jobsv1alpha1.PhaseActive
 	job.Status.Progress = 45
 	job.Status.AttemptsMade = 1
