@@ -252,7 +252,9 @@ func idempotencyConflict() error {
 func (s *Server) jobName(q jobsv1alpha1.QueueName, user, key string) string {
 	prefix := idPrefixes[q]
 	if key != "" {
-		sum := sha256.Sum256([]byte(user + "\x00" + string(q) + "\x00" + key))
+		// The namespace is in the hash: job ids also key the PostgreSQL tables, which every
+		// namespace shares.
+		sum := sha256.Sum256([]byte(s.cfg.Namespace + "\x00" + user + "\x00" + string(q) + "\x00" + key))
 		h := hex.EncodeToString(sum[:])
 		return prefix + "-" + h[:8] + "-" + h[8:24]
 	}

@@ -64,12 +64,19 @@ const cacheLag = 2 * time.Minute
 // polling it (the seed's hook polls every 2 s) costs the API server nothing. Ids of other
 // shapes (from an Idempotency-Key) are read.
 func (s *Server) mayLagTheCache(id string) bool {
+	ms := idMillis(id)
+	return ms == 0 || s.clock.Since(time.UnixMilli(ms)) < cacheLag
+}
+
+// idMillis is the Unix milliseconds a random id of the facade ends in (<prefix>-<8 hex>-<ms>),
+// or 0 for an id of another shape.
+func idMillis(id string) int64 {
 	stamp := id[strings.LastIndexByte(id, '-')+1:]
 	ms, err := strconv.ParseInt(stamp, 10, 64)
 	if err != nil || len(stamp) != 13 {
-		return true
+		return 0
 	}
-	return s.clock.Since(time.UnixMilli(ms)) < cacheLag
+	return ms
 }
 
 // findJob reads the caller's job id. A job of another user is exactly as absent as an unknown

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -152,6 +153,10 @@ func (s *Server) userJobs(c *gin.Context, user string, queues []jobsv1alpha1.Que
 	}
 	slices.SortFunc(jobs, func(a, b jobsv1alpha1.QueueJob) int {
 		if c := b.GetCreationTimestamp().Compare(a.GetCreationTimestamp().Time); c != 0 {
+			return c
+		}
+		// Creation times have whole seconds; a facade id's stamp orders jobs within one.
+		if c := cmp.Compare(idMillis(b.GetName()), idMillis(a.GetName())); c != 0 {
 			return c
 		}
 		return strings.Compare(b.GetName(), a.GetName())
