@@ -18,6 +18,8 @@ import (
 func newAPIServerCommand() *cobra.Command {
 	var (
 		addr, namespace, redisURL, audience string
+		qps                                 float32
+		burst                               int
 		zapOpts                             = zap.Options{}
 	)
 	cmd := &cobra.Command{
@@ -35,6 +37,7 @@ func newAPIServerCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("kubeconfig: %w", err)
 			}
+			cfg.QPS, cfg.Burst = qps, burst
 			rdb, err := queue.NewRedisClient(redisURL)
 			if err != nil {
 				return err
@@ -74,6 +77,8 @@ func newAPIServerCommand() *cobra.Command {
 	f.StringVar(&addr, "bind-address", ":"+envOr("PORT", "3001"), "address of the REST API, /metrics and /healthz (env PORT sets the port)")
 	f.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", "default"), "namespace of the jobs (env POD_NAMESPACE)")
 	f.StringVar(&redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the queues (env REDIS_URL)")
+	f.Float32Var(&qps, "kube-api-qps", apiserver.DefaultKubeQPS, "API server requests per second (each enqueue is one)")
+	f.IntVar(&burst, "kube-api-burst", apiserver.DefaultKubeBurst, "API server request burst")
 	f.StringVar(&audience, "jwt-audience", envOr("JWT_AUDIENCE", apiserver.DefaultAudience), "aud the bearer tokens must carry (env JWT_AUDIENCE)")
 	return cmd
 }

@@ -17,10 +17,21 @@ import (
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 )
 
+// Client-side rate limits of the facade's API-server client, when the config sets none (client-go
+// would allow 5 requests per second): every enqueue is one create.
+const (
+	DefaultKubeQPS   = 50
+	DefaultKubeBurst = 100
+)
+
 // NewCluster connects to the API server with an informer cache of the namespace alone (its
 // jobs and JobQueues, managed fields stripped), indexed as the facade lists. Start it, and wait
 // for its cache, before serving.
 func NewCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = DefaultKubeQPS, DefaultKubeBurst
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err

@@ -70,7 +70,7 @@ var nsSeq atomic.Int32
 // fixture is one test's namespace with its JobQueues, the real controller, and the facade
 // serving over a real socket, running as a user bound to the generated facade role only.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	ns     string
 	url    string
 	rdb    redis.UniversalClient
@@ -90,7 +90,7 @@ func withJobQueue(f func(*jobsv1alpha1.JobQueue)) fixtureOption {
 	return func(c *fixtureConfig) { c.jobQueue = f }
 }
 
-func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
+func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	t.Helper()
 	cfg := fixtureConfig{jobQueue: func(*jobsv1alpha1.JobQueue) {}}
 	for _, o := range opts {
@@ -133,7 +133,7 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 		t.Fatal("cache did not sync")
 	}
 	server, err := apiserver.New(apiserver.Config{Namespace: ns, Kube: cl.GetClient(), Reader: cl.GetAPIReader(),
-		Redis: rdb, Store: db, JWTSecret: jwtSecret}, apiserver.WithLogger(testr.New(t)), apiserver.WithSSEKeepAlive(time.Second))
+		Redis: rdb, Store: db, JWTSecret: jwtSecret}, apiserver.WithLogger(testr.NewWithInterface(t, testr.Options{})), apiserver.WithSSEKeepAlive(time.Second))
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
