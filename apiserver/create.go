@@ -18,6 +18,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/metrics"
+	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 )
 
@@ -159,7 +160,8 @@ func (s *Server) prepare(c *gin.Context, q jobsv1alpha1.QueueName, req any, limi
 }
 
 // admit turns a job away with 503 and Retry-After while its queue has more than its JobQueue's
-// maxWaiting jobs waiting.
+// maxWaiting jobs waiting: those in Redis, and those accepted that the controller has not
+// enqueued yet, so a burst cannot slip past the limit during the controller's lag.
 func (s *Server) admit(ctx context.Context, q jobsv1alpha1.QueueName) error {
 	jq := &jobsv1alpha1.JobQueue{}
 	err := s.cfg.Kube.Get(ctx, client.ObjectKey{Namespace: s.cfg.Namespace, Name: string(q)}, jq)
@@ -173,12 +175,28 @@ func (s *Server) admit(ctx context.Context, q jobsv1alpha1.QueueName) error {
 	if settings.MaxWaiting == nil {
 		return nil
 	}
-	counts, err := s.engine.Queue(s.cfg.Namespace, string(q)).Counts(ctx)
+	// The CRs the controller has not enqueued yet, less those it has enqueued meanwhile, read
+	// before Redis' counts: a job enqueued between the reads counts twice, never not at all.
+	pending := jobsv1alpha1.NewJobList(q)
+	if err := s.cfg.Kube.List(ctx, pending, client.InNamespace(s.cfg.Namespace), client.MatchingFields{phaseIndex: ""},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return kubeError(err)
+	}
+	var unqueued []string
+	for _, job := range pending.Jobs() {
+		unqueued = append(unqueued, job.GetName())
+	}
+	redisQueue := s.engine.Queue(s.cfg.Namespace, string(q))
+	queued, err := redisQueue.CountRecords(ctx, unqueued)
+	var counts queue.Counts
+	if err == nil {
+		counts, err = redisQueue.Counts(ctx)
+	}
 	if err != nil {
 		s.log.Error(err, "Reading the queue's depth failed", "queue", q)
 		return unavailable("the queue is unreachable; try again")
 	}
-	waiting, limit := counts.Waiting+counts.Paused, int64(*settings.MaxWaiting)
+	waiting, limit := counts.Waiting+counts.Paused+int64(len(unqueued))-queued, int64(*settings.MaxWaiting)
 	if waiting <= limit {
 		return nil
 	}

@@ -16,8 +16,12 @@ import (
 )
 
 // userIndex indexes every job kind by spec.userId, so a user's jobs are listed by the index,
-// not by a scan of the namespace.
-const userIndex = "spec.userId"
+// not by a scan of the namespace; phaseIndex by status.phase, so backpressure counts the jobs
+// the controller has not enqueued yet (phase "") without one.
+const (
+	userIndex  = "spec.userId"
+	phaseIndex = "status.phase"
+)
 
 // FieldIndexer registers the informer cache's indexes; a manager's or a cluster's GetFieldIndexer
 // is one.
@@ -31,6 +35,12 @@ func IndexJobs(ctx context.Context, indexer FieldIndexer) error {
 		})
 		if err != nil {
 			return fmt.Errorf("index %s jobs by user: %w", q, err)
+		}
+		err = indexer.IndexField(ctx, jobsv1alpha1.NewJob(q), phaseIndex, func(o client.Object) []string {
+			return []string{string(o.(jobsv1alpha1.QueueJob).JobStatus().Phase)}
+		})
+		if err != nil {
+			return fmt.Errorf("index %s jobs by phase: %w", q, err)
 		}
 	}
 	return nil

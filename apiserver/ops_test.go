@@ -106,6 +106,25 @@ func TestBackpressureAnswers503WithRetryAfter(t *testing.T) {
 	g.Expect(r.Code).To(Equal(http.StatusAccepted), r.Raw)
 }
 
+func TestBackpressureCountsJobsNotYetEnqueued(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, withoutController(), withJobQueue(func(jq *jobsv1alpha1.JobQueue) {
+		maxWaiting := int32(1)
+		jq.Spec.MaxWaiting = &maxWaiting
+	}))
+	property := f.property("user-a", true)
+	enqueue := func() response { return f.do(http.MethodPost, "/api/files/"+property+"/enrich", "user-a", nil) }
+	g.Expect(enqueue().Code).To(Equal(http.StatusAccepted))
+	// The cache sees the first job before the second request counts it.
+	g.Eventually(func() any { return f.do(http.MethodGet, "/api/jobs", "user-a", nil).Body["total"] }).Should(Equal(1.0))
+	g.Expect(enqueue().Code).To(Equal(http.StatusAccepted))
+	g.Eventually(func() any { return f.do(http.MethodGet, "/api/jobs", "user-a", nil).Body["total"] }).Should(Equal(2.0))
+	// Nothing reached Redis, yet the queue is over its limit.
+	r := enqueue()
+	g.Expect(r.Code).To(Equal(http.StatusServiceUnavailable), r.Raw)
+	g.Expect(r.Body["error"]).To(HaveKeyWithValue("code", "queue_full"))
+}
+
 func TestMetricsExportTheSeedsGaugesForEveryQueue(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)

@@ -82,7 +82,13 @@ type fixture struct {
 type fixtureOption func(*fixtureConfig)
 
 type fixtureConfig struct {
-	jobQueue func(*jobsv1alpha1.JobQueue)
+	jobQueue     func(*jobsv1alpha1.JobQueue)
+	noController bool
+}
+
+// withoutController leaves jobs as the facade created them, as while the controller lags.
+func withoutController() fixtureOption {
+	return func(c *fixtureConfig) { c.noController = true }
 }
 
 // withJobQueue changes each JobQueue before it is created.
@@ -117,7 +123,9 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 			t.Fatalf("create JobQueue: %v", err)
 		}
 	}
-	f.startController(ctx)
+	if !cfg.noController {
+		f.startController(ctx)
+	}
 
 	facadeConfig := f.facadeIdentity(ctx)
 	var err error

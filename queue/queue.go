@@ -655,6 +655,23 @@ func (q *Queue) Counts(ctx context.Context) (Counts, error) {
 	return c, nil
 }
 
+// CountRecords says how many of ids have a record in the queue, in one EXISTS (the keys share
+// the queue's hash slot).
+func (q *Queue) CountRecords(ctx context.Context, ids []string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = q.keys.job(id)
+	}
+	n, err := q.c.rdb.Exists(ctx, keys...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count records of %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	return n, nil
+}
+
 // Get reads one job.
 func (q *Queue) Get(ctx context.Context, id string) (*Job, error) {
 	f, err := q.c.rdb.HGetAll(ctx, q.keys.job(id)).Result()

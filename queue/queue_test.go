@@ -175,6 +175,21 @@ func TestPriorityThenFIFO(t *testing.T) {
 	g.Expect(order).To(Equal([]string{"top", "urgent-1", "urgent-2", "normal-1", "normal-2", "low"}))
 }
 
+func TestCountRecords(t *testing.T) {
+	g := NewWithT(t)
+	q := newQueue(t)
+	enqueue(t, q, "a")
+	enqueue(t, q, "b")
+	for _, tc := range []struct {
+		ids  []string
+		want int64
+	}{{nil, 0}, {[]string{"a"}, 1}, {[]string{"a", "b", "c"}, 2}, {[]string{"x", "y"}, 0}} {
+		n, err := q.CountRecords(context.Background(), tc.ids)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(n).To(Equal(tc.want), "%v", tc.ids)
+	}
+}
+
 func TestDelayedJobBecomesDue(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
