@@ -48,14 +48,14 @@ func (s *Server) historyOrNotFound(c *gin.Context, user, id string) {
 // historyOf reads how the caller's finished job ended from the history of finished jobs;
 // errJobNotFound when it holds no such job of this namespace and user.
 func (s *Server) historyOf(ctx context.Context, user, id string) (jobView, error) {
-	r, err := s.cfg.Store.GetJobResult(ctx, id)
+	r, err := s.cfg.Store.GetJobResult(ctx, s.cfg.Namespace, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return jobView{}, errJobNotFound
 	case err != nil:
 		s.log.Error(err, "Reading the job history failed", "job", id)
 		return jobView{}, unavailable("the job history is unreachable; try again")
-	case r.UserID != user || r.Namespace != s.cfg.Namespace:
+	case r.UserID != user:
 		return jobView{}, errJobNotFound
 	}
 	return historyView(r), nil

@@ -216,7 +216,7 @@ func exerciseStore(t *testing.T, s *store.Store) {
 			t.Fatalf("RecordJobResult %s: %v", j.JobID, err)
 		}
 	}
-	gotJob, err := s.GetJobResult(ctx, "enrich-1")
+	gotJob, err := s.GetJobResult(ctx, "default", "enrich-1")
 	if err != nil {
 		t.Fatalf("GetJobResult: %v", err)
 	}

@@ -64,9 +64,8 @@ func (s *Store) RecordJobResult(ctx context.Context, r JobResult) error {
 		INSERT INTO job_results AS j (job_id, queue, namespace, user_id, property_id, status, attempts, error,
 			result, created_at, finished_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
-		ON CONFLICT (job_id) DO UPDATE SET
+		ON CONFLICT (namespace, job_id) DO UPDATE SET
 			queue = EXCLUDED.queue,
-			namespace = EXCLUDED.namespace,
 			user_id = EXCLUDED.user_id,
 			property_id = EXCLUDED.property_id,
 			status = EXCLUDED.status,
@@ -86,10 +85,10 @@ func (s *Store) RecordJobResult(ctx context.Context, r JobResult) error {
 const jobResultColumns = `job_id, queue, namespace, user_id, property_id, status, attempts, error, created_at,
 	finished_at`
 
-// GetJobResult returns the job's record, or ErrNotFound.
-func (s *Store) GetJobResult(ctx context.Context, jobID string) (JobResult, error) {
+// GetJobResult returns the record of the namespace's job, or ErrNotFound.
+func (s *Store) GetJobResult(ctx context.Context, namespace, jobID string) (JobResult, error) {
 	r, err := scanJobResult(s.pool.QueryRow(ctx,
-		`SELECT `+jobResultColumns+`, result FROM job_results WHERE job_id = $1`, jobID), true)
+		`SELECT `+jobResultColumns+`, result FROM job_results WHERE namespace = $1 AND job_id = $2`, namespace, jobID), true)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return JobResult{}, fmt.Errorf("get result of job %s: %w", jobID, ErrNotFound)
 	}

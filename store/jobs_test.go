@@ -33,7 +33,7 @@ func TestRecordJobResultTwiceLeavesOneRow(t *testing.T) {
 	if n := count(t, conn, "job_results"); n != 1 {
 		t.Errorf("%d job results, want 1", n)
 	}
-	got, err := s.GetJobResult(ctx, failed.JobID)
+	got, err := s.GetJobResult(ctx, failed.Namespace, failed.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestRecordJobResultTwiceLeavesOneRow(t *testing.T) {
 	if err := s.RecordJobResult(ctx, completed); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.GetJobResult(ctx, failed.JobID)
+	got, err = s.GetJobResult(ctx, failed.Namespace, failed.JobID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +61,24 @@ func TestRecordJobResultTwiceLeavesOneRow(t *testing.T) {
 		t.Errorf("%d job results, want 1", n)
 	}
 
-	if _, err := s.GetJobResult(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetJobResult(ctx, "jengu", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetJobResult of an unknown job = %v, want ErrNotFound", err)
+	}
+
+	// The same name in another namespace is another job: neither overwrites the other.
+	other := failed
+	other.Namespace, other.UserID = "staging", "u2"
+	if err := s.RecordJobResult(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, conn, "job_results"); n != 2 {
+		t.Errorf("%d job results, want 2", n)
+	}
+	for _, want := range []store.JobResult{completed, other} {
+		got, err := s.GetJobResult(ctx, want.Namespace, want.JobID)
+		if err != nil || got.UserID != want.UserID {
+			t.Errorf("GetJobResult(%s, %s) = %+v, %v; want user %s", want.Namespace, want.JobID, got, err, want.UserID)
+		}
 	}
 }
 

@@ -345,7 +345,7 @@ func TestFinishedJobsAreRecordedInTheHistory(t *testing.T) {
 
 	result := func(id string) func() store.JobResult {
 		return func() store.JobResult {
-			r, _ := db.GetJobResult(context.Background(), id)
+			r, _ := db.GetJobResult(context.Background(), f.ns, id)
 			return r
 		}
 	}

@@ -75,7 +75,7 @@ func TestEnrichmentThroughTheRESTAPI(t *testing.T) {
 	g.Expect(job["message"]).To(ContainSubstring("10 rows"))
 
 	// The worker recorded how it ended; once the CR is gone (its TTL), the job answers from there.
-	g.Eventually(func() error { _, err := sys.db.GetJobResult(context.Background(), jobID); return err }).Should(Succeed())
+	g.Eventually(func() error { _, err := sys.db.GetJobResult(context.Background(), sys.ns, jobID); return err }).Should(Succeed())
 	cr := &jobsv1alpha1.EnrichmentJob{}
 	g.Expect(env.Client.Get(sys.ctx, client.ObjectKey{Namespace: sys.ns, Name: jobID}, cr)).To(Succeed())
 	g.Expect(env.Client.Delete(sys.ctx, cr)).To(Succeed())
