@@ -6,6 +6,9 @@ SHELL := /usr/bin/env bash
 LOCALBIN := $(CURDIR)/bin
 CONTROLLER_GEN_VERSION := v0.23.0
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+HELM_VERSION ?= v3.22.0
+HELM := $(LOCALBIN)/helm-$(HELM_VERSION)
+CHART := charts/queue-operator
 
 # Directory holding etcd, kube-apiserver and kubectl. Empty: built from the Go module proxy by
 # hack/build-tools.sh (cached under ~/.cache/queue-operator). Set it to bring your own binaries.
@@ -24,6 +27,12 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/
 	$(CONTROLLER_GEN) rbac:roleName=queue-operator crd:allowDangerousTypes=true paths="./api/...;./controllers/...;./workers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=queue-operator-apiserver paths="./apiserver/..." output:rbac:artifacts:config=config/rbac/apiserver
+	@# The Helm chart carries copies (test/helm fails when they drift).
+	mkdir -p $(CHART)/crds $(CHART)/files/rbac/apiserver
+	rm -f $(CHART)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART)/crds/
+	cp config/rbac/role.yaml $(CHART)/files/rbac/role.yaml
+	cp config/rbac/apiserver/role.yaml $(CHART)/files/rbac/apiserver/role.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy methods
@@ -46,10 +55,17 @@ tools: $(CONTROLLER_GEN) ## Build etcd, kube-apiserver, kubectl (cached) and con
 	@echo "KUBEBUILDER_ASSETS=$(ASSETS)"
 
 .PHONY: test
-test: manifests generate lint ## Run all tests with -race against a real API server, Redis and PostgreSQL
-	@if [ -n "$${CI:-}" ] && ! git diff --quiet -- config api; then \
-		echo "make manifests generate changed committed files (regenerate and commit them):"; git diff --stat -- config api; exit 1; fi
-	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets hack/with-services.sh go test -race -count=1 $(TESTFLAGS) ./...
+test: manifests generate lint $(HELM) ## Run all tests with -race against a real API server, Redis and PostgreSQL
+	@if [ -n "$${CI:-}" ] && ! git diff --quiet -- config api charts; then \
+		echo "make manifests generate changed committed files (regenerate and commit them):"; git diff --stat -- config api charts; exit 1; fi
+	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets HELM=$(HELM) hack/with-services.sh go test -race -count=1 $(TESTFLAGS) ./...
+
+.PHONY: helm
+helm: $(HELM) ## Install helm into bin/ (go install, cached)
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## helm lint the chart (charts/queue-operator)
+	$(HELM) lint --strict $(CHART) --set database.url=postgres://lint --set apiserver.jwtSecret=lint
 
 .PHONY: build
 build: ## Build bin/queue-operator
@@ -74,3 +90,7 @@ clean: ## Remove bin/ and .dev/ (the tools cache in ~/.cache/queue-operator stay
 $(CONTROLLER_GEN):
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 	mv $(LOCALBIN)/controller-gen $@
+
+$(HELM):
+	GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm $@

@@ -44,6 +44,11 @@ func newAPIServerCommand() *cobra.Command {
 			}
 			defer rdb.Close()
 			controllers.CheckRedis(ctx, rdb, log)
+			// The facade reads properties and the history before any worker may have run (workers
+			// scale to zero), so it brings the schema up to date too, under the same lock.
+			if err := store.Migrate(ctx, store.MigrationURL(os.Getenv), log.WithName("migrate")); err != nil {
+				return err
+			}
 			db, err := store.Open(ctx, os.Getenv(store.EnvDatabaseURL))
 			if err != nil {
 				return err

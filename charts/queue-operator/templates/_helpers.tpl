@@ -1,0 +1,96 @@
+{{/* The chart's name. */}}
+{{- define "queue-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's base name; the objects append -controller, -apiserver, -worker. */}}
+{{- define "queue-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "queue-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "queue-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selector labels of one component: call with (dict "ctx" . "component" "controller"). */}}
+{{- define "queue-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "queue-operator.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "queue-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "queue-operator.controller.serviceAccountName" -}}
+{{- include "queue-operator.fullname" . }}-controller
+{{- end }}
+
+{{- define "queue-operator.apiserver.serviceAccountName" -}}
+{{- include "queue-operator.fullname" . }}-apiserver
+{{- end }}
+
+{{/* The Secret the chart creates when a value is not taken from an existing Secret. */}}
+{{- define "queue-operator.secretName" -}}
+{{- include "queue-operator.fullname" . }}
+{{- end }}
+
+{{- define "queue-operator.database.secretName" -}}
+{{- default (include "queue-operator.secretName" .) .Values.database.existingSecret }}
+{{- end }}
+
+{{- define "queue-operator.database.urlKey" -}}
+{{- if .Values.database.existingSecret }}{{ .Values.database.urlKey }}{{ else }}DATABASE_URL{{ end }}
+{{- end }}
+
+{{- define "queue-operator.database.migrationURLKey" -}}
+{{- if .Values.database.existingSecret }}{{ .Values.database.migrationURLKey }}{{ else }}DATABASE_MIGRATION_URL{{ end }}
+{{- end }}
+
+{{- define "queue-operator.jwt.secretName" -}}
+{{- default (include "queue-operator.secretName" .) .Values.apiserver.existingSecret }}
+{{- end }}
+
+{{- define "queue-operator.jwt.secretKey" -}}
+{{- if .Values.apiserver.existingSecret }}{{ .Values.apiserver.jwtSecretKey }}{{ else }}SUPABASE_JWT_SECRET{{ end }}
+{{- end }}
+
+{{/* DATABASE_URL, and DATABASE_MIGRATION_URL when there may be one. */}}
+{{- define "queue-operator.database.env" -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "queue-operator.database.secretName" . }}
+      key: {{ include "queue-operator.database.urlKey" . }}
+{{- if or .Values.database.existingSecret .Values.database.migrationURL }}
+- name: DATABASE_MIGRATION_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "queue-operator.database.secretName" . }}
+      key: {{ include "queue-operator.database.migrationURLKey" . }}
+      optional: true
+{{- end }}
+{{- end }}
+
+{{/* The ClusterRole rules of a file that `make manifests` copies from config/rbac. */}}
+{{- define "queue-operator.rulesFrom" -}}
+{{- $role := .ctx.Files.Get .file | fromYaml }}
+{{- if not $role.rules }}
+{{- fail (printf "%s has no rules: run `make manifests`" .file) }}
+{{- end }}
+{{- toYaml $role.rules }}
+{{- end }}

@@ -1,0 +1,247 @@
+package helm_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testenv"
+)
+
+func TestLint(t *testing.T) {
+	if out, err := helm(t, append([]string{"lint", "--strict", chartDir()}, requiredValues...)...); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Log(out)
+	}
+	// With the default values alone: lint renders, so the required values must be asked for.
+	out, err := helm(t, "lint", chartDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out)
+}
+
+func TestRequiredValuesAreAskedFor(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--set", "apiserver.jwtSecret=x"}, "database.url is required"},
+		{[]string{"--set", "database.url=postgres://x"}, "apiserver.jwtSecret is required"},
+		{[]string{"--set", "database.url=postgres://x", "--set", "apiserver.jwtSecret=x", "--set", "redis.url="}, "redis.url is required"},
+	} {
+		_, err := helm(t, append([]string{"template", "qo", chartDir()}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("helm template %v: want an error %q, got %v", c.args, c.want, err)
+		}
+	}
+}
+
+// container is the Deployment's one container.
+func container(g Gomega, ctx context.Context, namespace, name string) (*appsv1.Deployment, corev1.Container) {
+	d := &appsv1.Deployment{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, d)).To(Succeed(), "Deployment %s", name)
+	g.Expect(d.Spec.Template.Spec.Containers).To(HaveLen(1))
+	return d, d.Spec.Template.Spec.Containers[0]
+}
+
+func envVar(c corev1.Container, name string) *corev1.EnvVar {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	return nil
+}
+
+func secretRef(g Gomega, c corev1.Container, name, secret, key string) {
+	e := envVar(c, name)
+	g.Expect(e).NotTo(BeNil(), "env %s of %s", name, c.Name)
+	g.Expect(e.ValueFrom).NotTo(BeNil(), "env %s of %s comes from a Secret", name, c.Name)
+	g.Expect(e.ValueFrom.SecretKeyRef).NotTo(BeNil(), "env %s of %s comes from a Secret", name, c.Name)
+	g.Expect(e.ValueFrom.SecretKeyRef.Name).To(Equal(secret), "env %s of %s", name, c.Name)
+	g.Expect(e.ValueFrom.SecretKeyRef.Key).To(Equal(key), "env %s of %s", name, c.Name)
+}
+
+func TestDefaultValuesInstall(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t, "helm-default")
+	objs := install(t, "qo", ns, requiredValues...)
+	g.Expect(kinds(objs)).To(Equal(map[string]int{
+		"Secret": 1, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 1, "RoleBinding": 2,
+		"Deployment": 2, "Service": 1, "JobQueue": 3,
+	}))
+
+	d, c := container(g, ctx, ns, "qo-queue-operator-controller")
+	g.Expect(*d.Spec.Replicas).To(Equal(int32(1)))
+	g.Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("qo-queue-operator-controller"))
+	g.Expect(c.Image).To(Equal("ghcr.io/jengu/queue-operator:0.1.0"))
+	g.Expect(c.Args).To(Equal([]string{"controller", "--leader-elect=false",
+		"--worker-image=ghcr.io/jengu/queue-operator:0.1.0", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"}))
+	g.Expect(envVar(c, "REDIS_URL")).To(Equal(&corev1.EnvVar{Name: "REDIS_URL", Value: "redis://redis.example:6379/0"}))
+	g.Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
+	g.Expect(c.LivenessProbe.HTTPGet.Port.String()).To(Equal("health"))
+	g.Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+	g.Expect(c.Ports).To(ContainElements(
+		HaveField("ContainerPort", int32(8080)), HaveField("ContainerPort", int32(8081))))
+
+	d, c = container(g, ctx, ns, "qo-queue-operator-apiserver")
+	g.Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("qo-queue-operator-apiserver"))
+	g.Expect(c.Args).To(Equal([]string{"apiserver", "--bind-address=:3001"}))
+	g.Expect(envVar(c, "REDIS_URL").Value).To(Equal("redis://redis.example:6379/0"))
+	secretRef(g, c, "DATABASE_URL", "qo-queue-operator", "DATABASE_URL")
+	secretRef(g, c, "SUPABASE_JWT_SECRET", "qo-queue-operator", "SUPABASE_JWT_SECRET")
+	g.Expect(envVar(c, "POD_NAMESPACE").ValueFrom.FieldRef.FieldPath).To(Equal("metadata.namespace"))
+	g.Expect(c.Ports).To(ConsistOf(corev1.ContainerPort{Name: "http", ContainerPort: 3001, Protocol: corev1.ProtocolTCP}))
+	g.Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
+	g.Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+
+	secret := &corev1.Secret{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator"}, secret)).To(Succeed())
+	g.Expect(secret.Data).To(Equal(map[string][]byte{
+		"DATABASE_URL":        []byte("postgres://app:pw@postgres.example:5432/app"),
+		"SUPABASE_JWT_SECRET": []byte("test-jwt-secret"),
+	}))
+
+	svc := &corev1.Service{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator-apiserver"}, svc)).To(Succeed())
+	g.Expect(svc.Spec.Ports).To(HaveLen(1))
+	g.Expect(svc.Spec.Ports[0].Name).To(Equal("http"))
+	g.Expect(svc.Spec.Ports[0].Port).To(Equal(int32(3001)))
+	g.Expect(svc.Spec.Ports[0].TargetPort.String()).To(Equal("http"))
+	g.Expect(svc.Spec.Selector).To(Equal(d.Spec.Template.Labels))
+	g.Expect(svc.Annotations).To(HaveKeyWithValue("prometheus.io/scrape", "true"))
+	g.Expect(svc.Annotations).To(HaveKeyWithValue("prometheus.io/path", "/metrics"))
+	g.Expect(svc.Annotations).To(HaveKeyWithValue("prometheus.io/port", "3001"))
+
+	rb := &rbacv1.RoleBinding{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator-apiserver"}, rb)).To(Succeed())
+	g.Expect(rb.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "qo-queue-operator-apiserver"}))
+	g.Expect(rb.Subjects).To(Equal([]rbacv1.Subject{{Kind: "ServiceAccount", Name: "qo-queue-operator-apiserver", Namespace: ns}}))
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator-worker"}, rb)).To(Succeed())
+	g.Expect(rb.Subjects).To(Equal([]rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: ns}}))
+	crb := &rbacv1.ClusterRoleBinding{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Name: "qo-queue-operator-controller"}, crb)).To(Succeed())
+	g.Expect(crb.Subjects).To(Equal([]rbacv1.Subject{{Kind: "ServiceAccount", Name: "qo-queue-operator-controller", Namespace: ns}}))
+
+	queues := &jobsv1alpha1.JobQueueList{}
+	g.Expect(env.Client.List(ctx, queues, client.InNamespace(ns))).To(Succeed())
+	g.Expect(queues.Items).To(HaveLen(3))
+	for _, q := range queues.Items {
+		t.Run(q.Name, func(t *testing.T) { checkJobQueue(t, objs, q) })
+	}
+}
+
+// checkJobQueue: the chart's JobQueue is the sample's spec plus the worker template that gives
+// the workers their database and ServiceAccount.
+func checkJobQueue(t *testing.T, objs []*unstructured.Unstructured, q jobsv1alpha1.JobQueue) {
+	g := NewWithT(t)
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "jobqueue-"+q.Name+".yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	sample := map[string]any{}
+	g.Expect(yaml.Unmarshal(data, &sample)).To(Succeed())
+	rendered := find(objs, "JobQueue", q.Name)
+	g.Expect(rendered).NotTo(BeNil())
+	spec, _, _ := unstructured.NestedMap(rendered.Object, "spec")
+	worker := spec["worker"]
+	delete(spec, "worker")
+	// Both through JSON, so that numbers compare alike.
+	want, _ := yaml.Marshal(sample["spec"])
+	got, _ := yaml.Marshal(spec)
+	g.Expect(string(got)).To(MatchYAML(string(want)), "JobQueue %s spec beside worker", q.Name)
+	g.Expect(worker).NotTo(BeNil())
+
+	tpl := q.Spec.Worker.Template
+	g.Expect(tpl).NotTo(BeNil())
+	g.Expect(tpl.Spec.ServiceAccountName).To(Equal("default"))
+	g.Expect(tpl.Spec.Containers).To(HaveLen(1))
+	c := tpl.Spec.Containers[0]
+	g.Expect(c.Name).To(Equal("worker"))
+	secretRef(g, c, "DATABASE_URL", "qo-queue-operator", "DATABASE_URL")
+	g.Expect(envVar(c, "DATABASE_MIGRATION_URL")).To(BeNil(), "no migration URL was given")
+}
+
+func TestOtherValuesInstall(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t, "helm-variant")
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	g.Expect(os.WriteFile(values, []byte(`
+image: {repository: registry.example/qo, tag: v9}
+redis: {url: "redis://:pw@redis.example:6379/1"}
+database: {existingSecret: app-db, urlKey: pooler, migrationURLKey: direct}
+apiserver:
+  existingSecret: supabase
+  replicas: 3
+  service: {type: NodePort}
+controller: {replicas: 2, workerImage: registry.example/qo-worker:v9}
+jobQueues: {create: false}
+workers: {rbac: {create: false}}
+`), 0o600)).To(Succeed())
+	objs := install(t, "variant", ns, "-f", values)
+	g.Expect(kinds(objs)).To(Equal(map[string]int{
+		"ServiceAccount": 2, "ClusterRole": 2, "ClusterRoleBinding": 1, "RoleBinding": 1, "Deployment": 2, "Service": 1,
+	}), "no Secret, no JobQueue, no worker RBAC")
+
+	d, c := container(g, ctx, ns, "variant-queue-operator-controller")
+	g.Expect(*d.Spec.Replicas).To(Equal(int32(2)))
+	g.Expect(c.Image).To(Equal("registry.example/qo:v9"))
+	g.Expect(c.Args).To(Equal([]string{"controller", "--leader-elect=true", "--leader-election-namespace=" + ns,
+		"--worker-image=registry.example/qo-worker:v9", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"}))
+	g.Expect(envVar(c, "REDIS_URL").Value).To(Equal("redis://:pw@redis.example:6379/1"))
+
+	d, c = container(g, ctx, ns, "variant-queue-operator-apiserver")
+	g.Expect(*d.Spec.Replicas).To(Equal(int32(3)))
+	secretRef(g, c, "DATABASE_URL", "app-db", "pooler")
+	secretRef(g, c, "SUPABASE_JWT_SECRET", "supabase", "SUPABASE_JWT_SECRET")
+
+	svc := &corev1.Service{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "variant-queue-operator-apiserver"}, svc)).To(Succeed())
+	g.Expect(svc.Spec.Type).To(Equal(corev1.ServiceTypeNodePort))
+	g.Expect(svc.Spec.Ports[0].Port).To(Equal(int32(3001)))
+
+	rb := &rbacv1.RoleBinding{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "variant-queue-operator-apiserver"}, rb)).To(Succeed())
+	g.Expect(rb.RoleRef.Name).To(Equal("variant-queue-operator-apiserver"))
+
+	queues := &jobsv1alpha1.JobQueueList{}
+	g.Expect(env.Client.List(ctx, queues, client.InNamespace(ns))).To(Succeed())
+	g.Expect(queues.Items).To(BeEmpty())
+}
+
+func TestWorkersGetTheMigrationURL(t *testing.T) {
+	g := NewWithT(t)
+	for _, c := range []struct {
+		args        []string
+		secret, key string
+	}{
+		{append([]string{"--set", "database.migrationURL=postgres://direct"}, requiredValues...), "qo-queue-operator", "DATABASE_MIGRATION_URL"},
+		{append([]string{"--set", "database.existingSecret=db", "--set", "database.migrationURLKey=direct"}, requiredValues...), "db", "direct"},
+	} {
+		_, objs := render(t, "qo", "jobs", c.args...)
+		q := &jobsv1alpha1.JobQueue{}
+		g.Expect(fromUnstructured(find(objs, "JobQueue", "enrichment"), q)).To(Succeed())
+		worker := q.Spec.Worker.Template.Spec.Containers[0]
+		secretRef(g, worker, "DATABASE_MIGRATION_URL", c.secret, c.key)
+		g.Expect(*envVar(worker, "DATABASE_MIGRATION_URL").ValueFrom.SecretKeyRef.Optional).To(BeTrue())
+		if c.secret == "qo-queue-operator" {
+			s := find(objs, "Secret", "qo-queue-operator")
+			g.Expect(s).NotTo(BeNil())
+			v, _, _ := unstructured.NestedString(s.Object, "stringData", "DATABASE_MIGRATION_URL")
+			g.Expect(v).To(Equal("postgres://direct"))
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package helm_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testenv"
+)
+
+func fromUnstructured(obj *unstructured.Unstructured, into any) error {
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, into)
+}
+
+// as is a client acting as the ServiceAccount namespace/name, the way its pods' token would.
+func as(t *testing.T, namespace, name string) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + namespace + ":" + name,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sampleJob is config/samples/enrichmentjob.yaml in namespace under name.
+func sampleJob(t *testing.T, namespace, name string) *jobsv1alpha1.EnrichmentJob {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "enrichmentjob.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := &jobsv1alpha1.EnrichmentJob{}
+	if err := yaml.Unmarshal(data, job); err != nil {
+		t.Fatal(err)
+	}
+	job.Namespace, job.Name = namespace, name
+	return job
+}
+
+// TestServiceAccountsHaveTheirRights runs each component's API calls as its ServiceAccount
+// against the RBAC the chart installed.
+func TestServiceAccountsHaveTheirRights(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns, other := newNamespace(t, "helm-rbac"), newNamespace(t, "helm-rbac-other")
+	install(t, "rbac", ns, requiredValues...)
+
+	facade := as(t, ns, "rbac-queue-operator-apiserver")
+	controller := as(t, ns, "rbac-queue-operator-controller")
+	worker := as(t, ns, "default")
+
+	// The facade: jobs of its namespace only.
+	job := sampleJob(t, ns, "enrich-0000aaaa-1734512345000")
+	g.Expect(facade.Create(ctx, job)).To(Succeed(), "the facade creates a job in its namespace")
+	g.Expect(facade.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.EnrichmentJob{})).To(Succeed())
+	g.Expect(facade.List(ctx, &jobsv1alpha1.JobQueueList{}, client.InNamespace(ns))).To(Succeed())
+	err := facade.Create(ctx, sampleJob(t, other, "enrich-0000bbbb-1734512345000"))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the facade may not create a job in another namespace: %v", err)
+	err = facade.List(ctx, &jobsv1alpha1.EnrichmentJobList{})
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the facade may not list jobs cluster-wide: %v", err)
+	err = facade.Status().Update(ctx, job)
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the facade may not write status: %v", err)
+
+	// The controller: status of any job, worker Deployments, leases.
+	g.Expect(controller.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
+	job.Status.Phase = jobsv1alpha1.PhaseWaiting
+	job.Status.Message = "queued by the helm test"
+	g.Expect(controller.Status().Update(ctx, job)).To(Succeed(), "the controller updates job status")
+	g.Expect(controller.List(ctx, &jobsv1alpha1.EnrichmentJobList{})).To(Succeed(), "the controller watches every namespace")
+	g.Expect(controller.Update(ctx, job)).To(Succeed(), "the controller updates jobs (finalizer)")
+
+	// The workers (the namespace's default ServiceAccount): status patch, JobQueue, credentials.
+	before := job.DeepCopy()
+	job.Status.Progress = 40
+	g.Expect(worker.Status().Patch(ctx, job, client.MergeFrom(before))).To(Succeed(), "a worker patches job status")
+	g.Expect(worker.Get(ctx, client.ObjectKey{Namespace: ns, Name: "enrichment"}, &jobsv1alpha1.JobQueue{})).To(Succeed())
+	cred := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "calendarific",
+		Labels: map[string]string{jobsv1alpha1.LabelCredential: "true"}}, StringData: map[string]string{"calendarificApiKey": "k"}}
+	g.Expect(env.Client.Create(ctx, cred)).To(Succeed())
+	g.Expect(worker.Get(ctx, client.ObjectKeyFromObject(cred), &corev1.Secret{})).To(Succeed(), "a worker reads a credential Secret")
+	otherJob := sampleJob(t, other, "enrich-0000cccc-1734512345000")
+	g.Expect(env.Client.Create(ctx, otherJob)).To(Succeed())
+	err = worker.Get(ctx, client.ObjectKeyFromObject(otherJob), &jobsv1alpha1.EnrichmentJob{})
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a worker may not read jobs of another namespace: %v", err)
+	err = worker.Delete(ctx, job)
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a worker may not delete jobs: %v", err)
+	err = as(t, other, "default").Status().Patch(ctx, otherJob, client.MergeFrom(otherJob.DeepCopy()))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "another namespace's default ServiceAccount gets nothing: %v", err)
+}
