@@ -10,8 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/jengu/queue-operator/apiserver"
-	"github.com/jengu/queue-operator/controllers"
-	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 )
 
@@ -33,23 +31,18 @@ func newAPIServerCommand() *cobra.Command {
 				return fmt.Errorf("SUPABASE_JWT_SECRET is not set: the facade verifies HS256 tokens with it")
 			}
 			ctx := ctrl.SetupSignalHandler()
-			cfg, err := ctrl.GetConfig()
+			cfg, err := kubeConfig(qps, burst)
 			if err != nil {
-				return fmt.Errorf("kubeconfig: %w", err)
+				return err
 			}
-			cfg.QPS, cfg.Burst = qps, burst
-			rdb, err := queue.NewRedisClient(redisURL)
+			rdb, err := openRedis(ctx, redisURL, log)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			controllers.CheckRedis(ctx, rdb, log)
 			// The facade reads properties and the history before any worker may have run (workers
-			// scale to zero), so it brings the schema up to date too, under the same lock.
-			if err := store.Migrate(ctx, store.MigrationURL(os.Getenv), log.WithName("migrate")); err != nil {
-				return err
-			}
-			db, err := store.Open(ctx, os.Getenv(store.EnvDatabaseURL))
+			// scale to zero), so it brings the schema up to date too.
+			db, err := store.OpenFromEnv(ctx, os.Getenv, log)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -9,7 +8,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/jengu/queue-operator/controllers"
-	"github.com/jengu/queue-operator/queue"
 )
 
 func newControllerCommand() *cobra.Command {
@@ -27,20 +25,18 @@ func newControllerCommand() *cobra.Command {
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
 			ctrl.SetLogger(log)
 			mc.Logger = log
-			cfg, err := ctrl.GetConfig()
+			ctx := ctrl.SetupSignalHandler()
+			cfg, err := kubeConfig(qps, burst)
 			if err != nil {
-				return fmt.Errorf("kubeconfig: %w", err)
+				return err
 			}
-			cfg.QPS, cfg.Burst = qps, burst
-			rdb, err := queue.NewRedisClient(redisURL)
+			rdb, err := openRedis(ctx, redisURL, log)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
 			mc.Redis = rdb
 			mc.Options.RedisURL = redisURL
-			ctx := ctrl.SetupSignalHandler()
-			controllers.CheckRedis(ctx, rdb, log)
 			if err := controllers.RegisterMetrics(); err != nil {
 				return err
 			}

@@ -17,7 +17,6 @@ import (
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/controllers"
 	"github.com/jengu/queue-operator/metrics"
-	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
 	"github.com/jengu/queue-operator/workers/enrichment"
@@ -80,10 +79,7 @@ func newWorkerCommand() *cobra.Command {
 			if cfg.Kube, err = client.New(kubeconfig, client.Options{Scheme: controllers.Scheme()}); err != nil {
 				return err
 			}
-			if err := store.Migrate(ctx, store.MigrationURL(os.Getenv), log.WithName("migrate")); err != nil {
-				return err
-			}
-			db, err := store.Open(ctx, os.Getenv(store.EnvDatabaseURL))
+			db, err := store.OpenFromEnv(ctx, os.Getenv, log)
 			if err != nil {
 				return err
 			}
@@ -92,13 +88,12 @@ func newWorkerCommand() *cobra.Command {
 			if cfg.Processor, err = newRegistry(db, workers.KubeSecrets{Client: cfg.Kube}).For(queueName); err != nil {
 				return err
 			}
-			rdb, err := queue.NewRedisClient(redisURL)
+			rdb, err := openRedis(ctx, redisURL, log)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
 			cfg.Redis = rdb
-			controllers.CheckRedis(ctx, rdb, log)
 			if cfg.WorkerID == "" {
 				host, _ := os.Hostname()
 				cfg.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())

@@ -43,6 +43,15 @@ func MigrationURL(getenv func(string) string) string {
 	return getenv(EnvDatabaseURL)
 }
 
+// OpenFromEnv is what every component does at start: it migrates over MigrationURL(getenv), then
+// opens the store over DATABASE_URL. Pass os.Getenv.
+func OpenFromEnv(ctx context.Context, getenv func(string) string, log logr.Logger, opts ...Option) (*Store, error) {
+	if err := Migrate(ctx, MigrationURL(getenv), log.WithName("migrate")); err != nil {
+		return nil, err
+	}
+	return Open(ctx, getenv(EnvDatabaseURL), opts...)
+}
+
 // Migrate applies the pending migrations. Every replica runs it at start, so it first takes a
 // session-level advisory lock (MigrationLockKey) on a connection of its own: a second migrator
 // waits there until the first is done, then finds nothing to do. The lock is a session's, so url

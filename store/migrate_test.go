@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
@@ -247,5 +249,24 @@ func TestMigrationURL(t *testing.T) {
 				t.Errorf("MigrationURL = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestOpenFromEnvMigratesOverTheMigrationURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	migrated, runtime := newDatabase(t), newDatabase(t)
+	env := map[string]string{store.EnvDatabaseURL: runtime, store.EnvMigrationURL: migrated}
+	s, err := store.OpenFromEnv(ctx, func(k string) string { return env[k] }, testr.New(t))
+	if err != nil {
+		t.Fatalf("OpenFromEnv: %v", err)
+	}
+	defer s.Close()
+	if got := snapshotSchema(t, connect(t, migrated)).Versions; !cmp.Equal(got, allApplied()) {
+		t.Errorf("migration database versions = %v, want %v", got, allApplied())
+	}
+	// The store runs over DATABASE_URL, which nobody migrated here.
+	if _, err := s.GetProperty(ctx, "p"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetProperty over the unmigrated DATABASE_URL = %v, want a missing-table error", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jengu/queue-operator/controllers"
 	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
 )
 
 // Options says where the environment finds its manifests and writes its state.
@@ -102,7 +103,7 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 	if err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, log)
+	db, err := store.OpenFromEnv(ctx, os.Getenv, log)
 	if err != nil {
 		return err
 	}

@@ -34,14 +34,6 @@ func jwtSecret() string {
 	return devJWTSecret
 }
 
-func openDatabase(ctx context.Context, log logr.Logger) (*store.Store, error) {
-	url := os.Getenv(store.EnvDatabaseURL)
-	if err := store.Migrate(ctx, store.MigrationURL(os.Getenv), log.WithName("migrate")); err != nil {
-		return nil, err
-	}
-	return store.Open(ctx, url)
-}
-
 // seedDemo stores the demo property (Barcelona) with 30 days of prices from today, so an
 // enrichment job has rows to enrich.
 func seedDemo(ctx context.Context, db *store.Store) error {
