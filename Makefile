@@ -76,7 +76,7 @@ run: ## Run the controller against the current kubeconfig
 	go run . controller
 
 .PHONY: dev
-dev: manifests build ## Run the whole system locally: control plane, CRDs, JobQueues, Redis, PostgreSQL
+dev: manifests build ## Run the whole system locally: control plane, CRDs, JobQueues, controller, REST API, worker, Redis, PostgreSQL
 	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets hack/with-services.sh $(LOCALBIN)/queue-operator dev
 
 .PHONY: bench-queue
