@@ -111,7 +111,7 @@ func TestAnalyticsDataGoesToPostgreSQLAndTheJobRefersToIt(t *testing.T) {
 	property := f.property("user-a", false)
 	rows := []any{map[string]any{"date": "2026-01-01", "price": 120.5}, map[string]any{"date": "2026-01-02", "price": 99}}
 	r := f.do(http.MethodPost, "/api/files/"+property+"/analytics", "user-a", map[string]any{
-		"analysisType": "demand-forecast", "data": rows, "params": map[string]any{"horizonDays": 14, "model": "prophet", "weekly": true}})
+		"analysisType": "demand-forecast", "data": rows, "params": map[string]any{"horizonDays": 14, "model": "prophet", "weekly": true, "seed": 9007199254740993, "note": nil}})
 	g.Expect(r.Code).To(Equal(http.StatusAccepted), r.Raw)
 	id := r.Body["jobId"].(string)
 	g.Expect(id).To(MatchRegexp(`^analytics-[0-9a-f]{8}-[0-9]{13}$`))
@@ -124,5 +124,6 @@ func TestAnalyticsDataGoesToPostgreSQLAndTheJobRefersToIt(t *testing.T) {
 
 	data := f.job("user-a", id)()["data"]
 	g.Expect(data).To(And(HaveKeyWithValue("inputRef", id), HaveKeyWithValue("analysisType", "demand-forecast"),
-		HaveKeyWithValue("params", map[string]any{"horizonDays": "14", "model": "prophet", "weekly": "true"})))
+		HaveKeyWithValue("params", map[string]any{"horizonDays": "14", "model": "prophet", "weekly": "true",
+			"seed": "9007199254740993", "note": "null"})))
 }
