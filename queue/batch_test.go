@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -370,12 +369,7 @@ func TestBatchLeaseKeepsPriorityThenFIFO(t *testing.T) {
 func TestBatchLeaseStopsExactlyAtTheRateLimit(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	clock := newFakeClock()
-	q := newQueue(t, queue.WithClock(clock))
-	g.Expect(q.SetRateLimit(ctx, 5, time.Minute)).To(Succeed())
-	for i := range 12 {
-		enqueue(t, q, fmt.Sprintf("job-%02d", i))
-	}
+	q, clock := rateLimitedQueue(t, 5, 12)
 	// Records that vanished among the first pops are skipped, not counted as starts.
 	g.Expect(testredis.Shared(t).Del(ctx, jobKey(q, "job-01"), jobKey(q, "job-03")).Err()).To(Succeed())
 	last, err := q.LastEventID(ctx)
@@ -429,30 +423,9 @@ func TestBatchLeaseRespectsTheRateLimitUnderConcurrentLeasers(t *testing.T) {
 		t.Run(fmt.Sprintf("max%d-batch%d-workers%d", tc.rateMax, tc.batch, tc.workers), func(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
-			clock := newFakeClock()
-			q := newQueue(t, queue.WithClock(clock))
-			g.Expect(q.SetRateLimit(ctx, tc.rateMax, time.Minute)).To(Succeed())
 			const jobs = 60
-			for i := range jobs {
-				enqueue(t, q, fmt.Sprintf("job-%02d", i))
-			}
-			startsIn := func() (started []*queue.Job) {
-				var mu sync.Mutex
-				var wg sync.WaitGroup
-				for w := range tc.workers {
-					wg.Go(func() {
-						for range 5 {
-							res, err := q.Lease(ctx, fmt.Sprintf("worker-%d", w), tc.batch, time.Hour)
-							g.Expect(err).NotTo(HaveOccurred())
-							mu.Lock()
-							started = append(started, res.Jobs...)
-							mu.Unlock()
-						}
-					})
-				}
-				wg.Wait()
-				return started
-			}
+			q, clock := rateLimitedQueue(t, tc.rateMax, jobs)
+			startsIn := func() []*queue.Job { return leaseConcurrently(t, q, tc.workers, 5, tc.batch) }
 			total := 0
 			for window := 0; total < jobs; window++ {
 				g.Expect(window).To(BeNumerically("<", 100))

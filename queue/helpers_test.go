@@ -66,6 +66,45 @@ func enqueue(t *testing.T, q *queue.Queue, id string, mutate ...func(*queue.Enqu
 }
 
 // leaseOne leases exactly one job, failing the test otherwise.
+// rateLimitedQueue is a queue on a fake clock that starts at most max jobs a minute, with jobs
+// job-00, job-01, ... waiting.
+func rateLimitedQueue(t *testing.T, max, jobs int) (*queue.Queue, *fakeClock) {
+	t.Helper()
+	clock := newFakeClock()
+	q := newQueue(t, queue.WithClock(clock))
+	if err := q.SetRateLimit(context.Background(), max, time.Minute); err != nil {
+		t.Fatalf("set rate limit: %v", err)
+	}
+	for i := range jobs {
+		enqueue(t, q, fmt.Sprintf("job-%02d", i))
+	}
+	return q, clock
+}
+
+// leaseConcurrently has workers lease batches of batch, rounds times each, all at once, and
+// returns every job started.
+func leaseConcurrently(t *testing.T, q *queue.Queue, workers, rounds, batch int) []*queue.Job {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var started []*queue.Job
+	for w := range workers {
+		wg.Go(func() {
+			for range rounds {
+				res, err := q.Lease(context.Background(), fmt.Sprintf("worker-%d", w), batch, time.Hour)
+				if err != nil {
+					t.Errorf("lease: %v", err)
+					return
+				}
+				mu.Lock()
+				started = append(started, res.Jobs...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return started
+}
+
 func leaseOne(t *testing.T, q *queue.Queue, worker string) *queue.Job {
 	t.Helper()
 	res, err := q.Lease(context.Background(), worker, 1, 30*time.Second)

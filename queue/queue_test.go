@@ -384,31 +384,10 @@ func TestPauseStopsLeasingAndKeepsJobs(t *testing.T) {
 func TestRateLimitHoldsAcrossConcurrentWorkers(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	clock := newFakeClock()
-	q := newQueue(t, queue.WithClock(clock))
-	g.Expect(q.SetRateLimit(ctx, 10, time.Minute)).To(Succeed())
-	for i := range 35 {
-		enqueue(t, q, fmt.Sprintf("job-%02d", i))
-	}
+	q, clock := rateLimitedQueue(t, 10, 35)
 
 	// Four workers lease as fast as they can; the window admits 10 starts, whatever the race.
-	startsIn := func() (started []*queue.Job) {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for w := range 4 {
-			wg.Go(func() {
-				for range 10 {
-					res, err := q.Lease(ctx, fmt.Sprintf("worker-%d", w), 3, time.Hour)
-					g.Expect(err).NotTo(HaveOccurred())
-					mu.Lock()
-					started = append(started, res.Jobs...)
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		return started
-	}
+	startsIn := func() []*queue.Job { return leaseConcurrently(t, q, 4, 10, 3) }
 	first := startsIn()
 	g.Expect(first).To(HaveLen(10))
 
