@@ -75,23 +75,7 @@ func (g goRunner) run(ctx context.Context, e *env, scenario string, p params) (r
 		if err := forEach(ctx, p.DrainN, p.PrefillConc, c.enqueue); err != nil {
 			return result{}, fmt.Errorf("prefill: %w", err)
 		}
-		var stop func()
-		defer func() {
-			if stop != nil {
-				stop()
-			}
-		}()
-		return measure(ctx, e, p.DrainN, func(r *result) error {
-			cnt := newCounter(p.DrainN)
-			var err error
-			if stop, err = c.worker(ctx, p.DrainConc, func(int) {}, cnt.inc); err != nil {
-				return err
-			}
-			if err := cnt.wait(ctx); err != nil {
-				return err
-			}
-			return c.settle(ctx)
-		})
+		return drain(ctx, e, c, p)
 	case "pickup":
 		cnt := newCounter(p.PickupN)
 		pc := newPickupClock(p.PickupN)
@@ -164,4 +148,25 @@ func measure(ctx context.Context, e *env, jobs int, body func(r *result) error) 
 	}
 	r.RedisUs, r.ClientUs = m.redisUs, m.processUs
 	return r, nil
+}
+
+// drain measures one worker process at p.DrainConc draining the p.DrainN jobs enqueued before.
+func drain(ctx context.Context, e *env, c goConn, p params) (result, error) {
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	return measure(ctx, e, p.DrainN, func(r *result) error {
+		cnt := newCounter(p.DrainN)
+		var err error
+		if stop, err = c.worker(ctx, p.DrainConc, func(int) {}, cnt.inc); err != nil {
+			return err
+		}
+		if err := cnt.wait(ctx); err != nil {
+			return err
+		}
+		return c.settle(ctx)
+	})
 }

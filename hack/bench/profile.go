@@ -24,6 +24,8 @@ import (
 // go-redis hook) and a Go CPU profile of this process; B) the same run with SLOWLOG recording
 // every command (slower-than 0), for the server-side time of each script call.
 func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, keepCompleted bool) int {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute) // two prefills and two drains
+	defer cancel()
 	scripts := scriptNames(repo)
 	if cpuProfile == "" {
 		cpuProfile = filepath.Join(os.TempDir(), "queue-bench-ours-drain.pprof")
@@ -52,7 +54,7 @@ func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, 
 		return 1
 	}
 	_ = pprof.StartCPUProfile(f)
-	r, err := drainOnce(ctx, e, c, p)
+	r, err := drain(ctx, e, c, p)
 	pprof.StopCPUProfile()
 	_ = f.Close()
 	c.close()
@@ -135,7 +137,7 @@ func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, 
 	_ = e.admin.ConfigSet(ctx, "slowlog-max-len", strconv.Itoa(p.DrainN*20+1000)).Err()
 	_ = e.admin.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err()
 	_ = e.admin.Do(ctx, "SLOWLOG", "RESET").Err()
-	r, err = drainOnce(ctx, e, c, p)
+	r, err = drain(ctx, e, c, p)
 	c.close()
 	_ = e.admin.ConfigSet(ctx, "slowlog-log-slower-than", "10000").Err()
 	if err != nil {
@@ -254,25 +256,6 @@ func prepareDrain(ctx context.Context, e *env, g goRunner, p params) (goConn, er
 		return nil, err
 	}
 	return c, nil
-}
-
-func drainOnce(ctx context.Context, e *env, c goConn, p params) (result, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	var stop func()
-	defer func() {
-		if stop != nil {
-			stop()
-		}
-	}()
-	return measure(ctx, e, p.DrainN, func(r *result) error {
-		cnt := newCounter(p.DrainN)
-		var err error
-		if stop, err = c.worker(ctx, p.DrainConc, func(int) {}, cnt.inc); err != nil {
-			return err
-		}
-		return cnt.wait(ctx)
-	})
 }
 
 // scriptNames maps the SHA1 of each engine script (the prelude plus its file, as
