@@ -47,20 +47,8 @@ func newAPIServerCommand() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			cl, err := apiserver.NewCluster(cfg, namespace)
-			if err != nil {
-				return err
-			}
-			go func() {
-				if err := cl.Start(ctx); err != nil {
-					log.Error(err, "Kubernetes cache stopped")
-				}
-			}()
-			if !cl.GetCache().WaitForCacheSync(ctx) {
-				return fmt.Errorf("the job cache did not sync")
-			}
-			server, err := apiserver.New(apiserver.Config{Namespace: namespace, Kube: cl.GetClient(), Reader: cl.GetAPIReader(),
-				Redis: rdb, Store: db, JWTSecret: []byte(secret), Audience: audience}, apiserver.WithLogger(log.WithName("apiserver")))
+			server, err := apiserver.Connect(ctx, cfg, apiserver.Config{Namespace: namespace, Redis: rdb, Store: db,
+				JWTSecret: []byte(secret), Audience: audience}, apiserver.WithLogger(log.WithName("apiserver")))
 			if err != nil {
 				return err
 			}

@@ -24,10 +24,10 @@ const (
 	DefaultKubeBurst = 100
 )
 
-// NewCluster connects to the API server with an informer cache of the namespace alone (its
+// newCluster connects to the API server with an informer cache of the namespace alone (its
 // jobs and JobQueues, managed fields stripped), indexed as the facade lists. Start it, and wait
 // for its cache, before serving.
-func NewCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {
+func newCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = DefaultKubeQPS, DefaultKubeBurst
@@ -49,10 +49,33 @@ func NewCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	if err := IndexJobs(context.Background(), cl.GetFieldIndexer()); err != nil {
+	if err := indexJobs(context.Background(), cl.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
 	return cl, nil
+}
+
+// Connect builds the facade over a cluster of its own (newCluster) for cfg's Kube and Reader,
+// starts the cluster's cache until ctx ends and waits for it to sync.
+func Connect(ctx context.Context, kube *rest.Config, cfg Config, opts ...Option) (*Server, error) {
+	cl, err := newCluster(kube, cfg.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Kube, cfg.Reader = cl.GetClient(), cl.GetAPIReader()
+	s, err := New(cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := cl.Start(ctx); err != nil {
+			s.log.Error(err, "Job cache stopped")
+		}
+	}()
+	if !cl.GetCache().WaitForCacheSync(ctx) {
+		return nil, fmt.Errorf("the job cache did not sync")
+	}
+	return s, nil
 }
 
 // Serve serves the facade on l and follows the queues' events until ctx ends, then lets

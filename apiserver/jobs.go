@@ -23,12 +23,8 @@ const (
 	phaseIndex = "status.phase"
 )
 
-// FieldIndexer registers the informer cache's indexes; a manager's or a cluster's GetFieldIndexer
-// is one.
-type FieldIndexer = client.FieldIndexer
-
-// IndexJobs adds the index the facade lists by. Call it before the cache starts.
-func IndexJobs(ctx context.Context, indexer FieldIndexer) error {
+// indexJobs adds the indexes the facade reads by. Call it before the cache starts.
+func indexJobs(ctx context.Context, indexer client.FieldIndexer) error {
 	for _, q := range jobsv1alpha1.QueueNames {
 		err := indexer.IndexField(ctx, jobsv1alpha1.NewJob(q), userIndex, func(o client.Object) []string {
 			return []string{o.(jobsv1alpha1.QueueJob).Common().UserID}

@@ -217,14 +217,9 @@ func TestFacadeRoleIsNarrow(t *testing.T) {
 func TestServeOverASocketAndStop(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
-	cl, err := apiserver.NewCluster(env.Config, f.ns)
-	g.Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = cl.Start(ctx) }()
-	g.Expect(cl.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
-	server, err := apiserver.New(apiserver.Config{Namespace: f.ns, Kube: cl.GetClient(), Reader: cl.GetAPIReader(),
-		Redis: f.rdb, Store: db, JWTSecret: jwtSecret})
+	server, err := apiserver.Connect(ctx, env.Config, apiserver.Config{Namespace: f.ns, Redis: f.rdb, Store: db, JWTSecret: jwtSecret})
 	g.Expect(err).NotTo(HaveOccurred())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	g.Expect(err).NotTo(HaveOccurred())

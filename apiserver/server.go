@@ -35,7 +35,8 @@ import (
 type Config struct {
 	// Namespace holds the jobs this facade creates and serves.
 	Namespace string
-	// Kube reads from an informer cache indexed by IndexJobs and writes to the API server.
+	// Kube reads from an informer cache indexed by indexJobs and writes to the API server;
+	// Connect sets it and Reader.
 	Kube client.Client
 	// Reader reads the API server directly: a job read right after its create may miss the cache.
 	Reader client.Reader

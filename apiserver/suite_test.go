@@ -132,18 +132,10 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	if f.facade, err = client.New(facadeConfig, client.Options{Scheme: env.Scheme}); err != nil {
 		t.Fatalf("facade client: %v", err)
 	}
-	cl, err := apiserver.NewCluster(facadeConfig, ns)
+	server, err := apiserver.Connect(ctx, facadeConfig, apiserver.Config{Namespace: ns, Redis: rdb, Store: db, JWTSecret: jwtSecret},
+		apiserver.WithLogger(testr.NewWithInterface(t, testr.Options{})), apiserver.WithSSEKeepAlive(time.Second))
 	if err != nil {
-		t.Fatalf("cluster: %v", err)
-	}
-	go func() { _ = cl.Start(ctx) }()
-	if !cl.GetCache().WaitForCacheSync(ctx) {
-		t.Fatal("cache did not sync")
-	}
-	server, err := apiserver.New(apiserver.Config{Namespace: ns, Kube: cl.GetClient(), Reader: cl.GetAPIReader(),
-		Redis: rdb, Store: db, JWTSecret: jwtSecret}, apiserver.WithLogger(testr.NewWithInterface(t, testr.Options{})), apiserver.WithSSEKeepAlive(time.Second))
-	if err != nil {
-		t.Fatalf("new server: %v", err)
+		t.Fatalf("connect the facade: %v", err)
 	}
 	go func() { _ = server.Run(ctx) }()
 	ts := httptest.NewServer(server.Handler())

@@ -55,20 +55,8 @@ func seedDemo(ctx context.Context, db *store.Store) error {
 
 // startFacade runs the REST facade in this process until ctx ends and returns its address.
 func startFacade(ctx context.Context, log logr.Logger, cfg *rest.Config, rdb redis.UniversalClient, db *store.Store, opts Options) (string, error) {
-	cl, err := apiserver.NewCluster(cfg, opts.Namespace)
-	if err != nil {
-		return "", err
-	}
-	go func() {
-		if err := cl.Start(ctx); err != nil {
-			log.Error(err, "Facade cache stopped")
-		}
-	}()
-	if !cl.GetCache().WaitForCacheSync(ctx) {
-		return "", fmt.Errorf("the facade's cache did not sync")
-	}
-	server, err := apiserver.New(apiserver.Config{Namespace: opts.Namespace, Kube: cl.GetClient(), Reader: cl.GetAPIReader(),
-		Redis: rdb, Store: db, JWTSecret: []byte(jwtSecret())}, apiserver.WithLogger(log.WithName("apiserver")))
+	server, err := apiserver.Connect(ctx, cfg, apiserver.Config{Namespace: opts.Namespace, Redis: rdb, Store: db,
+		JWTSecret: []byte(jwtSecret())}, apiserver.WithLogger(log.WithName("apiserver")))
 	if err != nil {
 		return "", err
 	}

@@ -27,12 +27,8 @@ func TestEnrichmentThroughTheRESTAPI(t *testing.T) {
 	sys := newSystem(t, g)
 	secret := []byte("e2e-jwt-secret-e2e-jwt-secret-e2e-jwt")
 
-	cl, err := apiserver.NewCluster(env.Config, sys.ns)
-	g.Expect(err).NotTo(HaveOccurred())
-	go func() { _ = cl.Start(sys.ctx) }()
-	g.Expect(cl.GetCache().WaitForCacheSync(sys.ctx)).To(BeTrue())
-	facade, err := apiserver.New(apiserver.Config{Namespace: sys.ns, Kube: cl.GetClient(), Reader: cl.GetAPIReader(),
-		Redis: sys.rdb, Store: sys.db, JWTSecret: secret}, apiserver.WithLogger(testr.New(t)))
+	facade, err := apiserver.Connect(sys.ctx, env.Config, apiserver.Config{Namespace: sys.ns, Redis: sys.rdb, Store: sys.db,
+		JWTSecret: secret}, apiserver.WithLogger(testr.New(t)))
 	g.Expect(err).NotTo(HaveOccurred())
 	go func() { _ = facade.Run(sys.ctx) }()
 	api := httptest.NewServer(facade.Handler())
