@@ -124,6 +124,58 @@ func TestEnqueueManyReportsEachRequestOnItsOwn(t *testing.T) {
 	g.Expect(errors.Is(err, queue.ErrNotFound)).To(BeTrue())
 }
 
+// A call of jobs none of which existed before still sees its own duplicates, and its waiting
+// jobs go in priority order, FIFO within a priority, delayed ones to the delayed set.
+func TestEnqueueManyOfNewJobsSeesItsOwnDuplicates(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	q := newQueue(t)
+	withPriority := func(id string, p int) queue.EnqueueRequest {
+		r := seedRequest(id)
+		r.Priority = p
+		return r
+	}
+	other := seedRequest("x")
+	other.UID = "someone-else"
+	later := seedRequest("later")
+	later.Delay = time.Minute
+	res, err := q.EnqueueMany(ctx, []queue.EnqueueRequest{
+		seedRequest("x"),
+		withPriority("urgent", 5),
+		other,            // same id, other uid, created just before: conflict
+		seedRequest("x"), // same id and uid: exists
+		later,
+		seedRequest("y"),
+		withPriority("low", -5),
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	created := func(s queue.State) queue.EnqueueManyResult {
+		return queue.EnqueueManyResult{EnqueueResult: queue.EnqueueResult{Created: true, Version: 1, State: s}}
+	}
+	g.Expect(res[0]).To(Equal(created(queue.StateWaiting)))
+	g.Expect(res[1]).To(Equal(created(queue.StateWaiting)))
+	g.Expect(errors.Is(res[2].Err, queue.ErrConflict)).To(BeTrue(), "%v", res[2].Err)
+	g.Expect(res[3]).To(Equal(queue.EnqueueManyResult{EnqueueResult: queue.EnqueueResult{Version: 1, State: queue.StateWaiting}}))
+	g.Expect(res[4]).To(Equal(created(queue.StateDelayed)))
+	g.Expect(res[5]).To(Equal(created(queue.StateWaiting)))
+	g.Expect(res[6]).To(Equal(created(queue.StateWaiting)))
+
+	ids, err := q.IDs(ctx, queue.StateWaiting, 0, 10)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ids).To(Equal([]string{"urgent", "x", "y", "low"}))
+	ids, err = q.IDs(ctx, queue.StateDelayed, 0, 10)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ids).To(Equal([]string{"later"}))
+	g.Expect(get(t, q, "x").UID).To(Equal("uid-x"))
+	g.Expect(eventsAfter(t, q, queue.StreamStart)).To(HaveLen(5), "one event per created job")
+
+	// A later call's jobs go after this one's, however many sequence numbers it left unused.
+	enqueue(t, q, "z")
+	ids, err = q.IDs(ctx, queue.StateWaiting, 0, 10)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ids).To(Equal([]string{"urgent", "x", "y", "z", "low"}))
+}
+
 func TestEnqueueManyOfNothingAndOfMoreThanOneCall(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()

@@ -14,25 +14,35 @@
 --
 -- A new record holds only what is not zero yet (attempts, stalls, progress, the times of later
 -- transitions are absent until set): every field costs Redis time, and the payload makes the
--- hash a hashtable. Per created job: HMGET, HINCRBY, HSET, ZADD, XADD; the marker once per call.
+-- hash a hashtable. Every redis.call costs about as much again as its command, so a new job
+-- costs two calls of its own (HSET, XADD) and the call's jobs share the rest: one HINCRBY that
+-- reserves their FIFO sequence numbers (a job that is not created leaves a gap, which orders
+-- nothing differently), one EXISTS of all their records, one ZADD per set and the marker.
 local waitKey, delayedKey, metaKey, eventsKey, markerKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local nowArg, maxLen = ARGV[1], ARGV[2]
 local now = tonumber(nowArg)
+local n = #KEYS - 8
+local seq = redis.call('HINCRBY', metaKey, 'seq', n) - n
+-- One EXISTS for all the records; only when one is there (or a job's id came earlier in this
+-- call) does a job read its old record.
+local anyOld = redis.call('EXISTS', unpack(KEYS, 9)) > 0
+local created = {} -- job key -> true once this call created it
 local out = {}
-local woken = false
+local waiting, delayed = {}, {} -- ZADD score/member pairs, added once after the loop
 local a = 3
-for i = 1, #KEYS - 8 do
+for i = 1, n do
   local jobKey = KEYS[8 + i]
   local id, uid, payload, delay, floor, version, priority, m = ARGV[a], ARGV[a + 1], ARGV[a + 2],
     tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7])
   local first, last = a + 8, a + 7 + 2 * m
   a = last + 1
+  seq = seq + 1
 
   -- version is a string while no old record is replaced: numbers passed to Redis are formatted
   -- on every call, strings are not.
-  local old = redis.call('HMGET', jobKey, 'uid', 'state', 'version')
   local skip = false
-  if old[1] then
+  local old = (anyOld or created[jobKey]) and redis.call('HMGET', jobKey, 'uid', 'state', 'version')
+  if old and old[1] then
     if old[1] == uid then
       out[i] = {'exists', tonumber(old[3]), old[2]}
       skip = true
@@ -41,6 +51,7 @@ for i = 1, #KEYS - 8 do
       skip = true
     else
       -- A recreated CR: the finished record of the old one gives way; versions keep rising.
+      -- (An earlier job of this call cannot be the old record: that one would be live.)
       version = math.max(tonumber(old[3]), floor) + 1
       redis.call('ZREM', waitKey, id)
       redis.call('ZREM', delayedKey, id)
@@ -50,24 +61,27 @@ for i = 1, #KEYS - 8 do
   end
 
   if not skip then
-    local seq = redis.call('HINCRBY', metaKey, 'seq', 1)
+    created[jobKey] = true
     if delay > 0 then
       local dueAt = now + delay
       redis.call('HSET', jobKey, 'id', id, 'uid', uid, 'payload', payload, 'seq', seq, 'state', 'delayed',
         'createdAt', nowArg, 'version', version, 'dueAt', dueAt, 'delayReason', 'delay', unpack(ARGV, first, last))
-      redis.call('ZADD', delayedKey, dueAt, id)
+      delayed[#delayed + 1] = dueAt
+      delayed[#delayed + 1] = id
       emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', dueAt)
       out[i] = {'created', version, 'delayed'}
     else
       redis.call('HSET', jobKey, 'id', id, 'uid', uid, 'payload', payload, 'seq', seq, 'state', 'waiting',
         'createdAt', nowArg, 'version', version, unpack(ARGV, first, last))
-      redis.call('ZADD', waitKey, waitScore(priority, seq), id)
+      waiting[#waiting + 1] = waitScore(priority, seq)
+      waiting[#waiting + 1] = id
       emit(eventsKey, maxLen, id, 'waiting', version)
       out[i] = {'created', version, 'waiting'}
     end
-    woken = true
   end
 end
+callChunked('ZADD', waitKey, waiting, 1000)
+callChunked('ZADD', delayedKey, delayed, 1000)
 -- A new waiting job wakes a blocked worker; a new delayed one makes it recompute its sleep.
-if woken then wake(markerKey) end
+if #waiting + #delayed > 0 then wake(markerKey) end
 return out
