@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 )
 
@@ -90,6 +91,12 @@ func (q *Queue) sendPendingEnqueues() {
 				call.res = res[i]
 				close(call.done)
 			}
+			// Let the callers just woken run before looking for more: one that enqueues again
+			// right away (a loop, a busy producer) then joins the next batch instead of finding
+			// the queue idle and going alone while the rest wait behind it. Without this yield,
+			// 8 such callers alternate batches of 1 and 7; with it they go 7-8 at a time. It
+			// waits for nothing but goroutines already runnable.
+			runtime.Gosched()
 		}
 	}()
 }
