@@ -217,16 +217,25 @@ func (q *Queue) enqueueBatch(ctx context.Context, rs []EnqueueRequest) ([]Enqueu
 	}
 	out := make([]EnqueueManyResult, len(rs))
 	for i, raw := range res {
+		if version, ok := raw.(int64); ok {
+			state := StateWaiting
+			if rs[i].Delay.Milliseconds() > 0 {
+				state = StateDelayed
+			}
+			out[i] = EnqueueManyResult{EnqueueResult: EnqueueResult{Created: true, Version: version, State: state}}
+			continue
+		}
 		v, _ := raw.([]any)
 		if len(v) != 3 {
 			return nil, fmt.Errorf("enqueue script replied %v for %s", raw, rs[i].ID)
 		}
 		o := EnqueueManyResult{EnqueueResult: EnqueueResult{Version: toInt64(v[1]), State: State(toString(v[2]))}}
 		switch toString(v[0]) {
-		case "created":
-			o.Created = true
+		case "exists":
 		case "conflict":
 			o.Err = fmt.Errorf("enqueue %s: %w", rs[i].ID, ErrConflict)
+		default:
+			return nil, fmt.Errorf("enqueue script replied %v for %s", raw, rs[i].ID)
 		}
 		out[i] = o
 	}

@@ -9,8 +9,10 @@
 -- as the caller computed it), priority, m, and m field/value pairs of the record's settings that
 -- differ from their defaults (pv, maxAttempts: absent reads as 1; priority, backoff*, timeout:
 -- absent reads as zero; backoffType: absent reads as fixed)
--- Returns one {outcome, version, state} per job: outcome is 'created', 'exists' (same id and uid:
--- nothing changed) or 'conflict' (same id, other uid, old record still live).
+-- Returns one reply per job: a created job's version (its state is the one its delay asked for),
+-- or {outcome, version, state} with outcome 'exists' (same id and uid: nothing changed) or
+-- 'conflict' (same id, other uid, old record still live). A bare number is the cheapest reply to
+-- build and to read.
 --
 -- A new record holds only what is not zero yet (attempts, stalls, progress, the times of later
 -- transitions are absent until set): every field costs Redis time, and the payload makes the
@@ -69,14 +71,14 @@ for i = 1, n do
       delayed[#delayed + 1] = dueAt
       delayed[#delayed + 1] = id
       emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', dueAt)
-      out[i] = {'created', version, 'delayed'}
+      out[i] = tonumber(version)
     else
       redis.call('HSET', jobKey, 'id', id, 'uid', uid, 'payload', payload, 'seq', seq, 'state', 'waiting',
         'createdAt', nowArg, 'version', version, unpack(ARGV, first, last))
       waiting[#waiting + 1] = waitScore(priority, seq)
       waiting[#waiting + 1] = id
       emit(eventsKey, maxLen, id, 'waiting', version)
-      out[i] = {'created', version, 'waiting'}
+      out[i] = tonumber(version)
     end
   end
 end
