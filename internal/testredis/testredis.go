@@ -159,17 +159,38 @@ func StartCluster(t testing.TB, n int) []string {
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	c := redis.NewClient(&redis.Options{Addr: addrs[0]})
-	defer c.Close()
+	// Every node must see the whole cluster: a node that has not yet learnt of the others'
+	// slots answers CLUSTERDOWN, though the node create talked to is ready.
 	deadline := time.Now().Add(30 * time.Second)
+	for _, addr := range addrs {
+		waitClusterOK(t, addr, n, deadline)
+	}
+	return addrs
+}
+
+// waitClusterOK waits until the node at addr reports the cluster ok, with all slots and n nodes.
+func waitClusterOK(t testing.TB, addr string, n int, deadline time.Time) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	want := []string{"cluster_state:ok", "cluster_slots_ok:16384", fmt.Sprintf("cluster_known_nodes:%d", n)}
 	for {
 		info, err := c.ClusterInfo(context.Background()).Result()
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
-			return addrs
+		if err == nil && containsAll(info, want) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cluster did not reach state ok: %v %s", err, info)
+			t.Fatalf("cluster node %s did not reach state ok: %v %s", addr, err, info)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
