@@ -31,46 +31,14 @@ type goSystem interface {
 type goRunner struct{ sys goSystem }
 
 func (g goRunner) run(ctx context.Context, e *env, scenario string, p params) (result, error) {
-	if err := g.warm(ctx, e, p); err != nil {
-		return result{}, fmt.Errorf("warm-up: %w", err)
-	}
-	if err := e.admin.FlushAll(ctx).Err(); err != nil {
-		return result{}, err
-	}
-	c, err := g.sys.open(e, "bench")
+	c, err := g.open(ctx, e, p)
 	if err != nil {
 		return result{}, err
 	}
 	defer c.close()
 	switch scenario {
-	case "seq":
-		return measure(ctx, e, p.SeqN, func(r *result) error {
-			lat := make([]time.Duration, 0, p.SeqN)
-			for i := range p.SeqN {
-				t := time.Now()
-				if err := c.enqueue(ctx, i); err != nil {
-					return err
-				}
-				lat = append(lat, time.Since(t))
-			}
-			latencyResult(r, lat)
-			return nil
-		})
-	case "conc":
-		return measure(ctx, e, p.ConcN, func(r *result) error {
-			return forEach(ctx, p.ConcN, p.ConcInflight, c.enqueue)
-		})
-	case "bulk":
-		bc, ok := c.(bulkConn)
-		if !ok {
-			break
-		}
-		batches := (p.BulkN + p.BulkSize - 1) / p.BulkSize
-		return measure(ctx, e, p.BulkN, func(r *result) error {
-			return forEach(ctx, batches, p.ConcInflight, func(ctx context.Context, b int) error {
-				return bc.enqueueBulk(ctx, b*p.BulkSize, min(p.BulkN, (b+1)*p.BulkSize))
-			})
-		})
+	case "seq", "conc", "bulk":
+		return g.enqueueScenario(ctx, e, c, scenario, p)
 	case "drain":
 		if err := forEach(ctx, p.DrainN, p.PrefillConc, c.enqueue); err != nil {
 			return result{}, fmt.Errorf("prefill: %w", err)
@@ -99,6 +67,52 @@ func (g goRunner) run(ctx context.Context, e *env, scenario string, p params) (r
 			}
 			latencyResult(r, pc.latencies())
 			return nil
+		})
+	}
+	return result{}, fmt.Errorf("scenario %q: not for this system", scenario)
+}
+
+// open warms up on another queue, flushes, and opens the measured queue.
+func (g goRunner) open(ctx context.Context, e *env, p params) (goConn, error) {
+	if err := g.warm(ctx, e, p); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	if err := e.admin.FlushAll(ctx).Err(); err != nil {
+		return nil, err
+	}
+	return g.sys.open(e, "bench")
+}
+
+// enqueueScenario measures scenario 1 (seq), 2 (conc) or 2b (bulk) on c.
+func (g goRunner) enqueueScenario(ctx context.Context, e *env, c goConn, scenario string, p params) (result, error) {
+	switch scenario {
+	case "seq":
+		return measure(ctx, e, p.SeqN, func(r *result) error {
+			lat := make([]time.Duration, 0, p.SeqN)
+			for i := range p.SeqN {
+				t := time.Now()
+				if err := c.enqueue(ctx, i); err != nil {
+					return err
+				}
+				lat = append(lat, time.Since(t))
+			}
+			latencyResult(r, lat)
+			return nil
+		})
+	case "conc":
+		return measure(ctx, e, p.ConcN, func(r *result) error {
+			return forEach(ctx, p.ConcN, p.ConcInflight, c.enqueue)
+		})
+	case "bulk":
+		bc, ok := c.(bulkConn)
+		if !ok {
+			break
+		}
+		batches := (p.BulkN + p.BulkSize - 1) / p.BulkSize
+		return measure(ctx, e, p.BulkN, func(r *result) error {
+			return forEach(ctx, batches, p.ConcInflight, func(ctx context.Context, b int) error {
+				return bc.enqueueBulk(ctx, b*p.BulkSize, min(p.BulkN, (b+1)*p.BulkSize))
+			})
 		})
 	}
 	return result{}, fmt.Errorf("scenario %q: not for this system", scenario)

@@ -38,7 +38,8 @@ func main() {
 		timeout    = flag.Duration("timeout", 3*time.Minute, "bound of one scenario run")
 		asynqTCI   = flag.Duration("asynq-task-check-interval", 0, "asynq Config.TaskCheckInterval (0: asynq's default, 1s)")
 		rawOut     = flag.String("raw", "", "also write every run's raw result as JSON to this file")
-		profile    = flag.Bool("profile", false, "instead of the comparison, profile our engine's drain scenario (INFO commandstats, SLOWLOG, client pprof)")
+		profile    = flag.Bool("profile", false, "instead of the comparison, profile our engine in one scenario (INFO commandstats, SLOWLOG, client pprof)")
+		profileOf  = flag.String("profile-scenario", "drain", "with -profile: the scenario profiled: drain, seq or conc")
 		cpuProfile = flag.String("cpuprofile", "", "with -profile: where to write the Go CPU profile of the client (default: a temp file)")
 		repoDir    = flag.String("repo", "../..", "with -profile: repository root, to name the engine's scripts by their SHA1")
 		n          = flag.Int("n", 0, "override every scenario's job count (0: defaults)")
@@ -74,7 +75,7 @@ func main() {
 
 	var code int
 	if *profile {
-		code = runProfile(ctx, e, p, *cpuProfile, *repoDir, *oursKeep)
+		code = runProfile(ctx, e, p, *profileOf, *cpuProfile, *repoDir, *oursKeep)
 	} else {
 		code = compare(ctx, e, p, compareOpts{
 			runs: *runs, systems: splitList(*systemsF, allSystems), scenarios: splitList(*scenariosF, allScenarios),

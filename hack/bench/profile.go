@@ -19,27 +19,39 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// runProfile profiles our engine's drain scenario in two passes on a fresh queue each:
+// runProfile profiles our engine in one scenario (drain, seq or conc) in two passes on a fresh
+// queue each:
 // A) INFO commandstats/latencystats/stats deltas, a client-side timing of every command (a
 // go-redis hook) and a Go CPU profile of this process; B) the same run with SLOWLOG recording
 // every command (slower-than 0), for the server-side time of each script call.
-func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, keepCompleted bool) int {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute) // two prefills and two drains
+func runProfile(ctx context.Context, e *env, p params, scenario, cpuProfile, repo string, keepCompleted bool) int {
+	if !slices.Contains([]string{"drain", "seq", "conc"}, scenario) {
+		fmt.Printf("-profile-scenario %q: drain, seq or conc\n", scenario)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute) // two passes, with their prefills
 	defer cancel()
 	scripts := scriptNames(repo)
 	if cpuProfile == "" {
-		cpuProfile = filepath.Join(os.TempDir(), "queue-bench-ours-drain.pprof")
+		cpuProfile = filepath.Join(os.TempDir(), "queue-bench-ours-"+scenario+".pprof")
 	}
-	fmt.Printf("Profile of our engine, drain %d pre-enqueued jobs at concurrency %d (one worker process, go-redis defaults)\n", p.DrainN, p.DrainConc)
+	switch scenario {
+	case "drain":
+		fmt.Printf("Profile of our engine, drain %d pre-enqueued jobs at concurrency %d (one worker process, go-redis defaults)\n", p.DrainN, p.DrainConc)
+	case "seq":
+		fmt.Printf("Profile of our engine, %d sequential enqueues from one client (go-redis defaults)\n", p.SeqN)
+	case "conc":
+		fmt.Printf("Profile of our engine, %d enqueues with %d in flight (go-redis defaults)\n", p.ConcN, p.ConcInflight)
+	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("load average at start: %s\n", strings.Join(strings.Fields(string(load))[:3], " "))
 
 	// Pass A.
 	hook := &timingHook{names: scripts, stats: map[string]*opStat{}}
 	g := goRunner{sys: ours{hook: hook, keepCompleted: keepCompleted}}
-	c, err := prepareDrain(ctx, e, g, p)
+	c, measured, err := profiled(ctx, e, g, p, scenario)
 	if err != nil {
-		fmt.Println("prefill:", err)
+		fmt.Println("prepare:", err)
 		return 1
 	}
 	hook.reset()
@@ -54,12 +66,12 @@ func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, 
 		return 1
 	}
 	_ = pprof.StartCPUProfile(f)
-	r, err := drain(ctx, e, c, p)
+	r, err := measured()
 	pprof.StopCPUProfile()
 	_ = f.Close()
 	c.close()
 	if err != nil {
-		fmt.Println("drain:", err)
+		fmt.Println(scenario+":", err)
 		return 1
 	}
 	cmdstats, _ := infoSection(ctx, e.admin, "commandstats")
@@ -76,7 +88,7 @@ func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, 
 	fmt.Printf("Commands: %.1f per job (INFO stats total_commands_processed: top-level and run by scripts); network %.0f B in / %.0f B out per job\n",
 		delta("total_commands_processed")/jobs, delta("total_net_input_bytes")/jobs, delta("total_net_output_bytes")/jobs)
 
-	fmt.Println("\nINFO commandstats over the drain (commands run inside scripts are counted too):")
+	fmt.Printf("\nINFO commandstats over the %s (commands run inside scripts are counted too):\n", scenario)
 	var all []cmdStat
 	var scriptUsec, innerUsec float64
 	for k, v := range cmdstats {
@@ -95,7 +107,7 @@ func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, 
 			scriptUsec += usec
 		case topLevelOnly[name] || strings.HasPrefix(name, "client") || strings.HasPrefix(name, "config"):
 		default:
-			innerUsec += usec // run by the scripts (the worker's only top-level commands are EVALSHA and BZPOPMIN)
+			innerUsec += usec // run by the scripts (the engine's only top-level commands are EVALSHA and BZPOPMIN)
 		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].usec > all[j].usec })
@@ -129,19 +141,19 @@ func runProfile(ctx context.Context, e *env, p params, cpuProfile, repo string, 
 
 	// Pass B: SLOWLOG of every command.
 	g = goRunner{sys: ours{keepCompleted: keepCompleted}}
-	c, err = prepareDrain(ctx, e, g, p)
+	c, measured, err = profiled(ctx, e, g, p, scenario)
 	if err != nil {
-		fmt.Println("prefill:", err)
+		fmt.Println("prepare:", err)
 		return 1
 	}
 	_ = e.admin.ConfigSet(ctx, "slowlog-max-len", strconv.Itoa(p.DrainN*20+1000)).Err()
 	_ = e.admin.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err()
 	_ = e.admin.Do(ctx, "SLOWLOG", "RESET").Err()
-	r, err = drain(ctx, e, c, p)
+	r, err = measured()
 	c.close()
 	_ = e.admin.ConfigSet(ctx, "slowlog-log-slower-than", "10000").Err()
 	if err != nil {
-		fmt.Println("drain:", err)
+		fmt.Println(scenario+":", err)
 		return 1
 	}
 	logs, err := e.admin.SlowLogGet(ctx, -1).Result()
@@ -236,26 +248,24 @@ func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }
 
-// prepareDrain flushes, warms up and pre-enqueues the drain's jobs.
-func prepareDrain(ctx context.Context, e *env, g goRunner, p params) (goConn, error) {
+// profiled flushes, warms up and opens the queue to profile, and returns it with the measured
+// run of scenario on it. The drain's jobs are enqueued here, before the measurement.
+func profiled(ctx context.Context, e *env, g goRunner, p params, scenario string) (goConn, func() (result, error), error) {
 	if err := e.admin.FlushAll(ctx).Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := g.warm(ctx, e, p); err != nil {
-		return nil, err
-	}
-	if err := e.admin.FlushAll(ctx).Err(); err != nil {
-		return nil, err
-	}
-	c, err := g.sys.open(e, "bench")
+	c, err := g.open(ctx, e, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if scenario != "drain" {
+		return c, func() (result, error) { return g.enqueueScenario(ctx, e, c, scenario, p) }, nil
 	}
 	if err := forEach(ctx, p.DrainN, p.PrefillConc, c.enqueue); err != nil {
 		c.close()
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, func() (result, error) { return drain(ctx, e, c, p) }, nil
 }
 
 // scriptNames maps the SHA1 of each engine script (the prelude plus its file, as
