@@ -6,12 +6,52 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/jengu/queue-operator/controllers"
 	"github.com/jengu/queue-operator/queue"
 )
+
+// serviceFlags are the flags the controller and the facade share: the queues' Redis and the
+// client-side rate limits towards the API server.
+type serviceFlags struct {
+	redisURL string
+	qps      float32
+	burst    int
+}
+
+func (s *serviceFlags) register(f *pflag.FlagSet, qps float32, burst int, qpsUsage string) {
+	f.StringVar(&s.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the queues (env REDIS_URL)")
+	f.Float32Var(&s.qps, "kube-api-qps", qps, qpsUsage)
+	f.IntVar(&s.burst, "kube-api-burst", burst, "API server request burst")
+}
+
+// service is what the controller and the facade start from.
+type service struct {
+	ctx   context.Context // ends on SIGTERM or SIGINT
+	log   logr.Logger
+	kube  *rest.Config
+	redis redis.UniversalClient // the caller closes it
+}
+
+// start sets the logger, the signal context, the API server's config and Redis up.
+func (s *serviceFlags) start() (service, error) {
+	log := zap.New()
+	ctrl.SetLogger(log)
+	ctx := ctrl.SetupSignalHandler()
+	cfg, err := kubeConfig(s.qps, s.burst)
+	if err != nil {
+		return service{}, err
+	}
+	rdb, err := openRedis(ctx, s.redisURL, log)
+	if err != nil {
+		return service{}, err
+	}
+	return service{ctx: ctx, log: log, kube: cfg, redis: rdb}, nil
+}
 
 // kubeConfig is the kubeconfig of the process (in-cluster, KUBECONFIG or --kubeconfig) with the
 // client-side rate limits given.

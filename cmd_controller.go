@@ -4,57 +4,41 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/jengu/queue-operator/controllers"
 )
 
 func newControllerCommand() *cobra.Command {
 	var (
-		redisURL string
-		qps      float32
-		burst    int
-		mc       = controllers.ManagerConfig{Options: controllers.DefaultOptions()}
-		zapOpts  = zap.Options{}
+		flags serviceFlags
+		mc    = controllers.ManagerConfig{Options: controllers.DefaultOptions()}
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Mirror job CRs into Redis, keep their status true, retry, cancel and clean up",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := zap.New(zap.UseFlagOptions(&zapOpts))
-			ctrl.SetLogger(log)
-			mc.Logger = log
-			ctx := ctrl.SetupSignalHandler()
-			cfg, err := kubeConfig(qps, burst)
+			svc, err := flags.start()
 			if err != nil {
 				return err
 			}
-			rdb, err := openRedis(ctx, redisURL, log)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			mc.Redis = rdb
-			mc.Options.RedisURL = redisURL
+			defer svc.redis.Close()
+			mc.Logger, mc.Redis, mc.Options.RedisURL = svc.log, svc.redis, flags.redisURL
 			if err := controllers.RegisterMetrics(); err != nil {
 				return err
 			}
-			mgr, err := controllers.NewManager(cfg, mc)
+			mgr, err := controllers.NewManager(svc.kube, mc)
 			if err != nil {
 				return err
 			}
-			return mgr.Start(ctx)
+			return mgr.Start(svc.ctx)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the queues (env REDIS_URL)")
+	flags.register(f, 50, 100, "API server requests per second")
 	f.StringVar(&mc.MetricsAddr, "metrics-bind-address", ":8080", `address of /metrics ("0" turns it off)`)
 	f.StringVar(&mc.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	f.BoolVar(&mc.LeaderElection, "leader-elect", false, "elect a leader, so several replicas can run")
 	f.StringVar(&mc.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader lease (default: the pod's)")
-	f.Float32Var(&qps, "kube-api-qps", 50, "API server requests per second")
-	f.IntVar(&burst, "kube-api-burst", 100, "API server request burst")
 	f.DurationVar(&mc.Options.ResyncPeriod, "resync-period", mc.Options.ResyncPeriod, "full pass over live jobs")
 	f.DurationVar(&mc.Options.RedisDownGrace, "redis-down-grace", mc.Options.RedisDownGrace, "how long a deleted job's finalizer waits for an unreachable Redis")
 	f.DurationVar(&mc.Options.HousekeepingInterval, "housekeeping-interval", mc.Options.HousekeepingInterval, "stalled-lease and retention sweep interval")
