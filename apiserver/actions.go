@@ -68,7 +68,7 @@ func (s *Server) cancelJob(c *gin.Context) {
 
 // callersJob reads the caller's job id, or answers that there is none (or that it cannot be
 // read) and says so.
-func (s *Server) callersJob(c *gin.Context, id string) (jobsv1alpha1.QueueJob, bool) {
+func (s *Server) callersJob(c *gin.Context, id string) (jobsv1alpha1.JobObject, bool) {
 	job, err := s.findJob(c, userOf(c), id)
 	switch {
 	case errors.Is(err, errJobNotFound):

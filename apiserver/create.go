@@ -26,7 +26,7 @@ import (
 // or, when absent, from the property's row.
 func (s *Server) createEnrichment(c *gin.Context) {
 	var req enrichRequest
-	s.create(c, jobsv1alpha1.QueueEnrichment, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.QueueJob, error) {
+	s.create(c, jobsv1alpha1.QueueEnrichment, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error) {
 		if req.CalendarificAPIKey != nil {
 			return nil, fieldError("calendarificApiKey", "API keys are not accepted in requests: the worker's CALENDARIFIC_API_KEY, or a credential Secret named by credentialSecretName, holds them")
 		}
@@ -54,7 +54,7 @@ func (s *Server) createEnrichment(c *gin.Context) {
 // createCompetitor answers POST /api/files/:id/competitors with the seed's CompetitorJobData.
 func (s *Server) createCompetitor(c *gin.Context) {
 	var req competitorRequest
-	s.create(c, jobsv1alpha1.QueueCompetitor, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.QueueJob, error) {
+	s.create(c, jobsv1alpha1.QueueCompetitor, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
 		return &jobsv1alpha1.CompetitorJob{Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common,
 			Location: req.Location, CheckIn: req.CheckIn, CheckOut: req.CheckOut, Adults: req.Adults}}, nil
 	})
@@ -64,7 +64,7 @@ func (s *Server) createCompetitor(c *gin.Context) {
 // data rows go to PostgreSQL under the job's id, which the CR's inputRef names.
 func (s *Server) createAnalytics(c *gin.Context) {
 	var req analyticsRequest
-	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.QueueJob, error) {
+	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
 		if err := analyticsRows(req.Data); err != nil {
 			return nil, err
 		}
@@ -74,7 +74,7 @@ func (s *Server) createAnalytics(c *gin.Context) {
 		}
 		return &jobsv1alpha1.AnalyticsJob{Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common,
 			AnalysisType: req.AnalysisType, Params: params}}, nil
-	}, func(ctx context.Context, job jobsv1alpha1.QueueJob) error {
+	}, func(ctx context.Context, job jobsv1alpha1.JobObject) error {
 		// The input is saved only once the API server accepts the job (a dry run), so an invalid
 		// request leaves no rows behind; saving it again is a no-op.
 		job.(*jobsv1alpha1.AnalyticsJob).Spec.InputRef = job.GetName()
@@ -96,13 +96,13 @@ func (s *Server) createAnalytics(c *gin.Context) {
 }
 
 // jobBuilder makes the kind's job from the request, the common spec and the caller's property.
-type jobBuilder func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.QueueJob, error)
+type jobBuilder func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error)
 
 // create is every enqueue route: decode, check the file is the caller's, build, apply
 // backpressure, name, create (with the finalizer and the owner's labels) and answer 202 at once.
 // beforeCreate runs on the named job just before its create.
 func (s *Server) create(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder,
-	beforeCreate ...func(context.Context, jobsv1alpha1.QueueJob) error) {
+	beforeCreate ...func(context.Context, jobsv1alpha1.JobObject) error) {
 	started := time.Now()
 	user, propertyID := userOf(c), c.Param("id")
 	job, err := s.prepare(c, q, req, limit, build, user, propertyID)
@@ -131,7 +131,7 @@ func (s *Server) create(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit
 	c.JSON(http.StatusAccepted, gin.H{"success": true, "jobId": name, "status": "queued"})
 }
 
-func (s *Server) prepare(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder, user, propertyID string) (jobsv1alpha1.QueueJob, error) {
+func (s *Server) prepare(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder, user, propertyID string) (jobsv1alpha1.JobObject, error) {
 	if err := decodeBody(c, req, limit); err != nil {
 		return nil, err
 	}
@@ -218,8 +218,8 @@ func retryAfter(excess int64, settings jobsv1alpha1.QueueSettings) int {
 // createNamed names the job and creates it. With an idempotency key the name is derived from
 // the user and the key, so a repeated request finds its job (replayed) instead of a second one;
 // without, the name is the seed's shape, <prefix>-<8 hex>-<unix ms>.
-func (s *Server) createNamed(ctx context.Context, job jobsv1alpha1.QueueJob, key string,
-	beforeCreate []func(context.Context, jobsv1alpha1.QueueJob) error) (name string, replayed bool, err error) {
+func (s *Server) createNamed(ctx context.Context, job jobsv1alpha1.JobObject, key string,
+	beforeCreate []func(context.Context, jobsv1alpha1.JobObject) error) (name string, replayed bool, err error) {
 	if len(key) > 255 {
 		return "", false, &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "Idempotency-Key is over 255 characters"}
 	}
@@ -245,13 +245,13 @@ func (s *Server) createNamed(ctx context.Context, job jobsv1alpha1.QueueJob, key
 }
 
 // exists reports whether a job of job's kind is stored under name.
-func (s *Server) exists(ctx context.Context, job jobsv1alpha1.QueueJob, name string) bool {
+func (s *Server) exists(ctx context.Context, job jobsv1alpha1.JobObject, name string) bool {
 	return s.cfg.Reader.Get(ctx, client.ObjectKey{Namespace: s.cfg.Namespace, Name: name}, jobsv1alpha1.NewJob(job.QueueName())) == nil
 }
 
 // sameRequest checks that the job already under an idempotency key's name was asked with the
 // same data.
-func (s *Server) sameRequest(ctx context.Context, job jobsv1alpha1.QueueJob) error {
+func (s *Server) sameRequest(ctx context.Context, job jobsv1alpha1.JobObject) error {
 	existing := jobsv1alpha1.NewJob(job.QueueName())
 	if err := s.cfg.Reader.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
 		return kubeError(err)

@@ -20,7 +20,7 @@ import (
 // eventHub follows each queue's event stream with one blocking read, however many clients
 // stream, and wakes the streams whose job an event names.
 type eventHub struct {
-	engine    *queue.Client
+	engine    *queue.Engine
 	namespace string
 	log       logr.Logger
 
@@ -28,7 +28,7 @@ type eventHub struct {
 	subscribers map[string]map[chan struct{}]struct{} // by job id
 }
 
-func newEventHub(engine *queue.Client, namespace string, log logr.Logger) *eventHub {
+func newEventHub(engine *queue.Engine, namespace string, log logr.Logger) *eventHub {
 	return &eventHub{engine: engine, namespace: namespace, log: log, subscribers: map[string]map[chan struct{}]struct{}{}}
 }
 
@@ -170,7 +170,7 @@ func isTerminal(status string) bool {
 
 // currentView reads the job again: the CR (cache, then API server) for what only it has, and
 // Redis for the live state. gone says the job was deleted.
-func (s *Server) currentView(ctx context.Context, job jobsv1alpha1.QueueJob) (jobView, bool) {
+func (s *Server) currentView(ctx context.Context, job jobsv1alpha1.JobObject) (jobView, bool) {
 	fresh, err := s.findJob(ctx, job.Common().UserID, job.GetName())
 	switch {
 	case errors.Is(err, errJobNotFound):

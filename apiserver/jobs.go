@@ -27,13 +27,13 @@ const (
 func indexJobs(ctx context.Context, indexer client.FieldIndexer) error {
 	for _, q := range jobsv1alpha1.QueueNames {
 		err := indexer.IndexField(ctx, jobsv1alpha1.NewJob(q), userIndex, func(o client.Object) []string {
-			return []string{o.(jobsv1alpha1.QueueJob).Common().UserID}
+			return []string{o.(jobsv1alpha1.JobObject).Common().UserID}
 		})
 		if err != nil {
 			return fmt.Errorf("index %s jobs by user: %w", q, err)
 		}
 		err = indexer.IndexField(ctx, jobsv1alpha1.NewJob(q), phaseIndex, func(o client.Object) []string {
-			return []string{string(o.(jobsv1alpha1.QueueJob).JobStatus().Phase)}
+			return []string{string(o.(jobsv1alpha1.JobObject).JobStatus().Phase)}
 		})
 		if err != nil {
 			return fmt.Errorf("index %s jobs by phase: %w", q, err)
@@ -88,7 +88,7 @@ func idMillis(id string) int64 {
 // findJob reads the caller's job id. A job of another user is exactly as absent as an unknown
 // id. The cache answers first; a miss on an id this facade could have just created is read
 // from the API server, so a read right after the create never answers not found.
-func (s *Server) findJob(ctx context.Context, user, id string) (jobsv1alpha1.QueueJob, error) {
+func (s *Server) findJob(ctx context.Context, user, id string) (jobsv1alpha1.JobObject, error) {
 	if len(validation.IsDNS1123Subdomain(id)) > 0 {
 		return nil, errJobNotFound
 	}

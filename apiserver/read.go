@@ -129,7 +129,7 @@ func (s *Server) listDeadLetters(c *gin.Context) {
 
 // listed reads the queue and limit parameters of the list routes and the caller's jobs of
 // those queues.
-func (s *Server) listed(c *gin.Context) (jobs []jobsv1alpha1.QueueJob, limit int, err error) {
+func (s *Server) listed(c *gin.Context) (jobs []jobsv1alpha1.JobObject, limit int, err error) {
 	queues, err := queuesParam(c.Query("queue"))
 	if err != nil {
 		return nil, 0, err
@@ -142,8 +142,8 @@ func (s *Server) listed(c *gin.Context) (jobs []jobsv1alpha1.QueueJob, limit int
 }
 
 // userJobs reads the user's jobs of the queues from the cache's user index, newest first.
-func (s *Server) userJobs(c *gin.Context, user string, queues []jobsv1alpha1.QueueName) ([]jobsv1alpha1.QueueJob, error) {
-	var jobs []jobsv1alpha1.QueueJob
+func (s *Server) userJobs(c *gin.Context, user string, queues []jobsv1alpha1.QueueName) ([]jobsv1alpha1.JobObject, error) {
+	var jobs []jobsv1alpha1.JobObject
 	for _, q := range queues {
 		list := jobsv1alpha1.NewJobList(q)
 		if err := s.cfg.Kube.List(c, list, client.InNamespace(s.cfg.Namespace), client.MatchingFields{userIndex: user}); err != nil {
@@ -151,7 +151,7 @@ func (s *Server) userJobs(c *gin.Context, user string, queues []jobsv1alpha1.Que
 		}
 		jobs = append(jobs, list.Jobs()...)
 	}
-	slices.SortFunc(jobs, func(a, b jobsv1alpha1.QueueJob) int {
+	slices.SortFunc(jobs, func(a, b jobsv1alpha1.JobObject) int {
 		if c := b.GetCreationTimestamp().Compare(a.GetCreationTimestamp().Time); c != 0 {
 			return c
 		}

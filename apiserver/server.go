@@ -52,7 +52,7 @@ type Config struct {
 // Server is the facade's HTTP handler and the event follower behind its SSE streams.
 type Server struct {
 	cfg      Config
-	engine   *queue.Client
+	engine   *queue.Engine
 	auth     *authenticator
 	events   *eventHub
 	registry *prometheus.Registry

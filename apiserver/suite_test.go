@@ -74,7 +74,7 @@ type fixture struct {
 	ns     string
 	url    string
 	rdb    redis.UniversalClient
-	engine *queue.Client
+	engine *queue.Engine
 	// facade is the client with the facade's own permissions.
 	facade client.Client
 }
@@ -299,8 +299,8 @@ func (f *fixture) completedJob(g Gomega, user string) string {
 }
 
 // lease takes the job from its queue as a worker would, once the controller has enqueued it.
-func (f *fixture) lease(g Gomega, q jobsv1alpha1.QueueName, id string) *queue.Job {
-	var job *queue.Job
+func (f *fixture) lease(g Gomega, q jobsv1alpha1.QueueName, id string) *queue.Record {
+	var job *queue.Record
 	g.Eventually(func() string {
 		res, err := f.queue(q).Lease(context.Background(), "test-worker", 1, 30*time.Second)
 		g.Expect(err).NotTo(HaveOccurred())

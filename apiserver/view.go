@@ -34,7 +34,7 @@ type jobView struct {
 }
 
 // statusOf is the seed's status value of a job's phase; a job not enqueued yet is waiting.
-func statusOf(job jobsv1alpha1.QueueJob, phase jobsv1alpha1.JobPhase) string {
+func statusOf(job jobsv1alpha1.JobObject, phase jobsv1alpha1.JobPhase) string {
 	if job.GetDeletionTimestamp() != nil && !phase.IsFinished() {
 		return "cancelled"
 	}
@@ -47,7 +47,7 @@ func statusOf(job jobsv1alpha1.QueueJob, phase jobsv1alpha1.JobPhase) string {
 // liveStatus is the job's status with Redis' fresher word on it: the CR's progress is
 // coalesced, the record has every tick. A record of an older CR under the same name is not
 // this job's.
-func (s *Server) liveStatus(ctx context.Context, job jobsv1alpha1.QueueJob) (jobsv1alpha1.JobStatus, *queue.Job) {
+func (s *Server) liveStatus(ctx context.Context, job jobsv1alpha1.JobObject) (jobsv1alpha1.JobStatus, *queue.Record) {
 	status := *job.JobStatus().DeepCopy()
 	record, err := s.engine.Queue(s.cfg.Namespace, string(job.QueueName())).Get(ctx, job.GetName())
 	if err != nil {
@@ -65,7 +65,7 @@ func (s *Server) liveStatus(ctx context.Context, job jobsv1alpha1.QueueJob) (job
 	return status, record
 }
 
-func newJobView(job jobsv1alpha1.QueueJob, status jobsv1alpha1.JobStatus, record *queue.Job) jobView {
+func newJobView(job jobsv1alpha1.JobObject, status jobsv1alpha1.JobStatus, record *queue.Record) jobView {
 	v := jobView{
 		ID:            job.GetName(),
 		Queue:         string(job.QueueName()),

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
-	"github.com/jengu/queue-operator/jobstatus"
 	"github.com/jengu/queue-operator/queue"
 )
 
@@ -15,7 +14,7 @@ import (
 const PayloadVersion = 1
 
 // enqueueRequest builds the Redis job for a CR with its JobQueue's settings.
-func enqueueRequest(obj jobstatus.Object, jq *jobsv1alpha1.JobQueue) (queue.EnqueueRequest, error) {
+func enqueueRequest(obj jobsv1alpha1.JobObject, jq *jobsv1alpha1.JobQueue) (queue.EnqueueRequest, error) {
 	payload, err := json.Marshal(obj.JobSpec())
 	if err != nil {
 		return queue.EnqueueRequest{}, fmt.Errorf("encode payload of %s: %w", obj.GetName(), err)

@@ -22,7 +22,7 @@ import (
 // the queue's rate limit set, expired records and orphans removed.
 type housekeeper struct {
 	client client.Client
-	engine *queue.Client
+	engine *queue.Engine
 	opts   Options
 	kinds  map[jobsv1alpha1.QueueName]*jobKind
 }
@@ -32,7 +32,7 @@ var (
 	_ manager.LeaderElectionRunnable = &housekeeper{}
 )
 
-func newHousekeeper(c client.Client, engine *queue.Client, opts Options, kinds []*jobKind) *housekeeper {
+func newHousekeeper(c client.Client, engine *queue.Engine, opts Options, kinds []*jobKind) *housekeeper {
 	h := &housekeeper{client: c, engine: engine, opts: opts, kinds: map[jobsv1alpha1.QueueName]*jobKind{}}
 	for _, k := range kinds {
 		h.kinds[k.queue] = k

@@ -29,14 +29,14 @@ import (
 // JobObject is a job kind's pointer type: *EnrichmentJob, *CompetitorJob or *AnalyticsJob.
 type JobObject[T any] interface {
 	*T
-	jobstatus.Object
+	jobsv1alpha1.JobObject
 }
 
 // JobReconciler mirrors one job kind into its Redis queue and keeps its status true. The same
 // code serves the three kinds.
 type JobReconciler[T any, P JobObject[T]] struct {
 	client   client.Client
-	engine   *queue.Client
+	engine   *queue.Engine
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
 	opts     Options
@@ -151,7 +151,7 @@ func (r *JobReconciler[T, P]) jobQueue(ctx context.Context, obj P) (*jobsv1alpha
 // ensureEnqueued returns the job's Redis record, enqueuing it first when it has none: a new
 // job, or one Redis lost (flushed, restarted without persistence). A finished job whose record
 // is gone returns nil: there is nothing left to mirror.
-func (r *JobReconciler[T, P]) ensureEnqueued(ctx context.Context, obj P, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (*queue.Job, error) {
+func (r *JobReconciler[T, P]) ensureEnqueued(ctx context.Context, obj P, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (*queue.Record, error) {
 	record, err := q.Get(ctx, obj.GetName())
 	switch {
 	case err == nil && record.UID == string(obj.GetUID()):
@@ -190,7 +190,7 @@ func (r *JobReconciler[T, P]) ensureEnqueued(ctx context.Context, obj P, q *queu
 
 // handleRetryRequest acts on a new jobs.jengu.io/retry token: a failed job goes back from the
 // dead letter set to waiting, once per token.
-func (r *JobReconciler[T, P]) handleRetryRequest(ctx context.Context, obj P, q *queue.Queue, record *queue.Job) (*queue.Job, error) {
+func (r *JobReconciler[T, P]) handleRetryRequest(ctx context.Context, obj P, q *queue.Queue, record *queue.Record) (*queue.Record, error) {
 	token := obj.GetAnnotations()[jobsv1alpha1.AnnotationRetry]
 	if token == "" || token == obj.JobStatus().LastRetryToken {
 		return record, nil
@@ -219,7 +219,7 @@ func (r *JobReconciler[T, P]) handleRetryRequest(ctx context.Context, obj P, q *
 // catchUp writes the status the record implies when the CR lags it. Progress of an active job
 // with a live lease is left to its worker, which coalesces it: the controller writes only phase
 // changes then, so a job costs the API server a handful of writes.
-func (r *JobReconciler[T, P]) catchUp(ctx context.Context, obj P, record *queue.Job) error {
+func (r *JobReconciler[T, P]) catchUp(ctx context.Context, obj P, record *queue.Record) error {
 	status := obj.JobStatus()
 	if record.Version <= status.QueueVersion {
 		return nil

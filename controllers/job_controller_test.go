@@ -33,7 +33,7 @@ func TestEachKindIsEnqueuedAndWaits(t *testing.T) {
 	enrichment.Spec.Priority = 5
 	common := jobsv1alpha1.JobCommonSpec{PropertyID: "prop-1", UserID: "user-1", Priority: 5}
 	tests := []struct {
-		obj   jobstatus.Object
+		obj   jobsv1alpha1.JobObject
 		queue jobsv1alpha1.QueueName
 	}{
 		{enrichment, jobsv1alpha1.QueueEnrichment},

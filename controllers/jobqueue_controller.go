@@ -30,7 +30,7 @@ import (
 // with it, scales the workers on queue depth and reports the depth in the status.
 type JobQueueReconciler struct {
 	client   client.Client
-	engine   *queue.Client
+	engine   *queue.Engine
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
 	opts     Options

@@ -69,7 +69,7 @@ type jobKind struct {
 }
 
 // SetupWithManager registers the three job reconcilers and the per-queue housekeeping.
-func SetupWithManager(mgr ctrl.Manager, engine *queue.Client, opts Options) error {
+func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) error {
 	var kinds []*jobKind
 	for _, q := range jobsv1alpha1.QueueNames {
 		kinds = append(kinds, &jobKind{queue: q,
@@ -100,7 +100,7 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Client, opts Options) erro
 			recorder: mgr.GetEventRecorder("queue-operator"), clock: opts.Clock, opts: opts})
 }
 
-func setupJobKind[T any, P JobObject[T]](mgr ctrl.Manager, engine *queue.Client, opts Options, kind *jobKind) error {
+func setupJobKind[T any, P JobObject[T]](mgr ctrl.Manager, engine *queue.Engine, opts Options, kind *jobKind) error {
 	r := &JobReconciler[T, P]{
 		client:   mgr.GetClient(),
 		engine:   engine,

@@ -32,7 +32,7 @@ type fixture struct {
 	t      *testing.T
 	ns     string
 	rdb    redis.UniversalClient
-	engine *queue.Client
+	engine *queue.Engine
 	c      client.Client
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -135,23 +135,23 @@ func (f *fixture) create(obj client.Object) {
 }
 
 // status reads a job's status through the direct client.
-func (f *fixture) status(obj jobsv1alpha1.QueueJob) func() jobsv1alpha1.JobStatus {
+func (f *fixture) status(obj jobsv1alpha1.JobObject) func() jobsv1alpha1.JobStatus {
 	return func() jobsv1alpha1.JobStatus {
 		o := obj.DeepCopyObject().(client.Object)
 		if err := f.c.Get(context.Background(), client.ObjectKeyFromObject(o), o); err != nil {
 			return jobsv1alpha1.JobStatus{Message: "get: " + err.Error()}
 		}
-		return *o.(jobsv1alpha1.QueueJob).JobStatus()
+		return *o.(jobsv1alpha1.JobObject).JobStatus()
 	}
 }
 
-func (f *fixture) phase(obj jobsv1alpha1.QueueJob) func() jobsv1alpha1.JobPhase {
+func (f *fixture) phase(obj jobsv1alpha1.JobObject) func() jobsv1alpha1.JobPhase {
 	return func() jobsv1alpha1.JobPhase { return f.status(obj)().Phase }
 }
 
 // leaseOne leases the job when it is due, failing the test if it does not come.
-func (f *fixture) leaseOne(g Gomega, q *queue.Queue, worker string) *queue.Job {
-	var job *queue.Job
+func (f *fixture) leaseOne(g Gomega, q *queue.Queue, worker string) *queue.Record {
+	var job *queue.Record
 	g.Eventually(func() int {
 		res, err := q.Lease(context.Background(), worker, 1, 30*time.Second)
 		g.Expect(err).NotTo(HaveOccurred())

@@ -18,19 +18,13 @@ import (
 	"github.com/jengu/queue-operator/queue"
 )
 
-// Object is a job CR the helper can write.
-type Object interface {
-	client.Object
-	jobsv1alpha1.QueueJob
-}
-
 // maxConflicts bounds the re-reads after resourceVersion conflicts.
 const maxConflicts = 10
 
 // Write applies change to obj's status if version is higher than the stored queueVersion, and
 // stores version with it. On a conflict it re-reads obj and tries again. It reports whether it
 // wrote; obj holds the stored object afterwards.
-func Write(ctx context.Context, c client.Client, obj Object, version int64, change func(*jobsv1alpha1.JobStatus)) (bool, error) {
+func Write(ctx context.Context, c client.Client, obj jobsv1alpha1.JobObject, version int64, change func(*jobsv1alpha1.JobStatus)) (bool, error) {
 	return write(ctx, c, obj, func(stored int64) bool { return version > stored }, func(s *jobsv1alpha1.JobStatus) {
 		change(s)
 		s.QueueVersion = version
@@ -39,17 +33,17 @@ func Write(ctx context.Context, c client.Client, obj Object, version int64, chan
 
 // WriteUnversioned applies a change that no Redis transition caused (the QueueReady condition
 // before any record exists, the retry token acted on) and leaves queueVersion as it is.
-func WriteUnversioned(ctx context.Context, c client.Client, obj Object, change func(*jobsv1alpha1.JobStatus)) error {
+func WriteUnversioned(ctx context.Context, c client.Client, obj jobsv1alpha1.JobObject, change func(*jobsv1alpha1.JobStatus)) error {
 	_, err := write(ctx, c, obj, func(int64) bool { return true }, change)
 	return err
 }
 
-func write(ctx context.Context, c client.Client, obj Object, accept func(stored int64) bool, change func(*jobsv1alpha1.JobStatus)) (bool, error) {
+func write(ctx context.Context, c client.Client, obj jobsv1alpha1.JobObject, accept func(stored int64) bool, change func(*jobsv1alpha1.JobStatus)) (bool, error) {
 	for range maxConflicts {
 		if !accept(obj.JobStatus().QueueVersion) {
 			return false, nil
 		}
-		before := obj.DeepCopyObject().(Object)
+		before := obj.DeepCopyObject().(jobsv1alpha1.JobObject)
 		change(obj.JobStatus())
 		obj.JobStatus().ObservedGeneration = obj.GetGeneration()
 		patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
@@ -68,7 +62,7 @@ func write(ctx context.Context, c client.Client, obj Object, accept func(stored 
 }
 
 // Sync writes the status that record implies, at record's version.
-func Sync(ctx context.Context, c client.Client, obj Object, record *queue.Job) (bool, error) {
+func Sync(ctx context.Context, c client.Client, obj jobsv1alpha1.JobObject, record *queue.Record) (bool, error) {
 	return Write(ctx, c, obj, record.Version, func(s *jobsv1alpha1.JobStatus) { FromRecord(s, record) })
 }
 
@@ -91,7 +85,7 @@ func PhaseOf(s queue.State) (jobsv1alpha1.JobPhase, bool) {
 
 // FromRecord sets s from a Redis record: phase, progress, attempts, times, worker, message and
 // the conditions that go with the phase.
-func FromRecord(s *jobsv1alpha1.JobStatus, r *queue.Job) {
+func FromRecord(s *jobsv1alpha1.JobStatus, r *queue.Record) {
 	phase, ok := PhaseOf(r.State)
 	if !ok {
 		return
@@ -123,7 +117,7 @@ func FromRecord(s *jobsv1alpha1.JobStatus, r *queue.Job) {
 	setConditions(s, phase, r)
 }
 
-func setConditions(s *jobsv1alpha1.JobStatus, phase jobsv1alpha1.JobPhase, r *queue.Job) {
+func setConditions(s *jobsv1alpha1.JobStatus, phase jobsv1alpha1.JobPhase, r *queue.Record) {
 	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason,
 			Message: msg, ObservedGeneration: s.ObservedGeneration})

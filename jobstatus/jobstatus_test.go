@@ -20,19 +20,19 @@ func TestFromRecord(t *testing.T) {
 	type conds map[string]metav1.ConditionStatus
 	tests := []struct {
 		name       string
-		record     queue.Job
+		record     queue.Record
 		want       jobsv1alpha1.JobStatus
 		conditions conds
 		reasons    map[string]string
 	}{{
 		name:   "waiting",
-		record: queue.Job{State: queue.StateWaiting, CreatedAt: created, Worker: "old"},
+		record: queue.Record{State: queue.StateWaiting, CreatedAt: created, Worker: "old"},
 		want:   jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseWaiting, QueuedAt: mt(created)},
 		conditions: conds{"Queued": metav1.ConditionTrue, "QueueReady": metav1.ConditionTrue,
 			"Running": metav1.ConditionFalse, "Complete": metav1.ConditionFalse, "Failed": metav1.ConditionFalse},
 	}, {
 		name: "active",
-		record: queue.Job{State: queue.StateActive, CreatedAt: created, ProcessedAt: started, Progress: 45,
+		record: queue.Record{State: queue.StateActive, CreatedAt: created, ProcessedAt: started, Progress: 45,
 			ProgressMessage: "weather", Worker: "w-1", AttemptsMade: 1},
 		want: jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseActive, QueuedAt: mt(created), StartedAt: mt(started),
 			Progress: 45, Message: "weather", Worker: "w-1", AttemptsMade: 1},
@@ -40,7 +40,7 @@ func TestFromRecord(t *testing.T) {
 		reasons:    map[string]string{"Running": jobsv1alpha1.ReasonLeased},
 	}, {
 		name: "delayed by a retry",
-		record: queue.Job{State: queue.StateDelayed, CreatedAt: created, ProcessedAt: started, DueAt: due,
+		record: queue.Record{State: queue.StateDelayed, CreatedAt: created, ProcessedAt: started, DueAt: due,
 			Error: "Weather API timeout", AttemptsMade: 1, DelayReason: queue.DelayRetry},
 		want: jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseDelayed, QueuedAt: mt(created), StartedAt: mt(started),
 			NextAttemptAt: mt(due), Message: "Weather API timeout", AttemptsMade: 1},
@@ -48,20 +48,20 @@ func TestFromRecord(t *testing.T) {
 		reasons:    map[string]string{"Running": jobsv1alpha1.ReasonRetrying},
 	}, {
 		name:       "delayed by the rate limit",
-		record:     queue.Job{State: queue.StateDelayed, CreatedAt: created, DueAt: due, DelayReason: queue.DelayRateLimited},
+		record:     queue.Record{State: queue.StateDelayed, CreatedAt: created, DueAt: due, DelayReason: queue.DelayRateLimited},
 		want:       jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseDelayed, QueuedAt: mt(created), NextAttemptAt: mt(due)},
 		conditions: conds{"Running": metav1.ConditionFalse},
 		reasons:    map[string]string{"Running": jobsv1alpha1.ReasonRateLimited},
 	}, {
 		name: "completed",
-		record: queue.Job{State: queue.StateCompleted, CreatedAt: created, ProcessedAt: started, FinishedAt: due,
+		record: queue.Record{State: queue.StateCompleted, CreatedAt: created, ProcessedAt: started, FinishedAt: due,
 			Progress: 100, AttemptsMade: 2, Worker: "w-2"},
 		want: jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseCompleted, QueuedAt: mt(created), StartedAt: mt(started),
 			FinishedAt: mt(due), Progress: 100, AttemptsMade: 2, Worker: "w-2"},
 		conditions: conds{"Complete": metav1.ConditionTrue, "Running": metav1.ConditionFalse, "Failed": metav1.ConditionFalse},
 	}, {
 		name: "failed after the last attempt",
-		record: queue.Job{State: queue.StateFailed, CreatedAt: created, FinishedAt: due, AttemptsMade: 5, MaxAttempts: 5,
+		record: queue.Record{State: queue.StateFailed, CreatedAt: created, FinishedAt: due, AttemptsMade: 5, MaxAttempts: 5,
 			Error: "Weather API timeout"},
 		want: jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseFailed, QueuedAt: mt(created), FinishedAt: mt(due),
 			AttemptsMade: 5, Message: "Weather API timeout"},
@@ -69,7 +69,7 @@ func TestFromRecord(t *testing.T) {
 		reasons:    map[string]string{"Failed": jobsv1alpha1.ReasonAttemptsExhaust},
 	}, {
 		name:       "failed permanently",
-		record:     queue.Job{State: queue.StateFailed, CreatedAt: created, AttemptsMade: 1, MaxAttempts: 5, Error: "property deleted"},
+		record:     queue.Record{State: queue.StateFailed, CreatedAt: created, AttemptsMade: 1, MaxAttempts: 5, Error: "property deleted"},
 		want:       jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseFailed, QueuedAt: mt(created), AttemptsMade: 1, Message: "property deleted"},
 		conditions: conds{"Failed": metav1.ConditionTrue},
 		reasons:    map[string]string{"Failed": jobsv1alpha1.ReasonPermanentError},
@@ -100,7 +100,7 @@ func TestFromRecord(t *testing.T) {
 
 func TestCancelledRecordLeavesStatusAlone(t *testing.T) {
 	got := jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseActive, Progress: 30}
-	jobstatus.FromRecord(&got, &queue.Job{State: queue.StateCancelled})
+	jobstatus.FromRecord(&got, &queue.Record{State: queue.StateCancelled})
 	if diff := cmp.Diff(jobsv1alpha1.JobStatus{Phase: jobsv1alpha1.PhaseActive, Progress: 30}, got); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}

@@ -125,7 +125,7 @@ func TestCompleteManyFencesEachJobByItsOwnToken(t *testing.T) {
 			res, err := q.Lease(ctx, "w", len(seen), 30*time.Second)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res.Jobs).To(HaveLen(len(seen)))
-			leased := map[string]*queue.Job{}
+			leased := map[string]*queue.Record{}
 			for _, j := range res.Jobs {
 				leased[j.ID] = j
 			}
@@ -154,7 +154,7 @@ func TestCompleteManyFencesEachJobByItsOwnToken(t *testing.T) {
 				}
 				cs = append(cs, queue.Completion{ID: it.id, Token: token, Result: []byte("r-" + it.id)})
 			}
-			before := map[string]*queue.Job{}
+			before := map[string]*queue.Record{}
 			for id := range seen {
 				if j, err := q.Get(ctx, id); err == nil {
 					before[id] = j
@@ -425,7 +425,7 @@ func TestBatchLeaseRespectsTheRateLimitUnderConcurrentLeasers(t *testing.T) {
 			ctx := context.Background()
 			const jobs = 60
 			q, clock := rateLimitedQueue(t, tc.rateMax, jobs)
-			startsIn := func() []*queue.Job { return leaseConcurrently(t, q, tc.workers, 5, tc.batch) }
+			startsIn := func() []*queue.Record { return leaseConcurrently(t, q, tc.workers, 5, tc.batch) }
 			total := 0
 			for window := 0; total < jobs; window++ {
 				g.Expect(window).To(BeNumerically("<", 100))

@@ -15,7 +15,7 @@ import (
 // Every job is still added exactly as alone (idempotent, its own version and event); a batch's
 // jobs are applied in arrival order.
 //
-// The Client holds one combiner per queue, so Queue values made for each call (as a reconciler
+// The Engine holds one combiner per queue, so Queue values made for each call (as a reconciler
 // does) still combine.
 type combiner struct {
 	mu       sync.Mutex
@@ -36,7 +36,7 @@ type enqueueCall struct {
 }
 
 // combinerFor returns the combiner of the queue whose keys start with base.
-func (c *Client) combinerFor(base string) *combiner {
+func (c *Engine) combinerFor(base string) *combiner {
 	if v, ok := c.combiners.Load(base); ok {
 		return v.(*combiner)
 	}

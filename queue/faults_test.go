@@ -213,7 +213,7 @@ func TestScriptsRunOnARedisCluster(t *testing.T) {
 		res, err := q.Lease(ctx, "w", 3, 30*time.Second)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(res.Jobs).To(HaveLen(3), ns)
-		byID := map[string]*queue.Job{}
+		byID := map[string]*queue.Record{}
 		for _, j := range res.Jobs {
 			byID[j.ID] = j
 		}

@@ -83,10 +83,10 @@ func rateLimitedQueue(t *testing.T, max, jobs int) (*queue.Queue, *fakeClock) {
 
 // leaseConcurrently has workers lease batches of batch, rounds times each, all at once, and
 // returns every job started.
-func leaseConcurrently(t *testing.T, q *queue.Queue, workers, rounds, batch int) []*queue.Job {
+func leaseConcurrently(t *testing.T, q *queue.Queue, workers, rounds, batch int) []*queue.Record {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	var started []*queue.Job
+	var started []*queue.Record
 	for w := range workers {
 		wg.Go(func() {
 			for range rounds {
@@ -105,7 +105,7 @@ func leaseConcurrently(t *testing.T, q *queue.Queue, workers, rounds, batch int)
 	return started
 }
 
-func leaseOne(t *testing.T, q *queue.Queue, worker string) *queue.Job {
+func leaseOne(t *testing.T, q *queue.Queue, worker string) *queue.Record {
 	t.Helper()
 	res, err := q.Lease(context.Background(), worker, 1, 30*time.Second)
 	if err != nil {
@@ -117,7 +117,7 @@ func leaseOne(t *testing.T, q *queue.Queue, worker string) *queue.Job {
 	return res.Jobs[0]
 }
 
-func get(t *testing.T, q *queue.Queue, id string) *queue.Job {
+func get(t *testing.T, q *queue.Queue, id string) *queue.Record {
 	t.Helper()
 	j, err := q.Get(context.Background(), id)
 	if err != nil {

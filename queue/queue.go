@@ -37,8 +37,8 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-// Client is the engine over one Redis (single node, Sentinel or Cluster).
-type Client struct {
+// Engine is the queue engine over one Redis (single node, Sentinel or Cluster).
+type Engine struct {
 	rdb          redis.UniversalClient
 	clock        Clock
 	log          logr.Logger
@@ -47,24 +47,24 @@ type Client struct {
 	combiners    sync.Map // queue key prefix -> *combiner: concurrent Enqueue calls share script calls
 }
 
-// Option configures a Client.
-type Option func(*Client)
+// Option configures an Engine.
+type Option func(*Engine)
 
 // WithClock sets the clock whose time the scripts use.
-func WithClock(c Clock) Option { return func(cl *Client) { cl.clock = c } }
+func WithClock(c Clock) Option { return func(cl *Engine) { cl.clock = c } }
 
 // WithLogger sets the logger.
-func WithLogger(l logr.Logger) Option { return func(cl *Client) { cl.log = l } }
+func WithLogger(l logr.Logger) Option { return func(cl *Engine) { cl.log = l } }
 
 // WithEventsMaxLen caps each queue's event stream (approximately; default 10,000 events).
-func WithEventsMaxLen(n int64) Option { return func(cl *Client) { cl.eventsMaxLen = n } }
+func WithEventsMaxLen(n int64) Option { return func(cl *Engine) { cl.eventsMaxLen = n } }
 
 // WithMaxIdleWait bounds how long an idle worker blocks before it looks again (default 5 s).
-func WithMaxIdleWait(d time.Duration) Option { return func(cl *Client) { cl.maxIdleWait = d } }
+func WithMaxIdleWait(d time.Duration) Option { return func(cl *Engine) { cl.maxIdleWait = d } }
 
 // New returns an engine over rdb.
-func New(rdb redis.UniversalClient, opts ...Option) *Client {
-	c := &Client{rdb: rdb, clock: realClock{}, log: logr.Discard(), eventsMaxLen: 10000, maxIdleWait: 5 * time.Second}
+func New(rdb redis.UniversalClient, opts ...Option) *Engine {
+	c := &Engine{rdb: rdb, clock: realClock{}, log: logr.Discard(), eventsMaxLen: 10000, maxIdleWait: 5 * time.Second}
 	for _, o := range opts {
 		o(c)
 	}
@@ -72,11 +72,11 @@ func New(rdb redis.UniversalClient, opts ...Option) *Client {
 }
 
 // Redis is the client the engine runs on.
-func (c *Client) Redis() redis.UniversalClient { return c.rdb }
+func (c *Engine) Redis() redis.UniversalClient { return c.rdb }
 
 // Queue is one queue of one namespace.
 type Queue struct {
-	c    *Client
+	c    *Engine
 	keys keys
 	comb *combiner
 	// Namespace and Name identify the queue.
@@ -84,7 +84,7 @@ type Queue struct {
 }
 
 // Queue returns the queue name in namespace.
-func (c *Client) Queue(namespace, name string) *Queue {
+func (c *Engine) Queue(namespace, name string) *Queue {
 	k := newKeys(namespace, name)
 	return &Queue{c: c, keys: k, comb: c.combinerFor(k.meta), Namespace: namespace, Name: name}
 }
@@ -280,7 +280,7 @@ func appendEnqueueArgs(args []any, r EnqueueRequest) []any {
 
 // LeaseResult is what one Lease call got.
 type LeaseResult struct {
-	Jobs []*Job
+	Jobs []*Record
 	// RetryAt is when more may be leased, if fewer jobs than asked came: the next delayed job's
 	// due time or the end of a rate-limit window. Zero: only a new job would help.
 	RetryAt time.Time
@@ -317,7 +317,7 @@ func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDurati
 		// are the other fields the lease wrote (lease.lua).
 		fields["state"], fields["token"], fields["worker"] = string(StateActive), fields["version"], worker
 		fields["processedAt"], fields["leaseUntil"], fields["dueAt"] = processed, until, "0"
-		job, err := decodeJob(fields)
+		job, err := decodeRecord(fields)
 		if err != nil {
 			return out, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
 		}
@@ -682,7 +682,7 @@ func (q *Queue) CountRecords(ctx context.Context, ids []string) (int64, error) {
 }
 
 // Get reads one job.
-func (q *Queue) Get(ctx context.Context, id string) (*Job, error) {
+func (q *Queue) Get(ctx context.Context, id string) (*Record, error) {
 	f, err := q.c.rdb.HGetAll(ctx, q.keys.job(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", id, err)
@@ -690,13 +690,13 @@ func (q *Queue) Get(ctx context.Context, id string) (*Job, error) {
 	if len(f) == 0 {
 		return nil, fmt.Errorf("get %s: %w", id, ErrNotFound)
 	}
-	return decodeJob(f)
+	return decodeRecord(f)
 }
 
 // List reads up to limit jobs in a state from offset: waiting in lease order, delayed by due
 // time, active by lease expiry, completed and failed newest first. It returns the state's
 // total too.
-func (q *Queue) List(ctx context.Context, state State, offset, limit int) ([]*Job, int64, error) {
+func (q *Queue) List(ctx context.Context, state State, offset, limit int) ([]*Record, int64, error) {
 	set := q.keys.stateSet(state)
 	if set == "" {
 		return nil, 0, fmt.Errorf("list %s: no listing for this state", state)
@@ -724,12 +724,12 @@ func (q *Queue) List(ctx context.Context, state State, offset, limit int) ([]*Jo
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, 0, fmt.Errorf("list %s: %w", state, err)
 	}
-	jobs := make([]*Job, 0, len(ids))
+	jobs := make([]*Record, 0, len(ids))
 	for _, g := range gets {
 		if len(g.Val()) == 0 {
 			continue // removed between the two reads
 		}
-		j, err := decodeJob(g.Val())
+		j, err := decodeRecord(g.Val())
 		if err != nil {
 			return nil, 0, err
 		}

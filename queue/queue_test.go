@@ -387,7 +387,7 @@ func TestRateLimitHoldsAcrossConcurrentWorkers(t *testing.T) {
 	q, clock := rateLimitedQueue(t, 10, 35)
 
 	// Four workers lease as fast as they can; the window admits 10 starts, whatever the race.
-	startsIn := func() []*queue.Job { return leaseConcurrently(t, q, 4, 10, 3) }
+	startsIn := func() []*queue.Record { return leaseConcurrently(t, q, 4, 10, 3) }
 	first := startsIn()
 	g.Expect(first).To(HaveLen(10))
 

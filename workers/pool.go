@@ -129,7 +129,7 @@ func (p *Pool) Run(ctx context.Context) error {
 var errShutdown = errors.New("worker shutting down")
 
 // run processes one leased job and ends its lease: complete, fail, or hand back.
-func (p *Pool) run(ctx context.Context, record *queue.Job) {
+func (p *Pool) run(ctx context.Context, record *queue.Record) {
 	log := p.log.WithValues("job", record.ID, "attempt", record.AttemptsMade+1)
 	p.status.Transition(record.ID)
 	timeout := record.Timeout
@@ -193,13 +193,13 @@ func (p *Pool) run(ctx context.Context, record *queue.Job) {
 }
 
 // process runs the processor, turning a panic into a failed attempt.
-func (p *Pool) process(ctx context.Context, record *queue.Job) (result []byte, err error) {
+func (p *Pool) process(ctx context.Context, record *queue.Record) (result []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("processor panicked: %v\n%s", r, debug.Stack())
 		}
 	}()
-	job := Job{ID: record.ID, Namespace: p.queue.Namespace, Queue: p.queue.Name, Payload: record.Payload,
+	job := Task{ID: record.ID, Namespace: p.queue.Namespace, Queue: p.queue.Name, Payload: record.Payload,
 		PayloadVersion: record.PayloadVersion, Attempt: record.AttemptsMade + 1, MaxAttempts: record.MaxAttempts}
 	progress := func(percent int, message string) {
 		if _, err := p.queue.Progress(ctx, record.ID, record.Token, min(max(percent, 0), 100), message); err == nil {
@@ -211,7 +211,7 @@ func (p *Pool) process(ctx context.Context, record *queue.Job) (result []byte, e
 
 // heartbeat renews the lease until ctx ends. When the job was cancelled, removed or taken over,
 // it cancels the job and says why.
-func (p *Pool) heartbeat(ctx context.Context, record *queue.Job, cancel context.CancelCauseFunc) error {
+func (p *Pool) heartbeat(ctx context.Context, record *queue.Record, cancel context.CancelCauseFunc) error {
 	ticker := time.NewTicker(p.heartbeatInterval)
 	defer ticker.Stop()
 	for {

@@ -88,7 +88,7 @@ func (f *fixture) run(p workers.Processor, opts ...workers.Option) (stop func())
 	ctx, cancel := context.WithCancel(context.Background())
 	writerCtx, cancelWriter := context.WithCancel(context.Background())
 	writer := workers.NewCRStatusWriter(f.kube, f.queue,
-		func() jobstatus.Object { return &jobsv1alpha1.EnrichmentJob{} }, time.Second, testr.New(f.t))
+		func() jobsv1alpha1.JobObject { return &jobsv1alpha1.EnrichmentJob{} }, time.Second, testr.New(f.t))
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); writer.Run(writerCtx) }()
 	opts = append([]workers.Option{workers.WithConcurrency(3), workers.WithLease(2*time.Second, 200*time.Millisecond),
@@ -114,11 +114,11 @@ func (f *fixture) run(p workers.Processor, opts ...workers.Option) (stop func())
 	return stop
 }
 
-func (f *fixture) record(id string) func() *queue.Job {
-	return func() *queue.Job {
+func (f *fixture) record(id string) func() *queue.Record {
+	return func() *queue.Record {
 		j, err := f.queue.Get(context.Background(), id)
 		if err != nil {
-			return &queue.Job{Error: err.Error()}
+			return &queue.Record{Error: err.Error()}
 		}
 		return j
 	}
@@ -139,7 +139,7 @@ func TestJobCompletesWithProgressOnTheCR(t *testing.T) {
 	f := newFixture(t)
 	job := f.job("enrich-ok-1")
 	release := make(chan struct{})
-	f.run(workers.ProcessorFunc(func(ctx context.Context, j workers.Job, progress workers.Progress) ([]byte, error) {
+	f.run(workers.ProcessorFunc(func(ctx context.Context, j workers.Task, progress workers.Progress) ([]byte, error) {
 		progress(50, "weather fetched")
 		<-release
 		return []byte(`{"rows":3}`), nil
@@ -156,7 +156,7 @@ func TestPanicIsAFailedAttemptThenRetried(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	job := f.job("enrich-panic-1")
-	f.run(workers.ProcessorFunc(func(ctx context.Context, j workers.Job, _ workers.Progress) ([]byte, error) {
+	f.run(workers.ProcessorFunc(func(ctx context.Context, j workers.Task, _ workers.Progress) ([]byte, error) {
 		if j.Attempt == 1 {
 			panic("nil map in processor")
 		}
@@ -171,7 +171,7 @@ func TestPermanentErrorGoesToTheDeadLetterSetAtOnce(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	job := f.job("enrich-invalid-1")
-	f.run(workers.ProcessorFunc(func(context.Context, workers.Job, workers.Progress) ([]byte, error) {
+	f.run(workers.ProcessorFunc(func(context.Context, workers.Task, workers.Progress) ([]byte, error) {
 		return nil, workers.Permanent(errors.New("property prop-1 no longer exists"))
 	}))
 	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
@@ -187,7 +187,7 @@ func TestRateLimitedAttemptIsNotCounted(t *testing.T) {
 	var mu sync.Mutex
 	var attempts []int
 	var calls atomic.Int32
-	f.run(workers.ProcessorFunc(func(_ context.Context, j workers.Job, _ workers.Progress) ([]byte, error) {
+	f.run(workers.ProcessorFunc(func(_ context.Context, j workers.Task, _ workers.Progress) ([]byte, error) {
 		mu.Lock()
 		attempts = append(attempts, j.Attempt)
 		mu.Unlock()
@@ -208,7 +208,7 @@ func TestTimeoutCancelsTheJobContext(t *testing.T) {
 	f := newFixture(t)
 	job := f.job("enrich-slow-1", func(r *queue.EnqueueRequest) { r.Timeout = 300 * time.Millisecond; r.MaxAttempts = 1 })
 	sawCancel := make(chan struct{}, 1)
-	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Job, _ workers.Progress) ([]byte, error) {
+	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Task, _ workers.Progress) ([]byte, error) {
 		<-ctx.Done()
 		sawCancel <- struct{}{}
 		return nil, ctx.Err()
@@ -223,7 +223,7 @@ func TestRemovedJobIsCancelledWithinAHeartbeat(t *testing.T) {
 	f := newFixture(t)
 	job := f.job("enrich-cancel-1")
 	started, cancelled := make(chan struct{}), make(chan error, 1)
-	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Job, _ workers.Progress) ([]byte, error) {
+	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Task, _ workers.Progress) ([]byte, error) {
 		close(started)
 		<-ctx.Done()
 		cancelled <- context.Cause(ctx)
@@ -243,7 +243,7 @@ func TestShutdownHandsUnfinishedJobsBack(t *testing.T) {
 	f := newFixture(t)
 	job := f.job("enrich-long-1")
 	started := make(chan struct{})
-	stop := f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Job, _ workers.Progress) ([]byte, error) {
+	stop := f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Task, _ workers.Progress) ([]byte, error) {
 		close(started)
 		<-ctx.Done() // a long job: it ends only when the worker gives up on it
 		return nil, ctx.Err()
@@ -270,7 +270,7 @@ func TestAPIServerOutageDoesNotStopProcessing(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	release := make(chan struct{})
-	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Job, progress workers.Progress) ([]byte, error) {
+	f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Task, progress workers.Progress) ([]byte, error) {
 		<-release
 		progress(80, "almost")
 		return []byte(`{"ok":true}`), nil
@@ -336,7 +336,7 @@ func TestFinishedJobsAreRecordedInTheHistory(t *testing.T) {
 	payload := func(r *queue.EnqueueRequest) { r.Payload = []byte(`{"propertyId":"prop-h","userId":"user-h"}`) }
 	ok := f.job("enrich-hist-ok-"+f.ns, payload)
 	bad := f.job("enrich-hist-bad-"+f.ns, payload)
-	f.run(workers.ProcessorFunc(func(_ context.Context, j workers.Job, _ workers.Progress) ([]byte, error) {
+	f.run(workers.ProcessorFunc(func(_ context.Context, j workers.Task, _ workers.Progress) ([]byte, error) {
 		if j.ID == bad.Name {
 			return nil, workers.Permanent(errors.New("no location for property prop-h"))
 		}

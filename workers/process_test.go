@@ -34,7 +34,7 @@ const hotels = 3
 
 // competitorProcessor writes the job's competitor prices, then works for WORKER_JOB_SECONDS.
 func competitorProcessor(db *store.Store, work time.Duration) workers.Processor {
-	return workers.ProcessorFunc(func(ctx context.Context, job workers.Job, progress workers.Progress) ([]byte, error) {
+	return workers.ProcessorFunc(func(ctx context.Context, job workers.Task, progress workers.Progress) ([]byte, error) {
 		var spec jobsv1alpha1.CompetitorJobSpec
 		if err := json.Unmarshal(job.Payload, &spec); err != nil {
 			return nil, workers.Permanent(err)

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Job is what a processor gets: the job's identity and its payload (the CR's spec as JSON).
-type Job struct {
+// Task is what a processor gets of a job: its identity and its payload (the CR's spec as JSON).
+type Task struct {
 	ID             string
 	Namespace      string
 	Queue          string
@@ -30,15 +30,15 @@ type Progress func(percent int, message string)
 // Processor does one queue's work. It returns a small result (JSON) or an error; Permanent and
 // RateLimited errors say how the job goes on, any other error is retried after the backoff.
 type Processor interface {
-	Process(ctx context.Context, job Job, progress Progress) ([]byte, error)
+	Process(ctx context.Context, task Task, progress Progress) ([]byte, error)
 }
 
 // ProcessorFunc adapts a function to a Processor.
-type ProcessorFunc func(ctx context.Context, job Job, progress Progress) ([]byte, error)
+type ProcessorFunc func(ctx context.Context, task Task, progress Progress) ([]byte, error)
 
 // Process calls f.
-func (f ProcessorFunc) Process(ctx context.Context, job Job, progress Progress) ([]byte, error) {
-	return f(ctx, job, progress)
+func (f ProcessorFunc) Process(ctx context.Context, task Task, progress Progress) ([]byte, error) {
+	return f(ctx, task, progress)
 }
 
 // PermanentError marks a failure no retry can fix (invalid data, a deleted property): the job

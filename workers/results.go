@@ -22,7 +22,7 @@ func WithResults(r ResultRecorder) Option { return func(p *Pool) { p.results = r
 
 // recordResult writes the job's end into the history. It is best effort: the CR and Redis
 // already hold the outcome, and the history only matters past the CR's TTL.
-func (p *Pool) recordResult(ctx context.Context, record *queue.Job, status store.JobStatus, result []byte, failure string) {
+func (p *Pool) recordResult(ctx context.Context, record *queue.Record, status store.JobStatus, result []byte, failure string) {
 	if p.results == nil {
 		return
 	}

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
-	"github.com/jengu/queue-operator/jobstatus"
 	"github.com/jengu/queue-operator/queue"
 )
 
@@ -126,9 +125,9 @@ func ResolveConcurrency(ctx context.Context, cfg Config) (int, error) {
 	return int(seed.Concurrency), nil
 }
 
-func jobObjectFor(q jobsv1alpha1.QueueName) (func() jobstatus.Object, error) {
+func jobObjectFor(q jobsv1alpha1.QueueName) (func() jobsv1alpha1.JobObject, error) {
 	if jobsv1alpha1.NewJob(q) == nil {
 		return nil, errors.New("unknown queue " + string(q))
 	}
-	return func() jobstatus.Object { return jobsv1alpha1.NewJob(q) }, nil
+	return func() jobsv1alpha1.JobObject { return jobsv1alpha1.NewJob(q) }, nil
 }

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/jobstatus"
 	"github.com/jengu/queue-operator/queue"
 )
@@ -28,7 +29,7 @@ type StatusSink interface {
 type CRStatusWriter struct {
 	client           client.Client
 	queue            *queue.Queue
-	newObj           func() jobstatus.Object
+	newObj           func() jobsv1alpha1.JobObject
 	progressInterval time.Duration
 	log              logr.Logger
 
@@ -50,7 +51,7 @@ type pendingWrite struct {
 var _ StatusSink = &CRStatusWriter{}
 
 // NewCRStatusWriter writes the CRs (made by newObj) of q's jobs through c.
-func NewCRStatusWriter(c client.Client, q *queue.Queue, newObj func() jobstatus.Object, progressInterval time.Duration, log logr.Logger) *CRStatusWriter {
+func NewCRStatusWriter(c client.Client, q *queue.Queue, newObj func() jobsv1alpha1.JobObject, progressInterval time.Duration, log logr.Logger) *CRStatusWriter {
 	return &CRStatusWriter{client: c, queue: q, newObj: newObj, progressInterval: progressInterval, log: log,
 		pending: map[string]*pendingWrite{}, lastWrite: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }

@@ -83,7 +83,7 @@ func init() {
 	SchemeBuilder.Register(&AnalyticsJob{}, &AnalyticsJobList{})
 }
 
-var _ QueueJob = &AnalyticsJob{}
+var _ JobObject = &AnalyticsJob{}
 
 func (*AnalyticsJob) QueueName() QueueName     { return QueueAnalytics }
 func (j *AnalyticsJob) Common() *JobCommonSpec { return &j.Spec.JobCommonSpec }

@@ -201,9 +201,9 @@ type JobStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// QueueJob is what the controllers, workers and facade need of every job kind.
+// JobObject is what the controllers, workers and facade need of every job kind.
 // +kubebuilder:object:generate=false
-type QueueJob interface {
+type JobObject interface {
 	metav1.Object
 	runtime.Object
 	// QueueName is the queue the kind's jobs run on.

@@ -77,7 +77,7 @@ func init() {
 	SchemeBuilder.Register(&CompetitorJob{}, &CompetitorJobList{})
 }
 
-var _ QueueJob = &CompetitorJob{}
+var _ JobObject = &CompetitorJob{}
 
 func (*CompetitorJob) QueueName() QueueName     { return QueueCompetitor }
 func (j *CompetitorJob) Common() *JobCommonSpec { return &j.Spec.JobCommonSpec }

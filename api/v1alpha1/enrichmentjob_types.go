@@ -85,7 +85,7 @@ func init() {
 	SchemeBuilder.Register(&EnrichmentJob{}, &EnrichmentJobList{})
 }
 
-var _ QueueJob = &EnrichmentJob{}
+var _ JobObject = &EnrichmentJob{}
 
 func (*EnrichmentJob) QueueName() QueueName     { return QueueEnrichment }
 func (j *EnrichmentJob) Common() *JobCommonSpec { return &j.Spec.JobCommonSpec }

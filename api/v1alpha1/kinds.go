@@ -5,17 +5,17 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// QueueJobList is a list of one job kind.
+// JobObjectList is a list of one job kind.
 // +kubebuilder:object:generate=false
-type QueueJobList interface {
+type JobObjectList interface {
 	metav1.ListInterface
 	runtime.Object
 	// Jobs returns the items, each pointing into the list.
-	Jobs() []QueueJob
+	Jobs() []JobObject
 }
 
 // NewJob returns an empty object of the job kind that runs on queue q, or nil for an unknown queue.
-func NewJob(q QueueName) QueueJob {
+func NewJob(q QueueName) JobObject {
 	switch q {
 	case QueueEnrichment:
 		return &EnrichmentJob{}
@@ -29,7 +29,7 @@ func NewJob(q QueueName) QueueJob {
 
 // NewJobList returns an empty list of the job kind that runs on queue q, or nil for an unknown
 // queue.
-func NewJobList(q QueueName) QueueJobList {
+func NewJobList(q QueueName) JobObjectList {
 	switch q {
 	case QueueEnrichment:
 		return &EnrichmentJobList{}
@@ -41,15 +41,15 @@ func NewJobList(q QueueName) QueueJobList {
 	return nil
 }
 
-func (l *EnrichmentJobList) Jobs() []QueueJob { return jobsOf(l.Items) }
-func (l *CompetitorJobList) Jobs() []QueueJob { return jobsOf(l.Items) }
-func (l *AnalyticsJobList) Jobs() []QueueJob  { return jobsOf(l.Items) }
+func (l *EnrichmentJobList) Jobs() []JobObject { return jobsOf(l.Items) }
+func (l *CompetitorJobList) Jobs() []JobObject { return jobsOf(l.Items) }
+func (l *AnalyticsJobList) Jobs() []JobObject  { return jobsOf(l.Items) }
 
 func jobsOf[T any, P interface {
 	*T
-	QueueJob
-}](items []T) []QueueJob {
-	out := make([]QueueJob, len(items))
+	JobObject
+}](items []T) []JobObject {
+	out := make([]JobObject, len(items))
 	for i := range items {
 		out[i] = P(&items[i])
 	}

@@ -50,7 +50,7 @@ func NewProcessor(db *store.Store, enricher *Enricher, opts ...ProcessorOption) 
 }
 
 // Process runs one enrichment job: 25 weather, 50 holidays, 75 features, 100 written.
-func (p *Processor) Process(ctx context.Context, job workers.Job, progress workers.Progress) ([]byte, error) {
+func (p *Processor) Process(ctx context.Context, job workers.Task, progress workers.Progress) ([]byte, error) {
 	var spec jobsv1alpha1.EnrichmentJobSpec
 	if err := json.Unmarshal(job.Payload, &spec); err != nil {
 		return nil, workers.Permanent(fmt.Errorf("decode the job's spec: %w", err))
@@ -107,7 +107,7 @@ func (p *Processor) Process(ctx context.Context, job workers.Job, progress worke
 }
 
 // calendarificKeyFor picks the job's own credential when it names one, else the worker's key.
-func (p *Processor) calendarificKeyFor(ctx context.Context, job workers.Job, spec jobsv1alpha1.EnrichmentJobSpec) (string, error) {
+func (p *Processor) calendarificKeyFor(ctx context.Context, job workers.Task, spec jobsv1alpha1.EnrichmentJobSpec) (string, error) {
 	if spec.CredentialSecretName == "" {
 		return p.calendarificKey, nil
 	}
@@ -119,7 +119,7 @@ func (p *Processor) calendarificKeyFor(ctx context.Context, job workers.Job, spe
 
 // failure turns an enrichment error into the worker's outcome, and marks the property failed
 // when no attempt is left.
-func (p *Processor) failure(ctx context.Context, propertyID string, job workers.Job, err error) error {
+func (p *Processor) failure(ctx context.Context, propertyID string, job workers.Task, err error) error {
 	var out error
 	switch OutcomeOf(err) {
 	case OutcomePermanent:

@@ -114,8 +114,8 @@ func (f *processorFixture) enqueue(jobID, propertyID string, mutate ...func(*job
 	}
 }
 
-func (f *processorFixture) finished(g Gomega, jobID string) *queue.Job {
-	var job *queue.Job
+func (f *processorFixture) finished(g Gomega, jobID string) *queue.Record {
+	var job *queue.Record
 	g.Eventually(func() queue.State {
 		j, err := f.queue.Get(context.Background(), jobID)
 		if err != nil {
@@ -273,7 +273,7 @@ func BenchmarkProcessor3Years(b *testing.B) {
 	spec, _ := json.Marshal(jobsv1alpha1.EnrichmentJobSpec{
 		JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: id, UserID: "user-1"},
 		Location:      jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038}, CountryCode: "ES"})
-	job := workers.Job{ID: "bench", Payload: spec, Attempt: 1, MaxAttempts: 5}
+	job := workers.Task{ID: "bench", Payload: spec, Attempt: 1, MaxAttempts: 5}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -52,8 +52,8 @@ const (
 	DelayRequested   DelayReason = "delay"        // enqueued with a delay
 )
 
-// Job is a job record as Redis holds it.
-type Job struct {
+// Record is a job record as Redis holds it.
+type Record struct {
 	ID  string
 	UID string // the owner CR's UID: a CR recreated under the same name is a new job
 	// Payload is opaque to the engine; PayloadVersion says which schema it follows.
@@ -87,12 +87,12 @@ type Job struct {
 	LeaseUntil time.Time
 }
 
-// decodeJob reads a record from its hash fields (HGETALL). It refuses malformed numbers and
+// decodeRecord reads a record from its hash fields (HGETALL). It refuses malformed numbers and
 // unknown states instead of guessing. An absent field is zero, except those Enqueue leaves out
 // when they hold its defaults: pv and maxAttempts (1) and backoffType (fixed).
-func decodeJob(f map[string]string) (*Job, error) {
+func decodeRecord(f map[string]string) (*Record, error) {
 	d := fieldDecoder{fields: f}
-	j := &Job{
+	j := &Record{
 		ID:              f["id"],
 		UID:             f["uid"],
 		Payload:         []byte(f["payload"]),

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// encodeJob is decodeJob's inverse, for the round-trip property.
-func encodeJob(j *Job) map[string]string {
+// encodeRecord is decodeRecord's inverse, for the round-trip property.
+func encodeRecord(j *Record) map[string]string {
 	ms := func(t interface{ UnixMilli() int64 }, zero bool) string {
 		if zero {
 			return "0"
@@ -49,14 +49,14 @@ func parseFields(data string) map[string]string {
 // trip unchanged. Seeds are in testdata/fuzz/FuzzDecodeJob.
 func FuzzDecodeJob(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data string) {
-		job, err := decodeJob(parseFields(data))
+		job, err := decodeRecord(parseFields(data))
 		if err != nil {
 			return
 		}
 		if job.Progress < 0 || job.Progress > 100 {
 			t.Fatalf("accepted progress %d", job.Progress)
 		}
-		again, err := decodeJob(encodeJob(job))
+		again, err := decodeRecord(encodeRecord(job))
 		if err != nil {
 			t.Fatalf("re-decode of an accepted record failed: %v", err)
 		}
