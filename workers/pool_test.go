@@ -22,7 +22,6 @@ import (
 	"github.com/jengu/queue-operator/internal/testenv"
 	"github.com/jengu/queue-operator/internal/testproxy"
 	"github.com/jengu/queue-operator/internal/testredis"
-	"github.com/jengu/queue-operator/jobstatus"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
