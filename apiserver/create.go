@@ -177,7 +177,7 @@ func (s *Server) admit(ctx context.Context, q jobsv1alpha1.QueueName) error {
 	}
 	// The CRs the controller has not enqueued yet, less those it has enqueued meanwhile, read
 	// before Redis' counts: a job enqueued between the reads counts twice, never not at all.
-	pending := jobsv1alpha1.NewJobList(q)
+	pending := kindOf(q).NewList()
 	if err := s.cfg.Kube.List(ctx, pending, client.InNamespace(s.cfg.Namespace), client.MatchingFields{phaseIndex: ""},
 		client.UnsafeDisableDeepCopy); err != nil {
 		return kubeError(err)
@@ -246,13 +246,13 @@ func (s *Server) createNamed(ctx context.Context, job jobsv1alpha1.JobObject, ke
 
 // exists reports whether a job of job's kind is stored under name.
 func (s *Server) exists(ctx context.Context, job jobsv1alpha1.JobObject, name string) bool {
-	return s.cfg.Reader.Get(ctx, client.ObjectKey{Namespace: s.cfg.Namespace, Name: name}, jobsv1alpha1.NewJob(job.QueueName())) == nil
+	return s.cfg.Reader.Get(ctx, client.ObjectKey{Namespace: s.cfg.Namespace, Name: name}, kindOf(job.QueueName()).New()) == nil
 }
 
 // sameRequest checks that the job already under an idempotency key's name was asked with the
 // same data.
 func (s *Server) sameRequest(ctx context.Context, job jobsv1alpha1.JobObject) error {
-	existing := jobsv1alpha1.NewJob(job.QueueName())
+	existing := kindOf(job.QueueName()).New()
 	if err := s.cfg.Reader.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
 		return kubeError(err)
 	}
@@ -268,7 +268,7 @@ func idempotencyConflict() error {
 }
 
 func (s *Server) jobName(q jobsv1alpha1.QueueName, user, key string) string {
-	prefix := idPrefixes[q]
+	prefix := kindOf(q).IDPrefix
 	if key != "" {
 		// The namespace is in the hash: job ids also key the PostgreSQL tables, which every
 		// namespace shares.

@@ -65,7 +65,7 @@ func (h *eventHub) notify(jobID string) {
 
 func (h *eventHub) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, q := range jobsv1alpha1.QueueNames {
+	for _, q := range jobsv1alpha1.QueueNames() {
 		wg.Go(func() { h.follow(ctx, h.engine.Queue(h.namespace, string(q))) })
 	}
 	wg.Wait()

@@ -25,39 +25,38 @@ const (
 
 // indexJobs adds the indexes the facade reads by. Call it before the cache starts.
 func indexJobs(ctx context.Context, indexer client.FieldIndexer) error {
-	for _, q := range jobsv1alpha1.QueueNames {
-		err := indexer.IndexField(ctx, jobsv1alpha1.NewJob(q), userIndex, func(o client.Object) []string {
+	for _, kind := range jobsv1alpha1.JobKinds {
+		err := indexer.IndexField(ctx, kind.New(), userIndex, func(o client.Object) []string {
 			return []string{o.(jobsv1alpha1.JobObject).Common().UserID}
 		})
 		if err != nil {
-			return fmt.Errorf("index %s jobs by user: %w", q, err)
+			return fmt.Errorf("index %s by user: %w", kind.Kind, err)
 		}
-		err = indexer.IndexField(ctx, jobsv1alpha1.NewJob(q), phaseIndex, func(o client.Object) []string {
+		err = indexer.IndexField(ctx, kind.New(), phaseIndex, func(o client.Object) []string {
 			return []string{string(o.(jobsv1alpha1.JobObject).JobStatus().Phase)}
 		})
 		if err != nil {
-			return fmt.Errorf("index %s jobs by phase: %w", q, err)
+			return fmt.Errorf("index %s by phase: %w", kind.Kind, err)
 		}
 	}
 	return nil
 }
 
-// idPrefixes are the job id prefixes of the seed (enrich-<8 hex>-<unix ms>, ...), by queue.
-var idPrefixes = map[jobsv1alpha1.QueueName]string{
-	jobsv1alpha1.QueueEnrichment: "enrich",
-	jobsv1alpha1.QueueCompetitor: "competitor",
-	jobsv1alpha1.QueueAnalytics:  "analytics",
-}
-
-// queueOfID is the queue whose prefix the id carries, or "" for an id of another shape (a job
-// created with kubectl under a name of its own).
-func queueOfID(id string) jobsv1alpha1.QueueName {
-	for q, prefix := range idPrefixes {
-		if strings.HasPrefix(id, prefix+"-") {
-			return q
+// kindOfID is the job kind whose id prefix the id carries, and false for an id of another
+// shape (a job created with kubectl under a name of its own).
+func kindOfID(id string) (jobsv1alpha1.JobKind, bool) {
+	for _, kind := range jobsv1alpha1.JobKinds {
+		if strings.HasPrefix(id, kind.IDPrefix+"-") {
+			return kind, true
 		}
 	}
-	return ""
+	return jobsv1alpha1.JobKind{}, false
+}
+
+// kindOf is the kind of a queue the facade has checked, or of a job it holds.
+func kindOf(q jobsv1alpha1.QueueName) jobsv1alpha1.JobKind {
+	kind, _ := jobsv1alpha1.KindOf(q)
+	return kind
 }
 
 var errJobNotFound = errors.New("job not found")
@@ -93,15 +92,15 @@ func (s *Server) findJob(ctx context.Context, user, id string) (jobsv1alpha1.Job
 		return nil, errJobNotFound
 	}
 	key := client.ObjectKey{Namespace: s.cfg.Namespace, Name: id}
-	queues := jobsv1alpha1.QueueNames
-	prefixed := queueOfID(id)
-	if prefixed != "" {
-		queues = []jobsv1alpha1.QueueName{prefixed}
+	kinds := jobsv1alpha1.JobKinds
+	prefixed, hasPrefix := kindOfID(id)
+	if hasPrefix {
+		kinds = []jobsv1alpha1.JobKind{prefixed}
 	}
-	for _, q := range queues {
-		job := jobsv1alpha1.NewJob(q)
+	for _, kind := range kinds {
+		job := kind.New()
 		err := s.cfg.Kube.Get(ctx, key, job)
-		if apierrors.IsNotFound(err) && q == prefixed && s.mayLagTheCache(id) {
+		if apierrors.IsNotFound(err) && hasPrefix && s.mayLagTheCache(id) {
 			err = s.cfg.Reader.Get(ctx, key, job)
 		}
 		switch {

@@ -137,10 +137,10 @@ func TestEnqueueRefusesBadInputNamingTheField(t *testing.T) {
 		})
 	}
 	// Nothing of the refused requests was created.
-	for _, q := range jobsv1alpha1.QueueNames {
-		list := jobsv1alpha1.NewJobList(q)
+	for _, kind := range jobsv1alpha1.JobKinds {
+		list := kind.NewList()
 		NewWithT(t).Expect(env.Client.List(context.Background(), list, client.InNamespace(f.ns))).To(Succeed())
-		NewWithT(t).Expect(list.Jobs()).To(BeEmpty(), string(q))
+		NewWithT(t).Expect(list.Jobs()).To(BeEmpty(), string(kind.Queue))
 	}
 }
 

@@ -42,7 +42,8 @@ func (s *Server) readyz(c *gin.Context) {
 // queueDepths reads the three queues' counts, for both metrics routes.
 func (s *Server) queueDepths(ctx context.Context) (map[string]metrics.QueueDepth, error) {
 	out := map[string]metrics.QueueDepth{}
-	for _, q := range jobsv1alpha1.QueueNames {
+	for _, kind := range jobsv1alpha1.JobKinds {
+		q := kind.Queue
 		counts, err := s.engine.Queue(s.cfg.Namespace, string(q)).Counts(ctx)
 		if err != nil {
 			return nil, err

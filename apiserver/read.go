@@ -130,22 +130,22 @@ func (s *Server) listDeadLetters(c *gin.Context) {
 // listed reads the queue and limit parameters of the list routes and the caller's jobs of
 // those queues.
 func (s *Server) listed(c *gin.Context) (jobs []jobsv1alpha1.JobObject, limit int, err error) {
-	queues, err := queuesParam(c.Query("queue"))
+	kinds, err := kindsParam(c.Query("queue"))
 	if err != nil {
 		return nil, 0, err
 	}
 	if limit, err = limitParam(c.Query("limit")); err != nil {
 		return nil, 0, err
 	}
-	jobs, err = s.userJobs(c, userOf(c), queues)
+	jobs, err = s.userJobs(c, userOf(c), kinds)
 	return jobs, limit, err
 }
 
 // userJobs reads the user's jobs of the queues from the cache's user index, newest first.
-func (s *Server) userJobs(c *gin.Context, user string, queues []jobsv1alpha1.QueueName) ([]jobsv1alpha1.JobObject, error) {
+func (s *Server) userJobs(c *gin.Context, user string, kinds []jobsv1alpha1.JobKind) ([]jobsv1alpha1.JobObject, error) {
 	var jobs []jobsv1alpha1.JobObject
-	for _, q := range queues {
-		list := jobsv1alpha1.NewJobList(q)
+	for _, kind := range kinds {
+		list := kind.NewList()
 		if err := s.cfg.Kube.List(c, list, client.InNamespace(s.cfg.Namespace), client.MatchingFields{userIndex: user}); err != nil {
 			return nil, kubeError(err)
 		}
@@ -164,15 +164,16 @@ func (s *Server) userJobs(c *gin.Context, user string, queues []jobsv1alpha1.Que
 	return jobs, nil
 }
 
-func queuesParam(v string) ([]jobsv1alpha1.QueueName, error) {
+// kindsParam reads the queue filter as the job kinds it selects.
+func kindsParam(v string) ([]jobsv1alpha1.JobKind, error) {
 	if v == "" {
-		return jobsv1alpha1.QueueNames, nil
+		return jobsv1alpha1.JobKinds, nil
 	}
-	q := jobsv1alpha1.QueueName(v)
-	if !slices.Contains(jobsv1alpha1.QueueNames, q) {
+	kind, ok := jobsv1alpha1.KindOf(jobsv1alpha1.QueueName(v))
+	if !ok {
 		return nil, fieldError("queue", "must be one of enrichment, competitor, analytics-heavy")
 	}
-	return []jobsv1alpha1.QueueName{q}, nil
+	return []jobsv1alpha1.JobKind{kind}, nil
 }
 
 // limitParam reads the seed's limit: 20 when absent, at most 100.

@@ -35,7 +35,7 @@ var (
 func newHousekeeper(c client.Client, engine *queue.Engine, opts Options, kinds []*jobKind) *housekeeper {
 	h := &housekeeper{client: c, engine: engine, opts: opts, kinds: map[jobsv1alpha1.QueueName]*jobKind{}}
 	for _, k := range kinds {
-		h.kinds[k.queue] = k
+		h.kinds[k.Queue] = k
 	}
 	return h
 }
@@ -120,7 +120,7 @@ func (h *housekeeper) follow(ctx context.Context, q *queue.Queue, kind *jobKind)
 }
 
 func (h *housekeeper) notify(ctx context.Context, kind *jobKind, namespace, name string) {
-	obj := kind.newObj()
+	obj := kind.New()
 	obj.SetNamespace(namespace)
 	obj.SetName(name)
 	select {
@@ -185,7 +185,7 @@ func (h *housekeeper) removeOrphans(ctx context.Context, q *queue.Queue, kind *j
 				return err
 			}
 			for _, id := range ids {
-				obj := kind.newObj()
+				obj := kind.New()
 				err := h.client.Get(ctx, client.ObjectKey{Namespace: q.Namespace, Name: id}, obj)
 				if err != nil && !apierrors.IsNotFound(err) {
 					return err

@@ -26,15 +26,10 @@ import (
 	"github.com/jengu/queue-operator/queue"
 )
 
-// JobObject is a job kind's pointer type: *EnrichmentJob, *CompetitorJob or *AnalyticsJob.
-type JobObject[T any] interface {
-	*T
-	jobsv1alpha1.JobObject
-}
-
 // JobReconciler mirrors one job kind into its Redis queue and keeps its status true. The same
-// code serves the three kinds.
-type JobReconciler[T any, P JobObject[T]] struct {
+// code serves every kind of jobsv1alpha1.JobKinds.
+type JobReconciler struct {
+	kind     jobsv1alpha1.JobKind
 	client   client.Client
 	engine   *queue.Engine
 	recorder events.EventRecorder
@@ -42,7 +37,7 @@ type JobReconciler[T any, P JobObject[T]] struct {
 	opts     Options
 }
 
-var _ reconcile.Reconciler = &JobReconciler[jobsv1alpha1.EnrichmentJob, *jobsv1alpha1.EnrichmentJob]{}
+var _ reconcile.Reconciler = &JobReconciler{}
 
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs;competitorjobs;analyticsjobs,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs/status;competitorjobs/status;analyticsjobs/status,verbs=get;update;patch
@@ -52,8 +47,8 @@ var _ reconcile.Reconciler = &JobReconciler[jobsv1alpha1.EnrichmentJob, *jobsv1a
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Reconcile brings one job's Redis record and CR status in line.
-func (r *JobReconciler[T, P]) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	obj := P(new(T))
+func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	obj := r.kind.New()
 	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
@@ -84,7 +79,7 @@ func (r *JobReconciler[T, P]) Reconcile(ctx context.Context, req reconcile.Reque
 // reconcileDelete cancels the job and removes its record, then releases the finalizer. If Redis
 // stays unreachable past the grace period the finalizer goes anyway, so namespaces and
 // uninstalls never hang; the orphan sweep removes the record later.
-func (r *JobReconciler[T, P]) reconcileDelete(ctx context.Context, obj P, q *queue.Queue) (reconcile.Result, error) {
+func (r *JobReconciler) reconcileDelete(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue) (reconcile.Result, error) {
 	log := logf.FromContext(ctx)
 	if !controllerutil.ContainsFinalizer(obj, jobsv1alpha1.Finalizer) {
 		return reconcile.Result{}, nil
@@ -102,7 +97,7 @@ func (r *JobReconciler[T, P]) reconcileDelete(ctx context.Context, obj P, q *que
 	} else if removed {
 		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Cancelled", "Delete", "Removed the job from queue %s", q.Name)
 	}
-	before := obj.DeepCopyObject().(P)
+	before := obj.DeepCopyObject().(jobsv1alpha1.JobObject)
 	controllerutil.RemoveFinalizer(obj, jobsv1alpha1.Finalizer)
 	if err := r.client.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
@@ -111,11 +106,11 @@ func (r *JobReconciler[T, P]) reconcileDelete(ctx context.Context, obj P, q *que
 }
 
 // ensureFinalizer adds the finalizer when whoever created the CR did not.
-func (r *JobReconciler[T, P]) ensureFinalizer(ctx context.Context, obj P) error {
+func (r *JobReconciler) ensureFinalizer(ctx context.Context, obj jobsv1alpha1.JobObject) error {
 	if controllerutil.ContainsFinalizer(obj, jobsv1alpha1.Finalizer) {
 		return nil
 	}
-	before := obj.DeepCopyObject().(P)
+	before := obj.DeepCopyObject().(jobsv1alpha1.JobObject)
 	controllerutil.AddFinalizer(obj, jobsv1alpha1.Finalizer)
 	if err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("add finalizer: %w", err)
@@ -125,7 +120,7 @@ func (r *JobReconciler[T, P]) ensureFinalizer(ctx context.Context, obj P) error 
 
 // jobQueue finds the namespace's JobQueue for the job's queue. Without one the job is not
 // enqueued: it shows QueueReady=False until the JobQueue appears (a watch brings it back).
-func (r *JobReconciler[T, P]) jobQueue(ctx context.Context, obj P) (*jobsv1alpha1.JobQueue, error) {
+func (r *JobReconciler) jobQueue(ctx context.Context, obj jobsv1alpha1.JobObject) (*jobsv1alpha1.JobQueue, error) {
 	jq := &jobsv1alpha1.JobQueue{}
 	key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: string(obj.QueueName())}
 	err := r.client.Get(ctx, key, jq)
@@ -151,7 +146,7 @@ func (r *JobReconciler[T, P]) jobQueue(ctx context.Context, obj P) (*jobsv1alpha
 // ensureEnqueued returns the job's Redis record, enqueuing it first when it has none: a new
 // job, or one Redis lost (flushed, restarted without persistence). A finished job whose record
 // is gone returns nil: there is nothing left to mirror.
-func (r *JobReconciler[T, P]) ensureEnqueued(ctx context.Context, obj P, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (*queue.Record, error) {
+func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (*queue.Record, error) {
 	record, err := q.Get(ctx, obj.GetName())
 	switch {
 	case err == nil && record.UID == string(obj.GetUID()):
@@ -190,7 +185,7 @@ func (r *JobReconciler[T, P]) ensureEnqueued(ctx context.Context, obj P, q *queu
 
 // handleRetryRequest acts on a new jobs.jengu.io/retry token: a failed job goes back from the
 // dead letter set to waiting, once per token.
-func (r *JobReconciler[T, P]) handleRetryRequest(ctx context.Context, obj P, q *queue.Queue, record *queue.Record) (*queue.Record, error) {
+func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, record *queue.Record) (*queue.Record, error) {
 	token := obj.GetAnnotations()[jobsv1alpha1.AnnotationRetry]
 	if token == "" || token == obj.JobStatus().LastRetryToken {
 		return record, nil
@@ -219,7 +214,7 @@ func (r *JobReconciler[T, P]) handleRetryRequest(ctx context.Context, obj P, q *
 // catchUp writes the status the record implies when the CR lags it. Progress of an active job
 // with a live lease is left to its worker, which coalesces it: the controller writes only phase
 // changes then, so a job costs the API server a handful of writes.
-func (r *JobReconciler[T, P]) catchUp(ctx context.Context, obj P, record *queue.Record) error {
+func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject, record *queue.Record) error {
 	status := obj.JobStatus()
 	if record.Version <= status.QueueVersion {
 		return nil
@@ -238,7 +233,7 @@ func (r *JobReconciler[T, P]) catchUp(ctx context.Context, obj P, record *queue.
 
 // expireFinished deletes a finished job once its TTL has passed (the one retention clock), and
 // otherwise comes back when it will have, or after the resync period for a live job.
-func (r *JobReconciler[T, P]) expireFinished(ctx context.Context, obj P, jq *jobsv1alpha1.JobQueue) (reconcile.Result, error) {
+func (r *JobReconciler) expireFinished(ctx context.Context, obj jobsv1alpha1.JobObject, jq *jobsv1alpha1.JobQueue) (reconcile.Result, error) {
 	status := obj.JobStatus()
 	if !status.Phase.IsFinished() || status.FinishedAt == nil {
 		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, nil

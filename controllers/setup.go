@@ -5,8 +5,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -60,33 +58,23 @@ func DefaultOptions() Options {
 	}
 }
 
-// jobKind ties a job kind to its queue and its reconciler's event channel.
+// jobKind is a job kind as the controllers run it: the kind, and the channel through which
+// the engine's events (followed by the housekeeping) bring its jobs back to its reconciler.
 type jobKind struct {
-	queue   jobsv1alpha1.QueueName
-	newObj  func() client.Object
-	newList func() client.ObjectList
-	events  chan event.GenericEvent
+	jobsv1alpha1.JobKind
+	events chan event.GenericEvent
 }
 
-// SetupWithManager registers the three job reconcilers and the per-queue housekeeping.
+// SetupWithManager registers a job reconciler for each kind, the per-queue housekeeping and
+// the JobQueue reconciler.
 func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) error {
 	var kinds []*jobKind
-	for _, q := range jobsv1alpha1.QueueNames {
-		kinds = append(kinds, &jobKind{queue: q,
-			newObj:  func() client.Object { return jobsv1alpha1.NewJob(q) },
-			newList: func() client.ObjectList { return jobsv1alpha1.NewJobList(q) }})
-	}
-	for _, k := range kinds {
-		k.events = make(chan event.GenericEvent, 1024)
-	}
-	if err := setupJobKind[jobsv1alpha1.EnrichmentJob](mgr, engine, opts, kinds[0]); err != nil {
-		return err
-	}
-	if err := setupJobKind[jobsv1alpha1.CompetitorJob](mgr, engine, opts, kinds[1]); err != nil {
-		return err
-	}
-	if err := setupJobKind[jobsv1alpha1.AnalyticsJob](mgr, engine, opts, kinds[2]); err != nil {
-		return err
+	for _, k := range jobsv1alpha1.JobKinds {
+		kind := &jobKind{JobKind: k, events: make(chan event.GenericEvent, 1024)}
+		if err := setupJobKind(mgr, engine, opts, kind); err != nil {
+			return err
+		}
+		kinds = append(kinds, kind)
 	}
 	if err := mgr.Add(newHousekeeper(mgr.GetClient(), engine, opts, kinds)); err != nil {
 		return err
@@ -100,20 +88,20 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) erro
 			recorder: mgr.GetEventRecorder("queue-operator"), clock: opts.Clock, opts: opts})
 }
 
-func setupJobKind[T any, P JobObject[T]](mgr ctrl.Manager, engine *queue.Engine, opts Options, kind *jobKind) error {
-	r := &JobReconciler[T, P]{
+func setupJobKind(mgr ctrl.Manager, engine *queue.Engine, opts Options, kind *jobKind) error {
+	r := &JobReconciler{
+		kind:     kind.JobKind,
 		client:   mgr.GetClient(),
 		engine:   engine,
 		recorder: mgr.GetEventRecorder("queue-operator"),
 		clock:    opts.Clock,
 		opts:     opts,
 	}
-	name := string(kind.queue) + "-job"
 	return ctrl.NewControllerManagedBy(mgr).
-		Named(name).
-		For(P(new(T))).
+		Named(string(kind.Queue) + "-job").
+		For(kind.New()).
 		// A JobQueue that appears (or changes) brings back the jobs of its queue that waited.
-		Watches(&jobsv1alpha1.JobQueue{}, handler.EnqueueRequestsFromMapFunc(jobsOfQueue(mgr.GetClient(), kind)),
+		Watches(&jobsv1alpha1.JobQueue{}, handler.EnqueueRequestsFromMapFunc(jobsOfQueue(mgr.GetClient(), kind.JobKind)),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// The engine's event stream (through the housekeeping) brings back a job whose record moved.
 		WatchesRawSource(source.Channel(kind.events, &handler.EnqueueRequestForObject{})).
@@ -121,23 +109,20 @@ func setupJobKind[T any, P JobObject[T]](mgr ctrl.Manager, engine *queue.Engine,
 }
 
 // jobsOfQueue maps a JobQueue to the jobs of its kind in its namespace.
-func jobsOfQueue(c client.Client, kind *jobKind) handler.MapFunc {
+func jobsOfQueue(c client.Client, kind jobsv1alpha1.JobKind) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		jq, ok := o.(*jobsv1alpha1.JobQueue)
-		if !ok || jq.Spec.Queue != kind.queue {
+		if !ok || jq.Spec.Queue != kind.Queue {
 			return nil
 		}
-		list := kind.newList()
+		list := kind.NewList()
 		if err := c.List(ctx, list, client.InNamespace(jq.Namespace)); err != nil {
 			return nil
 		}
-		var reqs []reconcile.Request
-		_ = apimeta.EachListItem(list, func(item runtime.Object) error {
-			if m, err := apimeta.Accessor(item); err == nil {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: m.GetNamespace(), Name: m.GetName()}})
-			}
-			return nil
-		})
+		reqs := make([]reconcile.Request, 0, len(list.Jobs()))
+		for _, job := range list.Jobs() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(job)})
+		}
 		return reqs
 	}
 }

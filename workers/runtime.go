@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -64,15 +63,15 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopWriter()
 	writerDone := make(chan struct{})
 	if cfg.Kube != nil {
-		newObj, err := jobObjectFor(cfg.Queue)
-		if err != nil {
-			return err
+		kind, ok := jobsv1alpha1.KindOf(cfg.Queue)
+		if !ok {
+			return fmt.Errorf("unknown queue %q", cfg.Queue)
 		}
 		interval := cfg.ProgressInterval
 		if interval <= 0 {
 			interval = 5 * time.Second
 		}
-		writer = NewCRStatusWriter(cfg.Kube, q, newObj, interval, cfg.Log.WithName("status"))
+		writer = NewCRStatusWriter(cfg.Kube, q, kind.New, interval, cfg.Log.WithName("status"))
 		go func() { defer close(writerDone); writer.Run(writerCtx) }()
 		opts = append(opts, WithStatus(writer))
 	} else {
@@ -97,10 +96,11 @@ func ResolveConcurrency(ctx context.Context, cfg Config) (int, error) {
 	if cfg.Concurrency > 0 {
 		return cfg.Concurrency, nil
 	}
-	seed, ok := jobsv1alpha1.SeedDefaults(cfg.Queue)
+	kind, ok := jobsv1alpha1.KindOf(cfg.Queue)
 	if !ok {
 		return 0, fmt.Errorf("unknown queue %q", cfg.Queue)
 	}
+	seed := kind.Seed
 	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -123,11 +123,4 @@ func ResolveConcurrency(ctx context.Context, cfg Config) (int, error) {
 		}
 	}
 	return int(seed.Concurrency), nil
-}
-
-func jobObjectFor(q jobsv1alpha1.QueueName) (func() jobsv1alpha1.JobObject, error) {
-	if jobsv1alpha1.NewJob(q) == nil {
-		return nil, errors.New("unknown queue " + string(q))
-	}
-	return func() jobsv1alpha1.JobObject { return jobsv1alpha1.NewJob(q) }, nil
 }

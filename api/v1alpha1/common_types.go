@@ -15,9 +15,6 @@ const (
 	QueueAnalytics  QueueName = "analytics-heavy"
 )
 
-// QueueNames lists every queue, in the seed document's order.
-var QueueNames = []QueueName{QueueEnrichment, QueueCompetitor, QueueAnalytics}
-
 // JobPhase is where a job is in its life; the values are the seed's status values, capitalised as
 // Kubernetes phases are.
 // +kubebuilder:validation:Enum=Waiting;Active;Delayed;Completed;Failed

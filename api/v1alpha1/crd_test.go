@@ -72,7 +72,7 @@ func TestEverySampleIsAccepted(t *testing.T) {
 
 	queues := &jobsv1alpha1.JobQueueList{}
 	g.Expect(env.Client.List(context.Background(), queues, client.InNamespace(ns))).To(Succeed())
-	g.Expect(queues.Items).To(HaveLen(len(jobsv1alpha1.QueueNames)), "one sample JobQueue per queue")
+	g.Expect(queues.Items).To(HaveLen(len(jobsv1alpha1.JobKinds)), "one sample JobQueue per queue")
 }
 
 const validEnrichment = `

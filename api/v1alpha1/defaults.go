@@ -19,24 +19,6 @@ type SeedQueue struct {
 	RateLimit *RateLimit
 }
 
-var seedQueues = map[QueueName]SeedQueue{
-	QueueEnrichment: {Concurrency: 3, ConcurrencyEnv: "ENRICHMENT_WORKER_CONCURRENCY", Attempts: 5,
-		RateLimit: &RateLimit{Max: 10, Duration: metav1.Duration{Duration: time.Minute}}},
-	QueueCompetitor: {Concurrency: 2, ConcurrencyEnv: "COMPETITOR_WORKER_CONCURRENCY", Attempts: 3},
-	QueueAnalytics:  {Concurrency: 2, ConcurrencyEnv: "ANALYTICS_WORKER_CONCURRENCY", Attempts: 2},
-}
-
-// SeedDefaults returns the seed document's configuration of queue q, and false for an unknown
-// queue.
-func SeedDefaults(q QueueName) (SeedQueue, bool) {
-	s, ok := seedQueues[q]
-	if ok && s.RateLimit != nil {
-		limit := *s.RateLimit
-		s.RateLimit = &limit
-	}
-	return s, ok
-}
-
 // QueueSettings are a JobQueue's effective settings: its spec with the seed's values where the
 // spec is silent.
 type QueueSettings struct {
@@ -53,12 +35,15 @@ type QueueSettings struct {
 
 // Settings resolves the queue's effective settings.
 func (s *JobQueueSpec) Settings() QueueSettings {
-	seed, _ := SeedDefaults(s.Queue)
+	var seed SeedQueue
+	if kind, ok := KindOf(s.Queue); ok {
+		seed = kind.Seed
+	}
 	out := QueueSettings{
 		Concurrency:     seed.Concurrency,
 		Attempts:        seed.Attempts,
 		Backoff:         Backoff{Type: BackoffExponential, Delay: metav1.Duration{Duration: 5 * time.Second}, Multiplier: 5},
-		RateLimit:       seed.RateLimit,
+		RateLimit:       seed.RateLimit.DeepCopy(),
 		Timeout:         5 * time.Minute,
 		RetainCompleted: 24 * time.Hour,
 		RetainFailed:    7 * 24 * time.Hour,

@@ -170,7 +170,7 @@ type Autoscaling struct {
 }
 
 // JobQueueSpec configures one queue of a namespace. Unset fields take the seed document's values
-// for the queue (see SeedDefaults).
+// for the queue (see JobKinds).
 type JobQueueSpec struct {
 	// queue is the queue this object configures; it must equal metadata.name, so a namespace has
 	// at most one JobQueue per queue.

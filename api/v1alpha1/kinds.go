@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -14,31 +16,66 @@ type JobObjectList interface {
 	Jobs() []JobObject
 }
 
-// NewJob returns an empty object of the job kind that runs on queue q, or nil for an unknown queue.
-func NewJob(q QueueName) JobObject {
-	switch q {
-	case QueueEnrichment:
-		return &EnrichmentJob{}
-	case QueueCompetitor:
-		return &CompetitorJob{}
-	case QueueAnalytics:
-		return &AnalyticsJob{}
-	}
-	return nil
+// JobKind is everything the product knows of one job kind: the queue it runs on, its custom
+// resource, the prefix of the ids the facade gives its jobs, and the seed's settings of its
+// queue. The controllers, the facade and the workers iterate JobKinds instead of switching on
+// a queue name.
+// +kubebuilder:object:generate=false
+type JobKind struct {
+	// Queue is the queue the kind's jobs run on.
+	Queue QueueName
+	// Kind is the custom resource's kind, e.g. "EnrichmentJob".
+	Kind string
+	// IDPrefix starts the ids the facade gives the kind's jobs (enrich-<8 hex>-<unix ms>).
+	IDPrefix string
+	// Seed is the queue's configuration as the seed document fixes it.
+	Seed SeedQueue
+	// New returns an empty object of the kind.
+	New func() JobObject
+	// NewList returns an empty list of the kind.
+	NewList func() JobObjectList
 }
 
-// NewJobList returns an empty list of the job kind that runs on queue q, or nil for an unknown
-// queue.
-func NewJobList(q QueueName) JobObjectList {
-	switch q {
-	case QueueEnrichment:
-		return &EnrichmentJobList{}
-	case QueueCompetitor:
-		return &CompetitorJobList{}
-	case QueueAnalytics:
-		return &AnalyticsJobList{}
+// JobKinds lists every job kind, in the seed document's queue order.
+var JobKinds = []JobKind{
+	{
+		Queue: QueueEnrichment, Kind: "EnrichmentJob", IDPrefix: "enrich",
+		Seed: SeedQueue{Concurrency: 3, ConcurrencyEnv: "ENRICHMENT_WORKER_CONCURRENCY", Attempts: 5,
+			RateLimit: &RateLimit{Max: 10, Duration: metav1.Duration{Duration: time.Minute}}},
+		New:     func() JobObject { return &EnrichmentJob{} },
+		NewList: func() JobObjectList { return &EnrichmentJobList{} },
+	},
+	{
+		Queue: QueueCompetitor, Kind: "CompetitorJob", IDPrefix: "competitor",
+		Seed:    SeedQueue{Concurrency: 2, ConcurrencyEnv: "COMPETITOR_WORKER_CONCURRENCY", Attempts: 3},
+		New:     func() JobObject { return &CompetitorJob{} },
+		NewList: func() JobObjectList { return &CompetitorJobList{} },
+	},
+	{
+		Queue: QueueAnalytics, Kind: "AnalyticsJob", IDPrefix: "analytics",
+		Seed:    SeedQueue{Concurrency: 2, ConcurrencyEnv: "ANALYTICS_WORKER_CONCURRENCY", Attempts: 2},
+		New:     func() JobObject { return &AnalyticsJob{} },
+		NewList: func() JobObjectList { return &AnalyticsJobList{} },
+	},
+}
+
+// KindOf returns the job kind that runs on queue q, and false for an unknown queue.
+func KindOf(q QueueName) (JobKind, bool) {
+	for _, k := range JobKinds {
+		if k.Queue == q {
+			return k, true
+		}
 	}
-	return nil
+	return JobKind{}, false
+}
+
+// QueueNames lists every queue, in the seed document's order.
+func QueueNames() []QueueName {
+	names := make([]QueueName, len(JobKinds))
+	for i, k := range JobKinds {
+		names[i] = k.Queue
+	}
+	return names
 }
 
 func (l *EnrichmentJobList) Jobs() []JobObject { return jobsOf(l.Items) }
