@@ -98,7 +98,7 @@ func setupJobKind(mgr ctrl.Manager, engine *queue.Engine, opts Options, kind *jo
 		opts:     opts,
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		Named(string(kind.Queue) + "-job").
+		Named(string(kind.Queue)+"-job").
 		For(kind.New()).
 		// A JobQueue that appears (or changes) brings back the jobs of its queue that waited.
 		Watches(&jobsv1alpha1.JobQueue{}, handler.EnqueueRequestsFromMapFunc(jobsOfQueue(mgr.GetClient(), kind.JobKind)),
