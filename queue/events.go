@@ -79,16 +79,3 @@ func (q *Queue) LastEventID(ctx context.Context) (string, error) {
 	}
 	return last[0].ID, nil
 }
-
-// IDs lists the ids of the jobs in a state, up to limit from offset, without reading records.
-func (q *Queue) IDs(ctx context.Context, state State, offset, limit int) ([]string, error) {
-	set := q.keys.stateSet(state)
-	if set == "" {
-		return nil, fmt.Errorf("ids %s: no listing for this state", state)
-	}
-	ids, err := q.c.rdb.ZRange(ctx, set, int64(offset), int64(offset+limit-1)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("ids %s of %s/%s: %w", state, q.Namespace, q.Name, err)
-	}
-	return ids, nil
-}

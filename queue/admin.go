@@ -1,0 +1,121 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RetryFailed moves a job from the dead letter set back to waiting, with its attempts reset.
+func (q *Queue) RetryFailed(ctx context.Context, id string) (int64, error) {
+	k := q.keys
+	v, err := scriptRetry.Run(ctx, q.c.rdb, []string{k.job(id), k.failed, k.wait, k.events, k.marker},
+		id, q.c.eventsMaxLen).Int64()
+	return v, stateErr("retry", id, err)
+}
+
+// Cancel cancels a job that has not finished; its record is kept for keep. A worker holding it
+// learns it at its next heartbeat. It returns the job's state afterwards.
+func (q *Queue) Cancel(ctx context.Context, id string, keep time.Duration) (State, int64, error) {
+	k := q.keys
+	res, err := scriptCancel.Run(ctx, q.c.rdb, []string{k.job(id), k.wait, k.delayed, k.active, k.events},
+		id, q.now(), q.c.eventsMaxLen, keep.Milliseconds()).Slice()
+	if err != nil {
+		return "", 0, stateErr("cancel", id, err)
+	}
+	return State(toString(res[0])), toInt64(res[1]), nil
+}
+
+// Remove deletes a job's record wherever it is. With a non-empty uid, only the record of that
+// owner is removed (a recreated CR's new record is left alone). It reports whether a record
+// went.
+func (q *Queue) Remove(ctx context.Context, id, uid string) (bool, error) {
+	k := q.keys
+	v, err := scriptRemove.Run(ctx, q.c.rdb,
+		[]string{k.job(id), k.events, k.wait, k.delayed, k.active, k.completed, k.failed},
+		id, q.c.eventsMaxLen, uid).Int64()
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	return v > 0, nil
+}
+
+// Reclaimed is a job whose lease expired.
+type Reclaimed struct {
+	ID      string
+	State   State // waiting again, or failed when out of attempts or stalls
+	Version int64
+}
+
+// ReclaimStalled returns jobs whose lease expired (dead worker) to waiting, counting the
+// attempt; a job stalled more than maxStalls times, or out of attempts, fails.
+func (q *Queue) ReclaimStalled(ctx context.Context, maxStalls int) ([]Reclaimed, error) {
+	k := q.keys
+	res, err := scriptReclaim.Run(ctx, q.c.rdb, []string{k.active, k.wait, k.failed, k.events, k.marker},
+		k.jobPrefix, q.now(), maxStalls, 1000, q.c.eventsMaxLen).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("reclaim stalled on %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	var out []Reclaimed
+	for i := 0; i+2 < len(res); i += 3 {
+		out = append(out, Reclaimed{ID: toString(res[i]), State: State(toString(res[i+1])), Version: toInt64(res[i+2])})
+	}
+	return out, nil
+}
+
+// SweepFinished deletes completed records older than keepCompleted and failed ones older than
+// keepFailed, up to batch of each per call. It walks the finished sets by time, never the
+// keyspace.
+func (q *Queue) SweepFinished(ctx context.Context, keepCompleted, keepFailed time.Duration, batch int) (int, error) {
+	now := q.c.clock.Now()
+	n, err := scriptSweep.Run(ctx, q.c.rdb, []string{q.keys.completed, q.keys.failed},
+		q.keys.jobPrefix, now.Add(-keepCompleted).UnixMilli(), now.Add(-keepFailed).UnixMilli(), batch).Int()
+	if err != nil {
+		return 0, fmt.Errorf("sweep %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	return n, nil
+}
+
+// Pause stops the queue leasing; its jobs stay.
+func (q *Queue) Pause(ctx context.Context) error { return q.setPaused(ctx, true) }
+
+// Resume lets the queue lease again.
+func (q *Queue) Resume(ctx context.Context) error { return q.setPaused(ctx, false) }
+
+func (q *Queue) setPaused(ctx context.Context, paused bool) error {
+	flag := "0"
+	if paused {
+		flag = "1"
+	}
+	if err := scriptPause.Run(ctx, q.c.rdb, []string{q.keys.meta, q.keys.events, q.keys.marker}, flag, q.c.eventsMaxLen).Err(); err != nil {
+		return fmt.Errorf("pause=%v %s/%s: %w", paused, q.Namespace, q.Name, err)
+	}
+	return nil
+}
+
+// SetRateLimit caps job starts to max per window across all workers; max 0 removes the cap.
+func (q *Queue) SetRateLimit(ctx context.Context, max int, window time.Duration) error {
+	err := q.c.rdb.HSet(ctx, q.keys.meta, "rateMax", max, "rateDuration", window.Milliseconds()).Err()
+	if err != nil {
+		return fmt.Errorf("set rate limit of %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	return nil
+}
+
+// SetRemoveOnComplete says whether the queue deletes a job's record when the job completes
+// (true) instead of keeping it in the completed set until SweepFinished or Remove (false, the
+// default). It is the queue's setting, in Redis, so every worker follows it. A removed record's
+// 'completed' event still carries the job's final version, but Get then finds nothing
+// (ErrNotFound), Counts counts no completed jobs, and Enqueue of the same id and UID adds the
+// job anew: use it for queues whose results nobody reads from the record. It saves Redis time and
+// memory per job. Failed and cancelled records are kept either way.
+func (q *Queue) SetRemoveOnComplete(ctx context.Context, remove bool) error {
+	flag := "0"
+	if remove {
+		flag = "1"
+	}
+	if err := q.c.rdb.HSet(ctx, q.keys.meta, "removeOnComplete", flag).Err(); err != nil {
+		return fmt.Errorf("set removeOnComplete of %s/%s: %w", q.Namespace, q.Name, err)
+	}
+	return nil
+}
