@@ -13,7 +13,6 @@ import (
 	"github.com/go-logr/logr"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
-	"github.com/jengu/queue-operator/internal/ctxsleep"
 	"github.com/jengu/queue-operator/queue"
 )
 
@@ -74,32 +73,13 @@ func (h *eventHub) run(ctx context.Context) {
 // follow reads one queue's stream from now on until ctx ends, riding out Redis outages (the
 // streams re-read their job's state on their keep-alive meanwhile).
 func (h *eventHub) follow(ctx context.Context, q *queue.Queue) {
-	after := ""
-	for ctx.Err() == nil {
-		if after == "" {
-			last, err := q.LastEventID(ctx)
-			if err != nil {
-				h.log.Error(err, "Reading the event stream failed; retrying", "queue", q.Name)
-				ctxsleep.Sleep(ctx, time.Second)
-				continue
-			}
-			after = last
+	q.Follow(ctx, func(e queue.Event) {
+		if e.JobID != "" {
+			h.notify(e.JobID)
 		}
-		events, err := q.ReadEvents(ctx, after, 500, 5*time.Second)
-		if err != nil {
-			if ctx.Err() == nil {
-				h.log.Error(err, "Reading the event stream failed; retrying", "queue", q.Name)
-				ctxsleep.Sleep(ctx, time.Second)
-			}
-			continue
-		}
-		for _, e := range events {
-			after = e.StreamID
-			if e.JobID != "" {
-				h.notify(e.JobID)
-			}
-		}
-	}
+	}, queue.FollowBlock(5*time.Second), queue.FollowOnError(func(err error) {
+		h.log.Error(err, "Reading the event stream failed; retrying", "queue", q.Name)
+	}))
 }
 
 // jobEvents answers GET /api/jobs/:jobId/events with Server-Sent Events: the job's state now,

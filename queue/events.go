@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jengu/queue-operator/internal/ctxsleep"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -78,4 +79,72 @@ func (q *Queue) LastEventID(ctx context.Context) (string, error) {
 		return StreamStart, nil
 	}
 	return last[0].ID, nil
+}
+
+// FollowOption configures Follow.
+type FollowOption func(*followOptions)
+
+type followOptions struct {
+	block   time.Duration
+	onError func(error)
+}
+
+// FollowBlock sets how long one read of the stream waits for events (default 5 s; d <= 0 keeps
+// it, as a read that does not wait would spin). It bounds how long Follow takes to notice that
+// its context ended while the queue is quiet.
+func FollowBlock(d time.Duration) FollowOption {
+	return func(o *followOptions) {
+		if d > 0 {
+			o.block = d
+		}
+	}
+}
+
+// FollowOnError sets what hears of a failed read before Follow retries it a second later
+// (default: the engine's logger, as an error).
+func FollowOnError(fn func(error)) FollowOption { return func(o *followOptions) { o.onError = fn } }
+
+// followRetryDelay is the pause after a failed read, so an unreachable Redis is not hammered.
+const followRetryDelay = time.Second
+
+// Follow reads the queue's event stream from now on (LastEventID) and calls fn with each event,
+// in stream order, until ctx ends. It rides out Redis errors: each failed read is reported
+// (FollowOnError) and retried after a second, resuming after the last event delivered, so
+// nothing the capped stream still holds is missed. fn runs on the caller's goroutine; the next
+// read waits for it.
+func (q *Queue) Follow(ctx context.Context, fn func(Event), opts ...FollowOption) {
+	o := followOptions{block: 5 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.onError == nil {
+		log := q.c.log.WithValues("namespace", q.Namespace, "queue", q.Name)
+		o.onError = func(err error) { log.Error(err, "Reading the event stream failed; retrying") }
+	}
+	after := ""
+	for ctx.Err() == nil {
+		if after == "" {
+			last, err := q.LastEventID(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					o.onError(err)
+					ctxsleep.Sleep(ctx, followRetryDelay)
+				}
+				continue
+			}
+			after = last
+		}
+		events, err := q.ReadEvents(ctx, after, 500, o.block)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.onError(err)
+				ctxsleep.Sleep(ctx, followRetryDelay)
+			}
+			continue
+		}
+		for _, e := range events {
+			after = e.StreamID
+			fn(e)
+		}
+	}
 }
