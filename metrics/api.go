@@ -83,5 +83,5 @@ func (g *bullMQGauges) Collect(ch chan<- prometheus.Metric) {
 // gauges read from source. Only the facade exports those gauges, so dashboards never count a
 // queue twice.
 func RegisterAPI(reg prometheus.Registerer, source QueueDepthSource) error {
-	return register(reg, RedisEvictionPolicyOK, APIRequestDuration, APIEnqueueDuration, newBullMQGauges(source))
+	return register(reg, redisEvictionPolicyOK, APIRequestDuration, APIEnqueueDuration, newBullMQGauges(source))
 }

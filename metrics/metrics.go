@@ -6,15 +6,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// RedisEvictionPolicyOK is 1 when Redis' maxmemory-policy is noeviction, 0 when Redis may evict
+// redisEvictionPolicyOK is 1 when Redis' maxmemory-policy is noeviction, 0 when Redis may evict
 // (and so lose) job records, by policy found.
-var RedisEvictionPolicyOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+var redisEvictionPolicyOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Name: "queue_operator_redis_eviction_policy_ok",
 	Help: "1 when Redis maxmemory-policy is noeviction; 0 when Redis may evict job records and lose jobs.",
 }, []string{"policy"})
 
 // Register adds the collectors shared by every component to reg.
-func Register(reg prometheus.Registerer) error { return register(reg, RedisEvictionPolicyOK) }
+func Register(reg prometheus.Registerer) error { return register(reg, redisEvictionPolicyOK) }
+
+// ReportRedisEvictionPolicy reports the maxmemory-policy found: 1 when ok (noeviction), 0 when
+// Redis may evict job records. Only the current policy has a series.
+func ReportRedisEvictionPolicy(policy string, ok bool) {
+	redisEvictionPolicyOK.Reset()
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	redisEvictionPolicyOK.WithLabelValues(policy).Set(v)
+}
 
 func register(reg prometheus.Registerer, collectors ...prometheus.Collector) error {
 	for _, c := range collectors {
@@ -48,7 +59,7 @@ var (
 
 // RegisterWorker adds the shared and the worker collectors to reg.
 func RegisterWorker(reg prometheus.Registerer) error {
-	return register(reg, RedisEvictionPolicyOK, WorkerJobsProcessed, WorkerJobsFailed, WorkerJobDuration, WorkerJobsInFlight)
+	return register(reg, redisEvictionPolicyOK, WorkerJobsProcessed, WorkerJobsFailed, WorkerJobDuration, WorkerJobsInFlight)
 }
 
 // Controller collectors of the JobQueue autoscaler.
@@ -75,5 +86,5 @@ var (
 
 // RegisterController adds the shared and the controller collectors to reg.
 func RegisterController(reg prometheus.Registerer) error {
-	return register(reg, RedisEvictionPolicyOK, QueueDesiredReplicas, QueueCurrentReplicas, QueueJobs, QueueScalingEvents)
+	return register(reg, redisEvictionPolicyOK, QueueDesiredReplicas, QueueCurrentReplicas, QueueJobs, QueueScalingEvents)
 }

@@ -10,11 +10,9 @@ import (
 
 	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jengu/queue-operator/internal/testredis"
-	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/queue"
 )
 
@@ -276,12 +274,6 @@ func TestEvictionPolicyCheck(t *testing.T) {
 			got, err := queue.CheckEvictionPolicy(ctx, rdb, logr.Discard())
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(got).To(Equal(queue.EvictionPolicy{Policy: tt.policy, OK: tt.ok}))
-			want := 0.0
-			if tt.ok {
-				want = 1
-			}
-			g.Expect(testutil.ToFloat64(metrics.RedisEvictionPolicyOK.WithLabelValues(tt.policy))).To(Equal(want))
-			g.Expect(testutil.CollectAndCount(metrics.RedisEvictionPolicyOK)).To(Equal(1), "only the current policy is reported")
 		})
 	}
 }

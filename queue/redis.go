@@ -8,8 +8,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/jengu/queue-operator/metrics"
 )
 
 // NewRedisClient connects to the Redis that rawURL names: redis:// or rediss:// (TLS), with a
@@ -48,8 +46,9 @@ type EvictionPolicy struct {
 	OK bool
 }
 
-// CheckEvictionPolicy reads maxmemory-policy and warns loudly, in the log and the metric
-// queue_operator_redis_eviction_policy_ok, when it is not noeviction.
+// CheckEvictionPolicy reads maxmemory-policy and warns loudly in the log when it is not
+// noeviction. It only reads: the caller reports the result where it should be seen (the
+// metric queue_operator_redis_eviction_policy_ok, a condition).
 func CheckEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, log logr.Logger) (EvictionPolicy, error) {
 	var (
 		mu     sync.Mutex // ForEachMaster reads the masters concurrently
@@ -78,12 +77,6 @@ func CheckEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, log log
 		return EvictionPolicy{}, fmt.Errorf("read maxmemory-policy: %w", err)
 	}
 	result := EvictionPolicy{Policy: policy, OK: policy == "noeviction"}
-	metrics.RedisEvictionPolicyOK.Reset()
-	if result.OK {
-		metrics.RedisEvictionPolicyOK.WithLabelValues(policy).Set(1)
-	} else {
-		metrics.RedisEvictionPolicyOK.WithLabelValues(policy).Set(0)
-	}
 	if !result.OK {
 		log.Info("WARNING: Redis maxmemory-policy is not noeviction: under memory pressure Redis will delete job records and jobs will be lost; set maxmemory-policy noeviction",
 			"maxmemoryPolicy", policy)
