@@ -123,7 +123,7 @@ func (s *Server) create(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit
 		s.fail(c, err)
 		return
 	}
-	metrics.APIEnqueueDuration.WithLabelValues(string(q)).Observe(time.Since(started).Seconds())
+	metrics.ObserveAPIEnqueue(string(q), time.Since(started))
 	c.Header("Location", "/api/jobs/"+name)
 	if replayed {
 		c.Header("Idempotent-Replayed", "true")

@@ -164,8 +164,7 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	metrics.APIRequestDuration.WithLabelValues(methodLabel(c.Request.Method), route, fmt.Sprint(c.Writer.Status())).
-		Observe(time.Since(started).Seconds())
+	metrics.ObserveAPIRequest(methodLabel(c.Request.Method), route, c.Writer.Status(), time.Since(started))
 }
 
 // methodLabel keeps the label set bounded: a client may send any method name.

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,17 +10,29 @@ import (
 
 // Facade collectors, served on the facade's /metrics beside the seed's bullmq_queue_* gauges.
 var (
-	APIRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	apiRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "queue_operator_api_request_duration_seconds",
 		Help:    "Time the REST facade took to answer a request, by method, route template and status code.",
 		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5},
 	}, []string{"method", "route", "code"})
-	APIEnqueueDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	apiEnqueueDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "queue_operator_api_enqueue_duration_seconds",
 		Help:    "Time the REST facade took to accept a job (checks and the job's create), by queue; the seed's enqueue latency target is 150 ms.",
 		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5},
 	}, []string{"queue"})
 )
+
+// ObserveAPIRequest observes the time the facade took to answer a request. route is the route
+// template (never the raw path) and method one of the standard ones, so the label set stays
+// bounded.
+func ObserveAPIRequest(method, route string, code int, d time.Duration) {
+	apiRequestDuration.WithLabelValues(method, route, strconv.Itoa(code)).Observe(d.Seconds())
+}
+
+// ObserveAPIEnqueue observes the time the facade took to accept a job of queue.
+func ObserveAPIEnqueue(queue string, d time.Duration) {
+	apiEnqueueDuration.WithLabelValues(queue).Observe(d.Seconds())
+}
 
 // QueueDepth is one queue's job counts, as the seed's metrics name them.
 type QueueDepth struct {
@@ -83,5 +96,5 @@ func (g *bullMQGauges) Collect(ch chan<- prometheus.Metric) {
 // gauges read from source. Only the facade exports those gauges, so dashboards never count a
 // queue twice.
 func RegisterAPI(reg prometheus.Registerer, source QueueDepthSource) error {
-	return register(reg, redisEvictionPolicyOK, APIRequestDuration, APIEnqueueDuration, newBullMQGauges(source))
+	return register(reg, redisEvictionPolicyOK, apiRequestDuration, apiEnqueueDuration, newBullMQGauges(source))
 }

@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -38,53 +40,115 @@ func register(reg prometheus.Registerer, collectors ...prometheus.Collector) err
 
 // Worker collectors, served on each worker's own metrics port.
 var (
-	WorkerJobsProcessed = prometheus.NewCounterVec(prometheus.CounterOpts{
+	workerJobsProcessed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "queue_operator_worker_jobs_processed_total",
 		Help: "Jobs this worker completed.",
 	}, []string{"queue"})
-	WorkerJobsFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+	workerJobsFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "queue_operator_worker_jobs_failed_total",
 		Help: "Job attempts this worker failed, by kind: retry, permanent, ratelimited.",
 	}, []string{"queue", "kind"})
-	WorkerJobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	workerJobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "queue_operator_worker_job_duration_seconds",
 		Help:    "Time one job attempt took in the processor.",
 		Buckets: []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300},
 	}, []string{"queue"})
+	// WorkerJobsInFlight is set through WorkerJobStarted; it stays exported for the tests that
+	// read or set it directly.
 	WorkerJobsInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "queue_operator_worker_jobs_in_flight",
 		Help: "Jobs this worker is processing now.",
 	}, []string{"queue"})
 )
 
+// WorkerJobStarted counts a job attempt of queue in flight in the processor. The function it
+// returns ends it: the attempt leaves the in-flight gauge and its time is observed.
+func WorkerJobStarted(queue string) (finished func()) {
+	inFlight := WorkerJobsInFlight.WithLabelValues(queue)
+	inFlight.Inc()
+	started := time.Now()
+	return func() {
+		inFlight.Dec()
+		workerJobDuration.WithLabelValues(queue).Observe(time.Since(started).Seconds())
+	}
+}
+
+// CountWorkerJobCompleted counts a job of queue this worker completed.
+func CountWorkerJobCompleted(queue string) { workerJobsProcessed.WithLabelValues(queue).Inc() }
+
+// CountWorkerJobFailed counts a failed attempt of a job of queue, by kind of failure (the
+// engine's: retry, permanent, ratelimited).
+func CountWorkerJobFailed(queue, kind string) { workerJobsFailed.WithLabelValues(queue, kind).Inc() }
+
 // RegisterWorker adds the shared and the worker collectors to reg.
 func RegisterWorker(reg prometheus.Registerer) error {
-	return register(reg, redisEvictionPolicyOK, WorkerJobsProcessed, WorkerJobsFailed, WorkerJobDuration, WorkerJobsInFlight)
+	return register(reg, redisEvictionPolicyOK, workerJobsProcessed, workerJobsFailed, workerJobDuration, WorkerJobsInFlight)
 }
 
 // Controller collectors of the JobQueue autoscaler.
 var (
-	QueueDesiredReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	queueDesiredReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "queue_operator_queue_desired_replicas",
 		Help: "Worker replicas the autoscaler asks for, per JobQueue.",
 	}, []string{"namespace", "queue"})
-	QueueCurrentReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	queueCurrentReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "queue_operator_queue_current_replicas",
 		Help: "Worker replicas the Deployment has, per JobQueue.",
 	}, []string{"namespace", "queue"})
 	// QueueJobs is the depth the autoscaler reads, under the controller's own name (the seed's
 	// bullmq_queue_* gauges are the facade's), so KEDA or an HPA can scale on the same numbers.
+	// Set it with ReportQueueDepth; it stays exported for the controller tests that read it.
 	QueueJobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "queue_operator_queue_jobs",
 		Help: "Jobs of a JobQueue by state (waiting, active, delayed, completed, failed), as the autoscaler last read them.",
 	}, []string{"namespace", "queue", "state"})
-	QueueScalingEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+	queueScalingEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "queue_operator_queue_scaling_events_total",
 		Help: "Changes of a JobQueue's worker replicas, by direction (up, down).",
 	}, []string{"namespace", "queue", "direction"})
 )
 
+// ReportQueueDepth sets a JobQueue's job counts by state, as the autoscaler read them.
+func ReportQueueDepth(namespace, queue string, waiting, active, delayed, completed, failed int64) {
+	for state, n := range map[string]int64{"waiting": waiting, "active": active, "delayed": delayed,
+		"completed": completed, "failed": failed} {
+		QueueJobs.WithLabelValues(namespace, queue, state).Set(float64(n))
+	}
+}
+
+// ReportReplicas sets a JobQueue's current (the Deployment's) and desired (the autoscaler's)
+// worker replicas.
+func ReportReplicas(namespace, queue string, current, desired int32) {
+	ReportCurrentReplicas(namespace, queue, current)
+	ReportDesiredReplicas(namespace, queue, desired)
+}
+
+// ReportCurrentReplicas sets the worker replicas a JobQueue's Deployment has.
+func ReportCurrentReplicas(namespace, queue string, n int32) {
+	queueCurrentReplicas.WithLabelValues(namespace, queue).Set(float64(n))
+}
+
+// ReportDesiredReplicas sets the worker replicas the autoscaler asks for.
+func ReportDesiredReplicas(namespace, queue string, n int32) {
+	queueDesiredReplicas.WithLabelValues(namespace, queue).Set(float64(n))
+}
+
+// CountScaling counts a change of a JobQueue's worker replicas; direction is up or down.
+func CountScaling(namespace, queue, direction string) {
+	queueScalingEvents.WithLabelValues(namespace, queue, direction).Inc()
+}
+
+// ForgetQueue deletes every series of a JobQueue that is gone, so its last numbers are not
+// exported for ever.
+func ForgetQueue(namespace, queue string) {
+	labels := prometheus.Labels{"namespace": namespace, "queue": queue}
+	QueueJobs.DeletePartialMatch(labels)
+	queueDesiredReplicas.DeletePartialMatch(labels)
+	queueCurrentReplicas.DeletePartialMatch(labels)
+	queueScalingEvents.DeletePartialMatch(labels)
+}
+
 // RegisterController adds the shared and the controller collectors to reg.
 func RegisterController(reg prometheus.Registerer) error {
-	return register(reg, redisEvictionPolicyOK, QueueDesiredReplicas, QueueCurrentReplicas, QueueJobs, QueueScalingEvents)
+	return register(reg, redisEvictionPolicyOK, queueDesiredReplicas, queueCurrentReplicas, QueueJobs, queueScalingEvents)
 }

@@ -148,11 +148,9 @@ func (p *Pool) run(ctx context.Context, record *queue.Record) {
 		stopped = p.heartbeat(jobCtx, record, cancel)
 	}()
 
-	metrics.WorkerJobsInFlight.WithLabelValues(p.queue.Name).Inc()
-	started := time.Now()
+	finished := metrics.WorkerJobStarted(p.queue.Name)
 	result, err := p.process(jobCtx, record)
-	metrics.WorkerJobsInFlight.WithLabelValues(p.queue.Name).Dec()
-	metrics.WorkerJobDuration.WithLabelValues(p.queue.Name).Observe(time.Since(started).Seconds())
+	finished()
 	cancel(nil)
 	<-heartbeatDone
 
@@ -174,7 +172,7 @@ func (p *Pool) run(ctx context.Context, record *queue.Record) {
 			log.Error(err, "Complete failed")
 			return
 		}
-		metrics.WorkerJobsProcessed.WithLabelValues(p.queue.Name).Inc()
+		metrics.CountWorkerJobCompleted(p.queue.Name)
 		p.recordResult(endCtx, record, store.JobCompleted, result, "")
 	default:
 		failure := classify(err, context.Cause(jobCtx))
@@ -186,7 +184,7 @@ func (p *Pool) run(ctx context.Context, record *queue.Record) {
 		if res.State == queue.StateFailed {
 			p.recordResult(endCtx, record, store.JobFailed, nil, failure.Message)
 		}
-		metrics.WorkerJobsFailed.WithLabelValues(p.queue.Name, string(failure.Kind)).Inc()
+		metrics.CountWorkerJobFailed(p.queue.Name, string(failure.Kind))
 		log.Info("Job attempt failed", "kind", failure.Kind, "error", failure.Message)
 	}
 	p.status.Transition(record.ID)
