@@ -24,71 +24,57 @@ var (
 	ErrUnsupportedCountry = errors.New("unsupported country")
 
 	// ErrResponseTooLarge says a response body went past the configured limit. It comes
-	// wrapped in a PermanentError: the same request would get the same body again.
+	// wrapped in a permanent APIError: the same request would get the same body again.
 	ErrResponseTooLarge = errors.New("response body exceeds limit")
 
 	// ErrTimeout says one request took longer than the configured timeout. It comes wrapped
-	// in a RetryableError.
+	// in a retryable APIError.
 	ErrTimeout = errors.New("request timed out")
 
 	// ErrMalformedResponse says a 2xx body could not be understood (bad JSON, arrays of
-	// different lengths). It comes wrapped in a RetryableError: truncated or garbled bodies
+	// different lengths). It comes wrapped in a retryable APIError: truncated or garbled bodies
 	// from a proxy are usually transient, and the attempts are bounded anyway.
 	ErrMalformedResponse = errors.New("malformed response")
 
 	// ErrInvalidInput says the property itself is unusable (coordinates out of range), found
-	// before any request. It comes wrapped in a PermanentError.
+	// before any request. It comes wrapped in a permanent APIError.
 	ErrInvalidInput = errors.New("invalid input")
 )
 
-// RetryableError is a failure that a later attempt may not meet: a timeout, a connection
-// error, an HTTP 5xx, a garbled body.
-type RetryableError struct {
-	Source     string
-	StatusCode int // 0 when no HTTP response was received
-	Err        error
+// APIError is a failure of an outside API, or of the property's own data found before any
+// request, with how the caller should go on (Outcome):
+//   - OutcomeRetryable: a later attempt may not meet it (a timeout, a connection error, an
+//     HTTP 5xx, a garbled body);
+//   - OutcomeRateLimited: an HTTP 429; RetryAfter comes from the Retry-After header (seconds or
+//     an HTTP date), or the configured default when the header is absent or unreadable;
+//   - OutcomePermanent: no retry fixes it (bad coordinates, a rejected API key, a body over
+//     the size limit).
+type APIError struct {
+	Source string
+	// StatusCode is the HTTP status, 0 when the failure was found before or without one.
+	StatusCode int
+	Outcome    Outcome
+	RetryAfter time.Duration // OutcomeRateLimited only
+	// Reason names the cause, in the API's words when it gave any.
+	Reason string
+	// Err is the underlying error, if any: a sentinel such as ErrResponseTooLarge, ErrTimeout
+	// or ErrMalformedResponse, or a transport error.
+	Err error
 }
 
-func (e *RetryableError) Error() string {
-	if e.StatusCode != 0 {
-		return fmt.Sprintf("%s: HTTP %d (retryable): %v", e.Source, e.StatusCode, e.Err)
+func (e *APIError) Error() string {
+	if e.Outcome == OutcomeRateLimited {
+		msg := fmt.Sprintf("%s: rate limited (HTTP 429), retry after %s", e.Source, e.RetryAfter)
+		if e.Reason != "" {
+			msg += ": " + e.Reason
+		}
+		return msg
 	}
-	return fmt.Sprintf("%s (retryable): %v", e.Source, e.Err)
-}
-
-func (e *RetryableError) Unwrap() error { return e.Err }
-
-// RateLimitedError is an HTTP 429. RetryAfter comes from the Retry-After header (seconds or an
-// HTTP date), or the configured default when the header is absent or unreadable.
-type RateLimitedError struct {
-	Source     string
-	RetryAfter time.Duration
-	Reason     string // the API's own message, when it sent one
-}
-
-func (e *RateLimitedError) Error() string {
-	msg := fmt.Sprintf("%s: rate limited (HTTP 429), retry after %s", e.Source, e.RetryAfter)
-	if e.Reason != "" {
-		msg += ": " + e.Reason
-	}
-	return msg
-}
-
-// PermanentError is a failure that no retry fixes: bad coordinates, a rejected API key, a body
-// over the size limit. Reason names the cause, in the API's words when it gave any.
-type PermanentError struct {
-	Source     string
-	StatusCode int // 0 when the failure was found before or without an HTTP status
-	Reason     string
-	Err        error // optional underlying sentinel, e.g. ErrResponseTooLarge
-}
-
-func (e *PermanentError) Error() string {
 	msg := e.Source
 	if e.StatusCode != 0 {
 		msg += fmt.Sprintf(": HTTP %d", e.StatusCode)
 	}
-	msg += " (permanent)"
+	msg += " (" + e.outcome().String() + ")"
 	if e.Reason != "" {
 		msg += ": " + e.Reason
 	}
@@ -98,7 +84,17 @@ func (e *PermanentError) Error() string {
 	return msg
 }
 
-func (e *PermanentError) Unwrap() error { return e.Err }
+func (e *APIError) Unwrap() error { return e.Err }
+
+// outcome is the error's Outcome; any other value than the three an APIError may carry is
+// retryable, as for an error this package does not know.
+func (e *APIError) outcome() Outcome {
+	switch e.Outcome {
+	case OutcomeRateLimited, OutcomePermanent:
+		return e.Outcome
+	}
+	return OutcomeRetryable
+}
 
 // Outcome is how the caller should go on after an error from this package.
 type Outcome int
@@ -108,7 +104,7 @@ const (
 	OutcomeOK Outcome = iota
 	// OutcomeRetryable: retry after the usual backoff, counting the attempt.
 	OutcomeRetryable
-	// OutcomeRateLimited: retry after RateLimitedError.RetryAfter without counting the attempt.
+	// OutcomeRateLimited: retry after APIError.RetryAfter without counting the attempt.
 	OutcomeRateLimited
 	// OutcomePermanent: fail the job now.
 	OutcomePermanent
@@ -137,20 +133,12 @@ func (o Outcome) String() string {
 // retryable: the attempts are bounded, and failing a job for good on an unforeseen error would
 // be the worse mistake.
 func OutcomeOf(err error) Outcome {
-	var (
-		limited   *RateLimitedError
-		permanent *PermanentError
-		retryable *RetryableError
-	)
+	var apiErr *APIError
 	switch {
 	case err == nil:
 		return OutcomeOK
-	case errors.As(err, &limited):
-		return OutcomeRateLimited
-	case errors.As(err, &permanent):
-		return OutcomePermanent
-	case errors.As(err, &retryable):
-		return OutcomeRetryable
+	case errors.As(err, &apiErr):
+		return apiErr.outcome()
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return OutcomeCanceled
 	}

@@ -282,18 +282,16 @@ func describe(err error) errorInfo {
 		Malformed: errors.Is(err, ErrMalformedResponse),
 		Invalid:   errors.Is(err, ErrInvalidInput),
 	}
-	var (
-		rl *RateLimitedError
-		pe *PermanentError
-		re *RetryableError
-	)
-	switch {
-	case errors.As(err, &rl):
-		info.Source, info.RetryAfter, info.Reason = rl.Source, rl.RetryAfter, rl.Reason
-	case errors.As(err, &pe):
-		info.Source, info.Status, info.Reason = pe.Source, pe.StatusCode, pe.Reason
-	case errors.As(err, &re):
-		info.Source, info.Status = re.Source, re.StatusCode
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.Outcome {
+		case OutcomeRateLimited:
+			info.Source, info.RetryAfter, info.Reason = apiErr.Source, apiErr.RetryAfter, apiErr.Reason
+		case OutcomePermanent:
+			info.Source, info.Status, info.Reason = apiErr.Source, apiErr.StatusCode, apiErr.Reason
+		default:
+			info.Source, info.Status = apiErr.Source, apiErr.StatusCode
+		}
 	}
 	return info
 }

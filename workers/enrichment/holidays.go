@@ -3,7 +3,6 @@ package enrichment
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -61,11 +60,11 @@ type calendarificHolidays struct {
 // with it.
 func (c *CalendarificClient) Holidays(ctx context.Context, apiKey, country string, year int) ([]Holiday, error) {
 	if apiKey == "" {
-		return nil, &PermanentError{Source: SourceCalendarific, Reason: "no API key configured", Err: ErrInvalidInput}
+		return nil, &APIError{Outcome: OutcomePermanent, Source: SourceCalendarific, Reason: "no API key configured", Err: ErrInvalidInput}
 	}
 	u, err := url.Parse(c.o.calendarificURL)
 	if err != nil {
-		return nil, &PermanentError{Source: SourceCalendarific, Reason: "invalid base URL", Err: err}
+		return nil, &APIError{Outcome: OutcomePermanent, Source: SourceCalendarific, Reason: "invalid base URL", Err: err}
 	}
 	q := u.Query()
 	q.Set("api_key", apiKey)
@@ -84,7 +83,7 @@ func (c *CalendarificClient) Holidays(ctx context.Context, apiKey, country strin
 		return nil, fmt.Errorf("holidays %s %d: %w", country, year, err)
 	}
 	if envErr != nil {
-		return nil, &RetryableError{Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, envErr)}
+		return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, envErr)}
 	}
 
 	var body calendarificHolidays
@@ -92,7 +91,7 @@ func (c *CalendarificClient) Holidays(ctx context.Context, apiKey, country strin
 	// like that); anything else must be the object.
 	if raw := strings.TrimSpace(string(env.Response)); raw != "" && raw != "[]" && raw != "null" {
 		if err := json.Unmarshal(env.Response, &body); err != nil {
-			return nil, &RetryableError{Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, err)}
+			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, err)}
 		}
 	}
 
@@ -108,11 +107,11 @@ func (c *CalendarificClient) Holidays(ctx context.Context, apiKey, country strin
 		}
 		iso := h.Date.ISO
 		if len(iso) < len(dateLayout) {
-			return nil, &RetryableError{Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: holiday %q has date %q", ErrMalformedResponse, h.Name, iso)}
+			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: holiday %q has date %q", ErrMalformedResponse, h.Name, iso)}
 		}
 		d, err := parseDay(iso[:len(dateLayout)])
 		if err != nil {
-			return nil, &RetryableError{Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: holiday %q: %w", ErrMalformedResponse, h.Name, err)}
+			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: holiday %q: %w", ErrMalformedResponse, h.Name, err)}
 		}
 		k := key{d, h.Name}
 		if seen[k] {
@@ -153,13 +152,13 @@ func (c *CalendarificClient) statusError(resp *response, env calendarificRespons
 	}
 	switch {
 	case code == http.StatusTooManyRequests:
-		return &RateLimitedError{Source: SourceCalendarific, RetryAfter: c.o.retryAfter(resp.header), Reason: reason}
+		return &APIError{Outcome: OutcomeRateLimited, Source: SourceCalendarific, StatusCode: http.StatusTooManyRequests, RetryAfter: c.o.retryAfter(resp.header), Reason: reason}
 	case code >= 500:
-		return &RetryableError{Source: SourceCalendarific, StatusCode: code, Err: errors.New(reason)}
+		return &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: code, Reason: reason}
 	default:
 		// 401/403: the key is wrong or revoked; 400: bad parameters; 426: the plan does
 		// not cover the request. None is fixed by waiting.
-		return &PermanentError{Source: SourceCalendarific, StatusCode: code, Reason: reason}
+		return &APIError{Outcome: OutcomePermanent, Source: SourceCalendarific, StatusCode: code, Reason: reason}
 	}
 }
 

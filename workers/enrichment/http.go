@@ -35,7 +35,7 @@ func (o *options) get(ctx context.Context, source, rawURL string) (*response, er
 
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, &PermanentError{Source: source, Reason: "building request", Err: redactErr(err)}
+		return nil, &APIError{Outcome: OutcomePermanent, Source: source, Reason: "building request", Err: redactErr(err)}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", o.userAgent)
@@ -48,7 +48,8 @@ func (o *options) get(ctx context.Context, source, rawURL string) (*response, er
 
 	limit := o.maxResponseBytes
 	tooLarge := func() error {
-		return &PermanentError{
+		return &APIError{
+			Outcome:    OutcomePermanent,
 			Source:     source,
 			StatusCode: resp.StatusCode,
 			Reason:     fmt.Sprintf("response body larger than %d bytes", limit),
@@ -82,9 +83,9 @@ func (o *options) transportError(parent context.Context, source string, err erro
 	}
 	var netErr net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		return &RetryableError{Source: source, Err: fmt.Errorf("%w after %s: %w", ErrTimeout, o.timeout, err)}
+		return &APIError{Outcome: OutcomeRetryable, Source: source, Err: fmt.Errorf("%w after %s: %w", ErrTimeout, o.timeout, err)}
 	}
-	return &RetryableError{Source: source, Err: err}
+	return &APIError{Outcome: OutcomeRetryable, Source: source, Err: err}
 }
 
 // retryAfter reads a Retry-After header: delay-seconds or an HTTP date (RFC 9110 §10.2.3).

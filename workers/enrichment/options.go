@@ -92,7 +92,7 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithMaxResponseBytes bounds each response body; a larger body is a PermanentError wrapping
+// WithMaxResponseBytes bounds each response body; a larger body is a permanent APIError wrapping
 // ErrResponseTooLarge. Non-positive values keep the default.
 func WithMaxResponseBytes(n int64) Option {
 	return func(o *options) {

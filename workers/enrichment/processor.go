@@ -125,7 +125,7 @@ func (p *Processor) failure(ctx context.Context, propertyID string, job workers.
 	case OutcomePermanent:
 		out = workers.Permanent(err)
 	case OutcomeRateLimited:
-		var limited *RateLimitedError
+		var limited *APIError
 		errors.As(err, &limited)
 		return workers.RateLimited(err, limited.RetryAfter)
 	default:

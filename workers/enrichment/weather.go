@@ -3,7 +3,6 @@ package enrichment
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -138,10 +137,10 @@ func (c *WeatherClient) Daily(ctx context.Context, latitude, longitude float64, 
 // checkCoordinates refuses coordinates no API accepts, before spending a request on them.
 func checkCoordinates(latitude, longitude float64) error {
 	if math.IsNaN(latitude) || latitude < -90 || latitude > 90 {
-		return &PermanentError{Source: "property", Reason: fmt.Sprintf("latitude %v out of range [-90, 90]", latitude), Err: ErrInvalidInput}
+		return &APIError{Outcome: OutcomePermanent, Source: "property", Reason: fmt.Sprintf("latitude %v out of range [-90, 90]", latitude), Err: ErrInvalidInput}
 	}
 	if math.IsNaN(longitude) || longitude < -180 || longitude > 180 {
-		return &PermanentError{Source: "property", Reason: fmt.Sprintf("longitude %v out of range [-180, 180]", longitude), Err: ErrInvalidInput}
+		return &APIError{Outcome: OutcomePermanent, Source: "property", Reason: fmt.Sprintf("longitude %v out of range [-180, 180]", longitude), Err: ErrInvalidInput}
 	}
 	return nil
 }
@@ -169,7 +168,7 @@ type openMeteoError struct {
 func (c *WeatherClient) fetchRange(ctx context.Context, source, baseURL string, lat, lon float64, r dayRange, wanted map[day]bool, res *WeatherResult) error {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return &PermanentError{Source: source, Reason: "invalid base URL", Err: err}
+		return &APIError{Outcome: OutcomePermanent, Source: source, Reason: "invalid base URL", Err: err}
 	}
 	q := u.Query()
 	q.Set("latitude", strconv.FormatFloat(lat, 'f', -1, 64))
@@ -190,7 +189,7 @@ func (c *WeatherClient) fetchRange(ctx context.Context, source, baseURL string, 
 
 	var body openMeteoDaily
 	if err := json.Unmarshal(resp.body, &body); err != nil {
-		return &RetryableError{Source: source, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, err)}
+		return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, err)}
 	}
 	d := body.Daily
 	n := len(d.Time)
@@ -201,7 +200,7 @@ func (c *WeatherClient) fetchRange(ctx context.Context, source, baseURL string, 
 		"weather_code":       len(d.WeatherCode),
 	} {
 		if l != n {
-			return &RetryableError{Source: source, StatusCode: resp.status,
+			return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.status,
 				Err: fmt.Errorf("%w: daily.%s has %d values for %d days", ErrMalformedResponse, name, l, n)}
 		}
 	}
@@ -211,7 +210,7 @@ func (c *WeatherClient) fetchRange(ctx context.Context, source, baseURL string, 
 	for i, s := range d.Time {
 		dd, err := parseDay(s)
 		if err != nil {
-			return &RetryableError{Source: source, StatusCode: resp.status, Err: fmt.Errorf("%w: daily.time: %w", ErrMalformedResponse, err)}
+			return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.status, Err: fmt.Errorf("%w: daily.time: %w", ErrMalformedResponse, err)}
 		}
 		// With a gap allowance the range holds days nobody asked for; drop them.
 		if !wanted[dd] {
@@ -244,12 +243,12 @@ func (c *WeatherClient) statusError(source string, resp *response) error {
 	}
 	switch {
 	case resp.status == http.StatusTooManyRequests:
-		return &RateLimitedError{Source: source, RetryAfter: c.o.retryAfter(resp.header), Reason: reason}
+		return &APIError{Outcome: OutcomeRateLimited, Source: source, StatusCode: http.StatusTooManyRequests, RetryAfter: c.o.retryAfter(resp.header), Reason: reason}
 	case resp.status >= 500:
 		if reason == "" {
 			reason = http.StatusText(resp.status)
 		}
-		return &RetryableError{Source: source, StatusCode: resp.status, Err: errors.New(reason)}
+		return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.status, Reason: reason}
 	default:
 		// 400 is Open-Meteo's answer to bad parameters, coordinates out of range above
 		// all; the reason names the parameter. Other 4xx (404 on a wrong base URL) are
@@ -257,6 +256,6 @@ func (c *WeatherClient) statusError(source string, resp *response) error {
 		if reason == "" {
 			reason = http.StatusText(resp.status)
 		}
-		return &PermanentError{Source: source, StatusCode: resp.status, Reason: reason}
+		return &APIError{Outcome: OutcomePermanent, Source: source, StatusCode: resp.status, Reason: reason}
 	}
 }
