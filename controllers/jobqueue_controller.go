@@ -22,6 +22,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/controllers/autoscale"
+	"github.com/jengu/queue-operator/internal/workercmd"
 	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/queue"
 )
@@ -195,12 +196,11 @@ func (r *JobQueueReconciler) workerTemplate(jq *jobsv1alpha1.JobQueue, labels ma
 		worker = &tpl.Spec.Containers[len(tpl.Spec.Containers)-1]
 	}
 	worker.Image = image
-	worker.Args = []string{"worker", "--queue", string(jq.Spec.Queue), "--namespace", jq.Namespace,
-		"--shutdown-grace", (settings.Timeout).String()}
-	worker.Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: 8082}}
+	worker.Args = workercmd.Command{Queue: jq.Spec.Queue, Namespace: jq.Namespace, ShutdownGrace: settings.Timeout}.Args()
+	worker.Ports = []corev1.ContainerPort{{Name: workercmd.MetricsPortName, ContainerPort: workercmd.MetricsPort}}
 	if worker.LivenessProbe == nil {
 		worker.LivenessProbe = &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("metrics")}},
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(workercmd.MetricsPortName)}},
 			PeriodSeconds: 20, FailureThreshold: 3,
 		}
 	}
