@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
-	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/internal/scheme"
 	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
@@ -76,7 +76,7 @@ func newWorkerCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("kubeconfig: %w", err)
 			}
-			if cfg.Kube, err = client.New(kubeconfig, client.Options{Scheme: controllers.Scheme()}); err != nil {
+			if cfg.Kube, err = client.New(kubeconfig, client.Options{Scheme: scheme.New()}); err != nil {
 				return err
 			}
 			db, err := store.OpenFromEnv(ctx, os.Getenv, log)

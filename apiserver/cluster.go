@@ -8,13 +8,11 @@ import (
 	"net/http"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 
-	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/scheme"
 )
 
 // Client-side rate limits of the facade's API-server client, when the config sets none (client-go
@@ -32,15 +30,8 @@ func newCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = DefaultKubeQPS, DefaultKubeBurst
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := jobsv1alpha1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
 	cl, err := cluster.New(cfg, func(o *cluster.Options) {
-		o.Scheme = scheme
+		o.Scheme = scheme.New()
 		o.Cache = cache.Options{
 			DefaultNamespaces: map[string]cache.Config{namespace: {}},
 			DefaultTransform:  cache.TransformStripManagedFields(),

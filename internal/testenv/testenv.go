@@ -11,12 +11,12 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/scheme"
 )
 
 // Env is a running control plane.
@@ -30,15 +30,11 @@ type Env struct {
 	Scheme *runtime.Scheme
 }
 
-// NewScheme knows the built-in kinds, CRDs and jobs.jengu.io/v1alpha1.
+// NewScheme is the product's scheme (scheme.New) plus the CRDs, which the tests read.
 func NewScheme() *runtime.Scheme {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, jobsv1alpha1.AddToScheme, apiextensionsv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			panic(err)
-		}
-	}
-	return scheme
+	s := scheme.New()
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	return s
 }
 
 // RepoRoot is the repository's top directory.
