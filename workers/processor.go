@@ -6,7 +6,6 @@ package workers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -66,19 +65,4 @@ func (e *RateLimitedError) Unwrap() error { return e.Err }
 // RateLimited wraps err as a RateLimitedError.
 func RateLimited(err error, retryAfter time.Duration) error {
 	return &RateLimitedError{Err: err, RetryAfter: retryAfter}
-}
-
-// Registry maps queue names to their processors.
-type Registry map[string]Processor
-
-// ErrNoProcessor: the queue has no processor in this build.
-var ErrNoProcessor = errors.New("no processor for this queue")
-
-// For returns the queue's processor.
-func (r Registry) For(queue string) (Processor, error) {
-	p, ok := r[queue]
-	if !ok {
-		return nil, fmt.Errorf("queue %q: %w", queue, ErrNoProcessor)
-	}
-	return p, nil
 }

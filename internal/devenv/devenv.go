@@ -21,7 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/internal/scheme"
+	"github.com/jengu/queue-operator/internal/workercmd"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 )
@@ -40,7 +43,7 @@ type Options struct {
 	Out io.Writer
 	// WorkerQueues are the queues that have a processor in this build: one worker process
 	// (`queue-operator worker --queue Q`) runs for each.
-	WorkerQueues []string
+	WorkerQueues []jobsv1alpha1.QueueName
 	// APIAddress is where the REST facade listens (":3001").
 	APIAddress string
 }
@@ -83,7 +86,7 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
 
-	c, err := client.New(admin.Config(), client.Options{})
+	c, err := client.New(admin.Config(), client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -139,7 +142,9 @@ func startWorkers(ctx context.Context, log logr.Logger, kubeconfig string, opts 
 	}
 	var cmds []*exec.Cmd
 	for _, q := range opts.WorkerQueues {
-		cmd := exec.Command(self, "worker", "--queue", q, "--namespace", opts.Namespace, "--metrics-bind-address", "0")
+		// No metrics server: the workers would all want the same port.
+		args := workercmd.Command{Queue: q, Namespace: opts.Namespace, MetricsAddr: workercmd.MetricsOff}.Args()
+		cmd := exec.Command(self, args...)
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -207,14 +212,18 @@ func ReadManifests(file string) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-func workersLine(queues []string) string {
+func workersLine(queues []jobsv1alpha1.QueueName) string {
 	if len(queues) == 0 {
 		return "none yet (the processors are later issues)"
 	}
-	return strings.Join(queues, ", ")
+	names := make([]string, len(queues))
+	for i, q := range queues {
+		names[i] = string(q)
+	}
+	return strings.Join(names, ", ")
 }
 
-func printUsage(out io.Writer, kubeconfig, samples string, queues, workerQueues []string) {
+func printUsage(out io.Writer, kubeconfig, samples string, queues []string, workerQueues []jobsv1alpha1.QueueName) {
 	lines := []string{
 		"",
 		"queue-operator dev environment is up (Ctrl-C stops everything).",

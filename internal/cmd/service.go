@@ -1,4 +1,4 @@
-package main
+package cmd
 
 import (
 	"context"
@@ -18,15 +18,15 @@ import (
 // serviceFlags are the flags the controller and the facade share: the queues' Redis and the
 // client-side rate limits towards the API server.
 type serviceFlags struct {
-	redisURL string
-	qps      float32
-	burst    int
+	RedisURL string
+	QPS      float32
+	Burst    int
 }
 
 func (s *serviceFlags) register(f *pflag.FlagSet, qps float32, burst int, qpsUsage string) {
-	f.StringVar(&s.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis of the queues (env REDIS_URL)")
-	f.Float32Var(&s.qps, "kube-api-qps", qps, qpsUsage)
-	f.IntVar(&s.burst, "kube-api-burst", burst, "API server request burst")
+	bindRedisURL(f, &s.RedisURL)
+	f.Float32Var(&s.QPS, "kube-api-qps", qps, qpsUsage)
+	f.IntVar(&s.Burst, "kube-api-burst", burst, "API server request burst")
 }
 
 // service is what the controller and the facade start from.
@@ -42,11 +42,11 @@ func (s *serviceFlags) start() (service, error) {
 	log := zap.New()
 	ctrl.SetLogger(log)
 	ctx := ctrl.SetupSignalHandler()
-	cfg, err := kubeConfig(s.qps, s.burst)
+	cfg, err := kubeConfig(s.QPS, s.Burst)
 	if err != nil {
 		return service{}, err
 	}
-	rdb, err := openRedis(ctx, s.redisURL, log)
+	rdb, err := openRedis(ctx, s.RedisURL, log)
 	if err != nil {
 		return service{}, err
 	}

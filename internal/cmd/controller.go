@@ -1,40 +1,31 @@
-package main
+package cmd
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/jengu/queue-operator/controllers"
 )
 
-func newControllerCommand() *cobra.Command {
-	var (
-		flags serviceFlags
-		mc    = controllers.ManagerConfig{Options: controllers.DefaultOptions()}
-	)
+// controllerOptions are the controller's flags.
+type controllerOptions struct {
+	Service serviceFlags
+	// Manager gets its Logger and Redis when the command runs.
+	Manager controllers.ManagerConfig
+}
+
+func newControllerOptions() *controllerOptions {
+	return &controllerOptions{Manager: controllers.ManagerConfig{Options: controllers.DefaultOptions()}}
+}
+
+func (o *controllerOptions) command() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Mirror job CRs into Redis, keep their status true, retry, cancel and clean up",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, err := flags.start()
-			if err != nil {
-				return err
-			}
-			defer svc.redis.Close()
-			mc.Logger, mc.Redis, mc.Options.RedisURL = svc.log, svc.redis, flags.redisURL
-			if err := controllers.RegisterMetrics(); err != nil {
-				return err
-			}
-			mgr, err := controllers.NewManager(svc.kube, mc)
-			if err != nil {
-				return err
-			}
-			return mgr.Start(svc.ctx)
-		},
+		RunE:  func(*cobra.Command, []string) error { return o.run() },
 	}
+	mc := &o.Manager
 	f := cmd.Flags()
-	flags.register(f, 50, 100, "API server requests per second")
+	o.Service.register(f, 50, 100, "API server requests per second")
 	f.StringVar(&mc.MetricsAddr, "metrics-bind-address", ":8080", `address of /metrics ("0" turns it off)`)
 	f.StringVar(&mc.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	f.BoolVar(&mc.LeaderElection, "leader-elect", false, "elect a leader, so several replicas can run")
@@ -42,14 +33,25 @@ func newControllerCommand() *cobra.Command {
 	f.DurationVar(&mc.Options.ResyncPeriod, "resync-period", mc.Options.ResyncPeriod, "full pass over live jobs")
 	f.DurationVar(&mc.Options.RedisDownGrace, "redis-down-grace", mc.Options.RedisDownGrace, "how long a deleted job's finalizer waits for an unreachable Redis")
 	f.DurationVar(&mc.Options.HousekeepingInterval, "housekeeping-interval", mc.Options.HousekeepingInterval, "stalled-lease and retention sweep interval")
-	f.StringVar(&mc.Options.WorkerImage, "worker-image", envOr("WORKER_IMAGE", controllers.DefaultWorkerImage), "image of the worker Deployments when a JobQueue names none (env WORKER_IMAGE)")
+	bindEnvString(f, &mc.Options.WorkerImage, "worker-image", "WORKER_IMAGE", controllers.DefaultWorkerImage, "image of the worker Deployments when a JobQueue names none")
 	f.IntVar(&mc.Options.MaxStalls, "max-stalls", mc.Options.MaxStalls, "times a job may lose its worker before it fails")
 	return cmd
 }
 
-func envOr(name, fallback string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+func (o *controllerOptions) run() error {
+	svc, err := o.Service.start()
+	if err != nil {
+		return err
 	}
-	return fallback
+	defer svc.redis.Close()
+	mc := o.Manager
+	mc.Logger, mc.Redis, mc.Options.RedisURL = svc.log, svc.redis, o.Service.RedisURL
+	if err := controllers.RegisterMetrics(); err != nil {
+		return err
+	}
+	mgr, err := controllers.NewManager(svc.kube, mc)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(svc.ctx)
 }

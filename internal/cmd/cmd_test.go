@@ -1,0 +1,284 @@
+package cmd
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/spf13/cobra"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/apiserver"
+	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/internal/devenv"
+	"github.com/jengu/queue-operator/internal/workercmd"
+	"github.com/jengu/queue-operator/workers"
+)
+
+const defaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// setEnv sets the variables the flags' defaults read: those in env, and the others empty (as
+// unset), so the developer's environment does not leak into the defaults.
+func setEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "JWT_AUDIENCE", "WORKER_IMAGE"} {
+		t.Setenv(name, env[name])
+	}
+}
+
+// execute runs the root command with args and returns its output; the commands that get this
+// far must not reach a RunE that connects anywhere.
+func execute(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := NewRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{args: []string{"--help"}, want: []string{
+			"queue-operator [command]", "controller", "apiserver", "worker", "dev",
+			"Process the jobs of one queue",
+		}},
+		{args: []string{"controller", "--help"}, want: []string{
+			"queue-operator controller [flags]", "--redis-url string", "(env REDIS_URL)", `(default "` + defaultRedisURL + `")`,
+			"--kube-api-qps float32", "(default 50)", "--kube-api-burst int", "(default 100)",
+			"--metrics-bind-address string", `(default ":8080")`, "--health-probe-bind-address", `(default ":8081")`,
+			"--leader-elect", "--leader-election-namespace", "--resync-period duration", "--redis-down-grace",
+			"--housekeeping-interval", "--worker-image string", "(env WORKER_IMAGE)", "--max-stalls int",
+		}},
+		{args: []string{"apiserver", "--help"}, want: []string{
+			"queue-operator apiserver [flags]", "--bind-address string", `(env PORT sets the port) (default ":3001")`,
+			"--namespace string", "namespace of the jobs (env POD_NAMESPACE)", "--redis-url string",
+			"--kube-api-qps", "(each enqueue is one)", "--jwt-audience string", "(env JWT_AUDIENCE)",
+		}},
+		{args: []string{"worker", "--help"}, want: []string{
+			"queue-operator worker [flags]", "--queue string", "--namespace string", "namespace of the queue (env POD_NAMESPACE)",
+			"--redis-url string", "--concurrency int", "--metrics-bind-address string", `("0" turns it off) (default ":8082")`,
+			"--shutdown-grace duration", "(default 25s)", "--worker-id string",
+		}},
+		{args: []string{"dev", "--help"}, want: []string{
+			"queue-operator dev [flags]", "--crd-dir string", "--samples-dir string", "--state-dir string",
+			"--namespace string", "--api-address string",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			setEnv(t, nil)
+			out, err := execute(t, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("help lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// parse parses args with the command's flags, as Execute would, without running it.
+func parse(t *testing.T, cmd *cobra.Command, args []string) {
+	t.Helper()
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.ValidateRequiredFlags(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestControllerFlags(t *testing.T) {
+	defaults := func(edit func(*controllerOptions)) controllerOptions {
+		o := controllerOptions{
+			Service: serviceFlags{RedisURL: defaultRedisURL, QPS: 50, Burst: 100},
+			Manager: controllers.ManagerConfig{MetricsAddr: ":8080", ProbeAddr: ":8081", Options: controllers.DefaultOptions()},
+		}
+		if edit != nil {
+			edit(&o)
+		}
+		return o
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want controllerOptions
+	}{
+		{name: "defaults", want: defaults(nil)},
+		{name: "environment", env: map[string]string{"REDIS_URL": "redis://redis:6379/1", "WORKER_IMAGE": "registry.example/qo:v1"},
+			want: defaults(func(o *controllerOptions) {
+				o.Service.RedisURL = "redis://redis:6379/1"
+				o.Manager.Options.WorkerImage = "registry.example/qo:v1"
+			})},
+		{name: "flags win over the environment", env: map[string]string{"REDIS_URL": "redis://env", "WORKER_IMAGE": "env-image"},
+			args: []string{"--redis-url", "redis://flag", "--worker-image", "flag-image", "--kube-api-qps", "5", "--kube-api-burst", "7",
+				"--metrics-bind-address", "0", "--health-probe-bind-address", ":9", "--leader-elect", "--leader-election-namespace", "ops",
+				"--resync-period", "1m", "--redis-down-grace", "2m", "--housekeeping-interval", "3s", "--max-stalls", "4"},
+			want: defaults(func(o *controllerOptions) {
+				o.Service = serviceFlags{RedisURL: "redis://flag", QPS: 5, Burst: 7}
+				o.Manager.MetricsAddr, o.Manager.ProbeAddr = "0", ":9"
+				o.Manager.LeaderElection, o.Manager.LeaderElectionNamespace = true, "ops"
+				o.Manager.Options.WorkerImage = "flag-image"
+				o.Manager.Options.ResyncPeriod, o.Manager.Options.RedisDownGrace = time.Minute, 2*time.Minute
+				o.Manager.Options.HousekeepingInterval, o.Manager.Options.MaxStalls = 3*time.Second, 4
+			})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.env)
+			o := newControllerOptions()
+			parse(t, o.command(), tt.args)
+			if diff := cmp.Diff(tt.want, *o, cmpopts.IgnoreTypes(logr.Logger{})); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAPIServerFlags(t *testing.T) {
+	service := serviceFlags{RedisURL: defaultRedisURL, QPS: apiserver.DefaultKubeQPS, Burst: apiserver.DefaultKubeBurst}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want apiServerOptions
+	}{
+		{name: "defaults", want: apiServerOptions{Addr: ":3001", Namespace: "default", Audience: apiserver.DefaultAudience, Service: service}},
+		{name: "environment",
+			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://redis:6379/1"},
+			want: apiServerOptions{Addr: ":8080", Namespace: "team-a", Audience: "other",
+				Service: serviceFlags{RedisURL: "redis://redis:6379/1", QPS: apiserver.DefaultKubeQPS, Burst: apiserver.DefaultKubeBurst}}},
+		{name: "flags win over the environment",
+			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://env"},
+			args: []string{"--bind-address", "127.0.0.1:9", "--namespace", "team-b", "--jwt-audience", "flag", "--redis-url", "redis://flag",
+				"--kube-api-qps", "1.5", "--kube-api-burst", "3"},
+			want: apiServerOptions{Addr: "127.0.0.1:9", Namespace: "team-b", Audience: "flag",
+				Service: serviceFlags{RedisURL: "redis://flag", QPS: 1.5, Burst: 3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.env)
+			o := newAPIServerOptions()
+			parse(t, o.command(), tt.args)
+			if diff := cmp.Diff(tt.want, *o); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWorkerFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want workerOptions
+	}{
+		{name: "defaults", args: []string{"--queue", "enrichment"},
+			want: workerOptions{Queue: "enrichment", Namespace: "default", RedisURL: defaultRedisURL, MetricsAddr: ":8082",
+				ShutdownGrace: 25 * time.Second}},
+		{name: "environment", env: map[string]string{"POD_NAMESPACE": "team-a", "REDIS_URL": "redis://redis:6379/1"},
+			args: []string{"--queue", "competitor"},
+			want: workerOptions{Queue: "competitor", Namespace: "team-a", RedisURL: "redis://redis:6379/1", MetricsAddr: ":8082",
+				ShutdownGrace: 25 * time.Second}},
+		{name: "flags win over the environment", env: map[string]string{"POD_NAMESPACE": "team-a", "REDIS_URL": "redis://env"},
+			args: []string{"--queue", "analytics-heavy", "--namespace", "team-b", "--redis-url", "redis://flag", "--concurrency", "4",
+				"--metrics-bind-address", "0", "--shutdown-grace", "1m", "--worker-id", "w-1"},
+			want: workerOptions{Queue: "analytics-heavy", Namespace: "team-b", RedisURL: "redis://flag", Concurrency: 4, MetricsAddr: "0",
+				ShutdownGrace: time.Minute, WorkerID: "w-1"}},
+		{name: "the controller's command line",
+			args: workercmd.Command{Queue: jobsv1alpha1.QueueCompetitor, Namespace: "team-a", ShutdownGrace: 5 * time.Minute}.Args()[1:],
+			want: workerOptions{Queue: "competitor", Namespace: "team-a", RedisURL: defaultRedisURL, MetricsAddr: ":8082",
+				ShutdownGrace: 5 * time.Minute}},
+		{name: "the dev environment's command line",
+			args: workercmd.Command{Queue: jobsv1alpha1.QueueEnrichment, Namespace: "default", MetricsAddr: workercmd.MetricsOff}.Args()[1:],
+			want: workerOptions{Queue: "enrichment", Namespace: "default", RedisURL: defaultRedisURL, MetricsAddr: "0",
+				ShutdownGrace: 25 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.env)
+			o := newWorkerOptions()
+			parse(t, o.command(), tt.args)
+			if diff := cmp.Diff(tt.want, *o); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWorkerRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		wantIs  error
+	}{
+		{name: "no queue", args: []string{"worker"}, wantErr: `required flag(s) "queue" not set`},
+		{name: "a queue without a processor", args: []string{"worker", "--queue", "competitor"},
+			wantErr: "the competitor processor is not built yet", wantIs: workers.ErrNoProcessor},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, nil)
+			_, err := execute(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error = %v, want one wrapping %v", err, tt.wantIs)
+			}
+		})
+	}
+}
+
+func TestDevFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want devenv.Options
+	}{
+		{name: "defaults", want: devenv.Options{CRDDir: "config/crd/bases", SamplesDir: "config/samples", StateDir: ".dev",
+			Namespace: "default", APIAddress: "localhost:3001"}},
+		{name: "flags", args: []string{"--crd-dir", "crds", "--samples-dir", "samples", "--state-dir", "/tmp/dev", "--namespace", "demo",
+			"--api-address", ":4000"},
+			want: devenv.Options{CRDDir: "crds", SamplesDir: "samples", StateDir: "/tmp/dev", Namespace: "demo", APIAddress: ":4000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// dev reads no environment in its flags: POD_NAMESPACE is the pod's, not the samples'.
+			setEnv(t, map[string]string{"POD_NAMESPACE": "ignored"})
+			o := newDevOptions()
+			parse(t, o.command(), tt.args)
+			if diff := cmp.Diff(tt.want, o.Env, cmpopts.IgnoreFields(devenv.Options{}, "Out")); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestProcessors(t *testing.T) {
+	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment}, processors.Queues()); diff != "" {
+		t.Errorf("queues with a processor (-want +got):\n%s", diff)
+	}
+	for _, q := range processors.Queues() {
+		if _, err := processors.New(q, workers.ProcessorDeps{Getenv: func(string) string { return "" }}); err != nil {
+			t.Errorf("build the %s processor: %v", q, err)
+		}
+	}
+}

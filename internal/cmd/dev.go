@@ -1,0 +1,43 @@
+package cmd
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/jengu/queue-operator/internal/devenv"
+)
+
+// devOptions are the dev environment's flags.
+type devOptions struct {
+	Env devenv.Options
+}
+
+func newDevOptions() *devOptions { return &devOptions{Env: devenv.Options{Out: os.Stdout}} }
+
+func (o *devOptions) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole system locally: control plane, CRDs, sample JobQueues (use `make dev`)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := o.Env
+			opts.WorkerQueues = processors.Queues()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log := zap.New(zap.UseDevMode(true))
+			ctrl.SetLogger(log)
+			return devenv.Run(ctx, log, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Env.CRDDir, "crd-dir", "config/crd/bases", "directory of the generated CRDs")
+	f.StringVar(&o.Env.SamplesDir, "samples-dir", "config/samples", "directory of the samples")
+	f.StringVar(&o.Env.StateDir, "state-dir", ".dev", "directory for the kubeconfig")
+	f.StringVar(&o.Env.Namespace, "namespace", "default", "namespace of the sample JobQueues")
+	f.StringVar(&o.Env.APIAddress, "api-address", "localhost:3001", "address of the REST facade")
+	return cmd
+}
