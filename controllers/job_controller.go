@@ -47,6 +47,10 @@ var _ reconcile.Reconciler = &JobReconciler{}
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Reconcile brings one job's Redis record and CR status in line.
+//
+// Unlike the JobQueue reconciler, it writes status through jobstatus' versioned writes, not one
+// deferred patch: the workers write the same status concurrently, and a write from either side
+// must win only when it reflects a newer Redis version, whatever order the two arrive in.
 func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	obj := r.kind.New()
 	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
@@ -59,12 +63,12 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if err := r.ensureFinalizer(ctx, obj); err != nil {
 		return reconcile.Result{}, err
 	}
-	jobQueue, err := r.jobQueue(ctx, obj)
-	if err != nil || jobQueue == nil {
+	jobQueue, done, err := r.jobQueue(ctx, obj)
+	if err != nil || done {
 		return reconcile.Result{}, err
 	}
-	record, err := r.ensureEnqueued(ctx, obj, q, jobQueue)
-	if err != nil || record == nil {
+	record, done, err := r.ensureEnqueued(ctx, obj, q, jobQueue)
+	if err != nil || done {
 		return reconcile.Result{}, err
 	}
 	if record, err = r.handleRetryRequest(ctx, obj, q, record); err != nil {
@@ -95,7 +99,7 @@ func (r *JobReconciler) reconcileDelete(ctx context.Context, obj jobsv1alpha1.Jo
 		log.Error(err, "Releasing the finalizer without removing the Redis record; the orphan sweep removes it later",
 			"waited", waited)
 	} else if removed {
-		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Cancelled", "Delete", "Removed the job from queue %s", q.Name)
+		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonCancelled, "Delete", "Removed the job from queue %s", q.Name)
 	}
 	before := obj.DeepCopyObject().(jobsv1alpha1.JobObject)
 	controllerutil.RemoveFinalizer(obj, jobsv1alpha1.Finalizer)
@@ -119,24 +123,25 @@ func (r *JobReconciler) ensureFinalizer(ctx context.Context, obj jobsv1alpha1.Jo
 }
 
 // jobQueue finds the namespace's JobQueue for the job's queue. Without one the job is not
-// enqueued: it shows QueueReady=False until the JobQueue appears (a watch brings it back).
-func (r *JobReconciler) jobQueue(ctx context.Context, obj jobsv1alpha1.JobObject) (*jobsv1alpha1.JobQueue, error) {
-	jq := &jobsv1alpha1.JobQueue{}
+// enqueued: it shows QueueReady=False until the JobQueue appears (a watch brings it back), and
+// the reconcile is done.
+func (r *JobReconciler) jobQueue(ctx context.Context, obj jobsv1alpha1.JobObject) (jq *jobsv1alpha1.JobQueue, done bool, err error) {
+	jq = &jobsv1alpha1.JobQueue{}
 	key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: string(obj.QueueName())}
-	err := r.client.Get(ctx, key, jq)
+	err = r.client.Get(ctx, key, jq)
 	if err == nil {
-		return jq, nil
+		return jq, false, nil
 	}
 	if !apierrors.IsNotFound(err) {
-		return nil, err
+		return nil, false, err
 	}
 	cond := meta.FindStatusCondition(obj.JobStatus().Conditions, jobsv1alpha1.ConditionQueueReady)
 	if cond != nil && cond.Reason == jobsv1alpha1.ReasonQueueNotFound {
-		return nil, nil
+		return nil, true, nil
 	}
 	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonQueueNotFound, "Enqueue",
 		"No JobQueue %q in namespace %s; the job waits for one", obj.QueueName(), obj.GetNamespace())
-	return nil, jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) {
+	return nil, true, jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) {
 		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: jobsv1alpha1.ConditionQueueReady,
 			Status: metav1.ConditionFalse, Reason: jobsv1alpha1.ReasonQueueNotFound,
 			Message: fmt.Sprintf("No JobQueue %q in namespace %s", obj.QueueName(), obj.GetNamespace())})
@@ -144,32 +149,32 @@ func (r *JobReconciler) jobQueue(ctx context.Context, obj jobsv1alpha1.JobObject
 }
 
 // ensureEnqueued returns the job's Redis record, enqueuing it first when it has none: a new
-// job, or one Redis lost (flushed, restarted without persistence). A finished job whose record
-// is gone returns nil: there is nothing left to mirror.
-func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (*queue.Record, error) {
-	record, err := q.Get(ctx, obj.GetName())
+// job, or one Redis lost (flushed, restarted without persistence). For a finished job whose
+// record is gone the reconcile is done: there is nothing left to mirror.
+func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (record *queue.Record, done bool, err error) {
+	record, err = q.Get(ctx, obj.GetName())
 	switch {
 	case err == nil && record.UID == string(obj.GetUID()):
-		return record, nil
+		return record, false, nil
 	case err == nil:
 		// A record of an earlier CR of the same name whose finalizer could not remove it.
 		if _, err := q.Remove(ctx, obj.GetName(), record.UID); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	case !errors.Is(err, queue.ErrNotFound):
-		return nil, err
+		return nil, false, err
 	}
 	status := obj.JobStatus()
 	if status.Phase.IsFinished() {
-		return nil, nil
+		return nil, true, nil
 	}
 	req, err := enqueueRequest(obj, jq)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	res, err := q.Enqueue(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if res.Created {
 		if status.QueueVersion > 0 {
@@ -180,7 +185,8 @@ func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.Job
 				"Enqueued on %s", q.Name)
 		}
 	}
-	return q.Get(ctx, obj.GetName())
+	record, err = q.Get(ctx, obj.GetName())
+	return record, false, err
 }
 
 // handleRetryRequest acts on a new jobs.jengu.io/retry token: a failed job goes back from the
@@ -191,7 +197,7 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 		return record, nil
 	}
 	if record.State != queue.StateFailed {
-		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, "RetryIgnored", "Retry",
+		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonRetryIgnored, "Retry",
 			"Retry %q ignored: the job is %s, not failed", token, record.State)
 		return record, jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = token })
 	}

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,14 +28,16 @@ import (
 	"github.com/jengu/queue-operator/queue"
 )
 
-// JobQueueReconciler keeps a JobQueue's worker Deployment in shape, pauses its Redis queue
-// with it, scales the workers on queue depth and reports the depth in the status.
+// JobQueueReconciler keeps a JobQueue's worker Deployment in shape, applies its settings to
+// its Redis queue, runs its housekeeping services, scales the workers on queue depth and
+// reports the depth in the status.
 type JobQueueReconciler struct {
-	client   client.Client
-	engine   *queue.Engine
-	recorder events.EventRecorder
-	clock    clock.PassiveClock
-	opts     Options
+	client       client.Client
+	housekeeping *housekeeper
+	engine       *queue.Engine
+	recorder     events.EventRecorder
+	clock        clock.PassiveClock
+	opts         Options
 
 	// eviction caches the Redis eviction-policy check: every JobQueue shares one Redis, and a
 	// check per queue per poll would repeat the CONFIG GET and its warning every few seconds.
@@ -51,7 +54,7 @@ func (r *JobQueueReconciler) evictionPolicy(ctx context.Context) (queue.Eviction
 	r.evictionMu.Lock()
 	defer r.evictionMu.Unlock()
 	if now := r.clock.Now(); r.evictionCheckedAt.IsZero() || now.Sub(r.evictionCheckedAt) >= evictionPolicyCheckInterval {
-		r.eviction, r.evictionErr = queue.CheckEvictionPolicy(ctx, r.engine.Redis(), ctrl.LoggerFrom(ctx))
+		r.eviction, r.evictionErr = checkEvictionPolicy(ctx, r.engine.Redis(), ctrl.LoggerFrom(ctx))
 		r.evictionCheckedAt = now
 	}
 	return r.eviction, r.evictionErr
@@ -64,14 +67,18 @@ func (r *JobQueueReconciler) evictionPolicy(ctx context.Context) (queue.Eviction
 func (r *JobQueueReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
 	jq := &jobsv1alpha1.JobQueue{}
 	if err := r.client.Get(ctx, req.NamespacedName, jq); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if !jq.DeletionTimestamp.IsZero() {
+		r.forget(req.NamespacedName)
 		return reconcile.Result{}, nil // the Deployment goes with it (owner reference)
 	}
+	r.housekeeping.ensure(jq)
 	before := jq.DeepCopy()
 	defer func() {
-		jq.Status.ObservedGeneration = jq.Generation
 		if perr := r.client.Status().Patch(ctx, jq, client.MergeFrom(before)); perr != nil && err == nil {
 			err = client.IgnoreNotFound(perr)
 		}
@@ -80,56 +87,47 @@ func (r *JobQueueReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	q := r.engine.Queue(jq.Namespace, string(jq.Spec.Queue))
 	counts, err := r.syncRedis(ctx, jq, q)
 	if err != nil {
-		setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionFalse, "RedisUnreachable", err.Error())
+		setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionFalse, jobsv1alpha1.ReasonRedisUnreachable, err.Error())
 		return reconcile.Result{RequeueAfter: pollingInterval(jq)}, nil
 	}
 	deploy, err := r.ensureDeployment(ctx, jq)
 	if err != nil {
-		setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionFalse, "DeploymentFailed", err.Error())
+		setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionFalse, jobsv1alpha1.ReasonDeploymentFailed, err.Error())
 		return reconcile.Result{}, err
 	}
 	if err := r.scale(ctx, jq, q, deploy, counts); err != nil {
 		return reconcile.Result{}, err
 	}
-	setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionTrue, "Ready", "")
+	setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionTrue, jobsv1alpha1.ReasonReady, "")
+	jq.Status.ObservedGeneration = jq.Generation
 	return reconcile.Result{RequeueAfter: pollingInterval(jq)}, nil
 }
 
-// syncRedis pauses or resumes the Redis queue as the spec says, and reads its depth into the
+// forget stops the housekeeping of a JobQueue that is gone and drops its metric series.
+func (r *JobQueueReconciler) forget(key client.ObjectKey) {
+	r.housekeeping.stop(key)
+	metrics.ForgetQueue(key.Namespace, key.Name)
+}
+
+// syncRedis applies the spec's settings to the Redis queue and reads its depth into the
 // status.
 func (r *JobQueueReconciler) syncRedis(ctx context.Context, jq *jobsv1alpha1.JobQueue, q *queue.Queue) (queue.Counts, error) {
-	counts, err := q.Counts(ctx)
+	counts, err := applySettings(ctx, q, jq.Spec)
 	if err != nil {
 		return counts, err
-	}
-	if counts.IsPaused != jq.Spec.Paused {
-		if jq.Spec.Paused {
-			err = q.Pause(ctx)
-		} else {
-			err = q.Resume(ctx)
-		}
-		if err != nil {
-			return counts, err
-		}
-		if counts, err = q.Counts(ctx); err != nil {
-			return counts, err
-		}
 	}
 	s := &jq.Status
 	s.Waiting, s.Active, s.Delayed, s.Completed, s.Failed = counts.Waiting+counts.Paused, counts.Active, counts.Delayed, counts.Completed, counts.Failed
 	s.Paused = counts.IsPaused
-	for state, n := range map[string]int64{"waiting": s.Waiting, "active": s.Active, "delayed": s.Delayed,
-		"completed": s.Completed, "failed": s.Failed} {
-		metrics.QueueJobs.WithLabelValues(jq.Namespace, string(jq.Spec.Queue), state).Set(float64(n))
-	}
+	metrics.ReportQueueDepth(jq.Namespace, string(jq.Spec.Queue), s.Waiting, s.Active, s.Delayed, s.Completed, s.Failed)
 	policy, err := r.evictionPolicy(ctx)
 	switch {
 	case err != nil:
-		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionUnknown, "Unreadable", err.Error())
+		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionUnknown, jobsv1alpha1.ReasonPolicyUnreadable, err.Error())
 	case policy.OK:
-		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionTrue, "NoEviction", "")
+		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionTrue, jobsv1alpha1.ReasonNoEviction, "")
 	default:
-		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionFalse, "EvictionPolicy",
+		setCondition(jq, jobsv1alpha1.ConditionRedisPolicyOK, metav1.ConditionFalse, jobsv1alpha1.ReasonEvictionPolicy,
 			fmt.Sprintf("Redis maxmemory-policy is %s: under memory pressure Redis deletes job records; set noeviction", policy.Policy))
 	}
 	return counts, nil
@@ -231,8 +229,7 @@ func (r *JobQueueReconciler) scale(ctx context.Context, jq *jobsv1alpha1.JobQueu
 		current = *deploy.Spec.Replicas
 	}
 	jq.Status.Replicas = deploy.Status.Replicas
-	labels := []string{jq.Namespace, string(jq.Spec.Queue)}
-	metrics.QueueCurrentReplicas.WithLabelValues(labels...).Set(float64(deploy.Status.Replicas))
+	metrics.ReportCurrentReplicas(jq.Namespace, string(jq.Spec.Queue), deploy.Status.Replicas)
 	a := jq.Spec.Autoscaling
 	if a.Enabled != nil && !*a.Enabled && !jq.Spec.Paused {
 		jq.Status.DesiredReplicas = current
@@ -253,9 +250,9 @@ func (r *JobQueueReconciler) scale(ctx context.Context, jq *jobsv1alpha1.JobQueu
 		}
 	}
 	jq.Status.DesiredReplicas = desired
-	metrics.QueueDesiredReplicas.WithLabelValues(labels...).Set(float64(desired))
+	metrics.ReportDesiredReplicas(jq.Namespace, string(jq.Spec.Queue), desired)
 	if desired == current {
-		setCondition(jq, jobsv1alpha1.ConditionScaling, metav1.ConditionFalse, "Stable", reason)
+		setCondition(jq, jobsv1alpha1.ConditionScaling, metav1.ConditionFalse, jobsv1alpha1.ReasonStable, reason)
 		return nil
 	}
 	patch := client.MergeFrom(deploy.DeepCopy())
@@ -263,14 +260,14 @@ func (r *JobQueueReconciler) scale(ctx context.Context, jq *jobsv1alpha1.JobQueu
 	if err := r.client.Patch(ctx, deploy, patch); err != nil {
 		return fmt.Errorf("scale %s to %d: %w", deploy.Name, desired, err)
 	}
-	direction := "up"
+	direction, scaled := "up", jobsv1alpha1.ReasonScaledUp
 	if desired < current {
-		direction = "down"
+		direction, scaled = "down", jobsv1alpha1.ReasonScaledDown
 	}
-	metrics.QueueScalingEvents.WithLabelValues(jq.Namespace, string(jq.Spec.Queue), direction).Inc()
+	metrics.CountScaling(jq.Namespace, string(jq.Spec.Queue), direction)
 	now := metav1.NewTime(r.clock.Now())
 	jq.Status.LastScaleTime = &now
-	setCondition(jq, jobsv1alpha1.ConditionScaling, metav1.ConditionTrue, "Scaled"+capitalize(direction),
+	setCondition(jq, jobsv1alpha1.ConditionScaling, metav1.ConditionTrue, scaled,
 		fmt.Sprintf("%d → %d replicas: %s", current, desired, reason))
 	r.recorder.Eventf(jq, deploy, corev1.EventTypeNormal, "Scaled", "Scale", "Scaled %s from %d to %d: %s", deploy.Name, current, desired, reason)
 	return nil
@@ -357,11 +354,4 @@ func timeOf(t *metav1.Time) time.Time {
 		return time.Time{}
 	}
 	return t.Time
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return string(s[0]-'a'+'A') + s[1:]
 }

@@ -76,11 +76,21 @@ func NewManager(cfg *rest.Config, mc ManagerConfig) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
-// CheckRedis warns loudly when the queues' Redis may evict job records.
+// CheckRedis warns loudly, in the log and the metric, when the queues' Redis may evict job
+// records.
 func CheckRedis(ctx context.Context, rdb redis.UniversalClient, log logr.Logger) {
-	if _, err := queue.CheckEvictionPolicy(ctx, rdb, log); err != nil {
+	if _, err := checkEvictionPolicy(ctx, rdb, log); err != nil {
 		log.Error(err, "Could not check Redis' eviction policy")
 	}
+}
+
+// checkEvictionPolicy reads Redis' eviction policy and reports it in the metric.
+func checkEvictionPolicy(ctx context.Context, rdb redis.UniversalClient, log logr.Logger) (queue.EvictionPolicy, error) {
+	policy, err := queue.CheckEvictionPolicy(ctx, rdb, log)
+	if err == nil {
+		metrics.ReportRedisEvictionPolicy(policy.Policy, policy.OK)
+	}
+	return policy, err
 }
 
 // RegisterMetrics registers the controller's collectors with controller-runtime's registry,

@@ -76,7 +76,8 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) erro
 		}
 		kinds = append(kinds, kind)
 	}
-	if err := mgr.Add(newHousekeeper(mgr.GetClient(), engine, opts, kinds)); err != nil {
+	housekeeping := newHousekeeper(mgr.GetClient(), engine, opts, kinds)
+	if err := mgr.Add(housekeeping); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
@@ -84,7 +85,7 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) erro
 		// Status writes of its own do not bring it back; the polling interval does.
 		For(&jobsv1alpha1.JobQueue{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.Deployment{}).
-		Complete(&JobQueueReconciler{client: mgr.GetClient(), engine: engine,
+		Complete(&JobQueueReconciler{client: mgr.GetClient(), housekeeping: housekeeping, engine: engine,
 			recorder: mgr.GetEventRecorder("queue-operator"), clock: opts.Clock, opts: opts})
 }
 

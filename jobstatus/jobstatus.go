@@ -124,9 +124,9 @@ func setConditions(s *jobsv1alpha1.JobStatus, phase jobsv1alpha1.JobPhase, r *qu
 	}
 	set(jobsv1alpha1.ConditionQueueReady, metav1.ConditionTrue, jobsv1alpha1.ReasonQueueFound, "")
 	set(jobsv1alpha1.ConditionQueued, metav1.ConditionTrue, jobsv1alpha1.ReasonEnqueued, "The job has a record in its Redis queue")
-	running, runningReason, runningMsg := metav1.ConditionFalse, "NotRunning", ""
+	running, runningReason, runningMsg := metav1.ConditionFalse, jobsv1alpha1.ReasonNotRunning, ""
 	complete, failed := metav1.ConditionFalse, metav1.ConditionFalse
-	completeReason, failedReason, failedMsg := "NotComplete", "NotFailed", ""
+	completeReason, failedReason, failedMsg := jobsv1alpha1.ReasonNotComplete, jobsv1alpha1.ReasonNotFailed, ""
 	switch phase {
 	case jobsv1alpha1.PhaseActive:
 		running, runningReason, runningMsg = metav1.ConditionTrue, jobsv1alpha1.ReasonLeased, "Leased by "+r.Worker

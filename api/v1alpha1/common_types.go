@@ -50,7 +50,7 @@ const (
 	ConditionQueueReady = "QueueReady"
 )
 
-// Condition reasons.
+// Reasons of a job's conditions and Events.
 const (
 	ReasonEnqueued        = "Enqueued"
 	ReasonQueueNotFound   = "QueueNotFound"
@@ -61,9 +61,14 @@ const (
 	ReasonSucceeded       = "Succeeded"
 	ReasonAttemptsExhaust = "AttemptsExhausted"
 	ReasonPermanentError  = "PermanentError"
-	ReasonStalled         = "Stalled"
 	ReasonRetryRequested  = "RetryRequested"
 	ReasonReEnqueued      = "ReEnqueued"
+	ReasonRetryIgnored    = "RetryIgnored"
+	ReasonCancelled       = "Cancelled"
+	// The false sides of Running, Complete and Failed.
+	ReasonNotRunning  = "NotRunning"
+	ReasonNotComplete = "NotComplete"
+	ReasonNotFailed   = "NotFailed"
 )
 
 // Labels and annotations of the jobs.jengu.io group.

@@ -236,6 +236,22 @@ const (
 	ConditionRedisPolicyOK = "RedisPolicyOK"
 )
 
+// Reasons of a JobQueue's conditions.
+const (
+	// Ready: ReasonReady, or why not.
+	ReasonReady            = "Ready"
+	ReasonRedisUnreachable = "RedisUnreachable"
+	ReasonDeploymentFailed = "DeploymentFailed"
+	// Scaling: ReasonStable, ReasonScaledUp or ReasonScaledDown.
+	ReasonStable     = "Stable"
+	ReasonScaledUp   = "ScaledUp"
+	ReasonScaledDown = "ScaledDown"
+	// RedisPolicyOK: ReasonNoEviction, ReasonEvictionPolicy, or ReasonPolicyUnreadable.
+	ReasonNoEviction       = "NoEviction"
+	ReasonEvictionPolicy   = "EvictionPolicy"
+	ReasonPolicyUnreadable = "Unreadable"
+)
+
 // ScaleRecommendation is one autoscaler reading kept for the stabilization windows.
 type ScaleRecommendation struct {
 	// time the recommendation was made.
