@@ -103,7 +103,8 @@ func (r *JobQueueReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	return reconcile.Result{RequeueAfter: pollingInterval(jq)}, nil
 }
 
-// forget stops the housekeeping of a JobQueue that is gone and drops its metric series.
+// forget stops the housekeeping of a JobQueue that is gone and drops its metric series. A
+// JobQueue's name is its queue's (the CRD insists), so the key names both.
 func (r *JobQueueReconciler) forget(key client.ObjectKey) {
 	r.housekeeping.stop(key)
 	metrics.ForgetQueue(key.Namespace, key.Name)
