@@ -101,19 +101,19 @@ type jobBuilder func(common jobsv1alpha1.JobCommonSpec, property store.Property)
 // create is every enqueue route: decode, check the file is the caller's, build, apply
 // backpressure, name, create (with the finalizer and the owner's labels) and answer 202 at once.
 // beforeCreate runs on the named job just before its create.
-func (s *Server) create(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder,
+func (s *Server) create(c *gin.Context, queueName jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder,
 	beforeCreate ...func(context.Context, jobsv1alpha1.JobObject) error) {
 	started := time.Now()
 	user, propertyID := userOf(c), c.Param("id")
-	job, err := s.prepare(c, q, req, limit, build, user, propertyID)
+	job, err := s.prepare(c, queueName, req, limit, build, user, propertyID)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	key := c.GetHeader("Idempotency-Key")
 	// A repeat of a request whose job exists adds nothing, so backpressure does not apply to it.
-	if key == "" || !s.exists(c, job, s.jobName(q, user, key)) {
-		if err := s.admit(c, q); err != nil {
+	if key == "" || !s.exists(c, job, s.jobName(queueName, user, key)) {
+		if err := s.admit(c, queueName); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -123,7 +123,7 @@ func (s *Server) create(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit
 		s.fail(c, err)
 		return
 	}
-	metrics.ObserveAPIEnqueue(string(q), time.Since(started))
+	metrics.ObserveAPIEnqueue(string(queueName), time.Since(started))
 	c.Header("Location", "/api/jobs/"+name)
 	if replayed {
 		c.Header("Idempotent-Replayed", "true")
@@ -131,7 +131,7 @@ func (s *Server) create(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit
 	c.JSON(http.StatusAccepted, gin.H{"success": true, "jobId": name, "status": "queued"})
 }
 
-func (s *Server) prepare(c *gin.Context, q jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder, user, propertyID string) (jobsv1alpha1.JobObject, error) {
+func (s *Server) prepare(c *gin.Context, queueName jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder, user, propertyID string) (jobsv1alpha1.JobObject, error) {
 	if err := decodeBody(c, req, limit); err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (s *Server) prepare(c *gin.Context, q jobsv1alpha1.QueueName, req any, limi
 		return nil, err
 	}
 	job.SetNamespace(s.cfg.Namespace)
-	job.SetLabels(map[string]string{jobsv1alpha1.LabelUserID: user, jobsv1alpha1.LabelQueue: string(q)})
+	job.SetLabels(map[string]string{jobsv1alpha1.LabelUserID: user, jobsv1alpha1.LabelQueue: string(queueName)})
 	job.SetFinalizers([]string{jobsv1alpha1.Finalizer})
 	return job, nil
 }
@@ -162,9 +162,9 @@ func (s *Server) prepare(c *gin.Context, q jobsv1alpha1.QueueName, req any, limi
 // admit turns a job away with 503 and Retry-After while its queue has more than its JobQueue's
 // maxWaiting jobs waiting: those in Redis, and those accepted that the controller has not
 // enqueued yet, so a burst cannot slip past the limit during the controller's lag.
-func (s *Server) admit(ctx context.Context, q jobsv1alpha1.QueueName) error {
+func (s *Server) admit(ctx context.Context, queueName jobsv1alpha1.QueueName) error {
 	jq := &jobsv1alpha1.JobQueue{}
-	err := s.cfg.Kube.Get(ctx, client.ObjectKey{Namespace: s.cfg.Namespace, Name: string(q)}, jq)
+	err := s.cfg.Kube.Get(ctx, client.ObjectKey{Namespace: s.cfg.Namespace, Name: string(queueName)}, jq)
 	if apierrors.IsNotFound(err) {
 		return nil // the job waits for its JobQueue (QueueReady=False) and is never lost
 	}
@@ -177,7 +177,7 @@ func (s *Server) admit(ctx context.Context, q jobsv1alpha1.QueueName) error {
 	}
 	// The CRs the controller has not enqueued yet, less those it has enqueued meanwhile, read
 	// before Redis' counts: a job enqueued between the reads counts twice, never not at all.
-	pending := kindOf(q).NewList()
+	pending := kindOf(queueName).NewList()
 	if err := s.cfg.Kube.List(ctx, pending, client.InNamespace(s.cfg.Namespace), client.MatchingFields{phaseIndex: ""},
 		client.UnsafeDisableDeepCopy); err != nil {
 		return kubeError(err)
@@ -186,14 +186,14 @@ func (s *Server) admit(ctx context.Context, q jobsv1alpha1.QueueName) error {
 	for _, job := range pending.Jobs() {
 		unqueued = append(unqueued, job.GetName())
 	}
-	redisQueue := s.engine.Queue(s.cfg.Namespace, string(q))
+	redisQueue := s.engine.Queue(s.cfg.Namespace, string(queueName))
 	queued, err := redisQueue.CountRecords(ctx, unqueued)
 	var counts queue.Counts
 	if err == nil {
 		counts, err = redisQueue.Counts(ctx)
 	}
 	if err != nil {
-		s.log.Error(err, "Reading the queue's depth failed", "queue", q)
+		s.log.Error(err, "Reading the queue's depth failed", "queue", queueName)
 		return unavailable("the queue is unreachable; try again")
 	}
 	waiting, limit := counts.Waiting+counts.Paused+int64(len(unqueued))-queued, int64(*settings.MaxWaiting)
@@ -201,7 +201,7 @@ func (s *Server) admit(ctx context.Context, q jobsv1alpha1.QueueName) error {
 		return nil
 	}
 	return &apiError{Status: http.StatusServiceUnavailable, Code: "queue_full",
-		Message:    fmt.Sprintf("queue %s has %d jobs waiting, over its limit of %d; try again later", q, waiting, limit),
+		Message:    fmt.Sprintf("queue %s has %d jobs waiting, over its limit of %d; try again later", queueName, waiting, limit),
 		RetryAfter: retryAfter(waiting-limit, settings)}
 }
 
@@ -267,12 +267,12 @@ func idempotencyConflict() error {
 		Message: "this Idempotency-Key was used for a request with other data"}
 }
 
-func (s *Server) jobName(q jobsv1alpha1.QueueName, user, key string) string {
-	prefix := kindOf(q).IDPrefix
+func (s *Server) jobName(queueName jobsv1alpha1.QueueName, user, key string) string {
+	prefix := kindOf(queueName).IDPrefix
 	if key != "" {
 		// The namespace is in the hash: job ids also key the PostgreSQL tables, which every
 		// namespace shares.
-		sum := sha256.Sum256([]byte(s.cfg.Namespace + "\x00" + user + "\x00" + string(q) + "\x00" + key))
+		sum := sha256.Sum256([]byte(s.cfg.Namespace + "\x00" + user + "\x00" + string(queueName) + "\x00" + key))
 		h := hex.EncodeToString(sum[:])
 		return prefix + "-" + h[:8] + "-" + h[8:24]
 	}

@@ -64,8 +64,8 @@ func (h *eventHub) notify(jobID string) {
 
 func (h *eventHub) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, q := range jobsv1alpha1.QueueNames() {
-		wg.Go(func() { h.follow(ctx, h.engine.Queue(h.namespace, string(q))) })
+	for _, kind := range jobsv1alpha1.JobKinds {
+		wg.Go(func() { h.follow(ctx, h.engine.Queue(h.namespace, string(kind.Queue))) })
 	}
 	wg.Wait()
 }

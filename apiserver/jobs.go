@@ -54,8 +54,8 @@ func kindOfID(id string) (jobsv1alpha1.JobKind, bool) {
 }
 
 // kindOf is the kind of a queue the facade has checked, or of a job it holds.
-func kindOf(q jobsv1alpha1.QueueName) jobsv1alpha1.JobKind {
-	kind, _ := jobsv1alpha1.KindOf(q)
+func kindOf(queueName jobsv1alpha1.QueueName) jobsv1alpha1.JobKind {
+	kind, _ := jobsv1alpha1.KindOf(queueName)
 	return kind
 }
 

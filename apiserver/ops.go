@@ -43,12 +43,11 @@ func (s *Server) readyz(c *gin.Context) {
 func (s *Server) queueDepths(ctx context.Context) (map[string]metrics.QueueDepth, error) {
 	out := map[string]metrics.QueueDepth{}
 	for _, kind := range jobsv1alpha1.JobKinds {
-		q := kind.Queue
-		counts, err := s.engine.Queue(s.cfg.Namespace, string(q)).Counts(ctx)
+		counts, err := s.engine.Queue(s.cfg.Namespace, string(kind.Queue)).Counts(ctx)
 		if err != nil {
 			return nil, err
 		}
-		out[string(q)] = metrics.QueueDepth{Waiting: counts.Waiting + counts.Paused, Active: counts.Active,
+		out[string(kind.Queue)] = metrics.QueueDepth{Waiting: counts.Waiting + counts.Paused, Active: counts.Active,
 			Completed: counts.Completed, Failed: counts.Failed, Delayed: counts.Delayed}
 	}
 	return out, nil

@@ -111,7 +111,8 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	rdb := testredis.Shared(t)
 	f := &fixture{t: t, ns: ns, rdb: rdb, engine: queue.New(rdb)}
 
-	for _, q := range jobsv1alpha1.QueueNames() {
+	for _, kind := range jobsv1alpha1.JobKinds {
+		q := kind.Queue
 		attempts := int32(2)
 		jq := &jobsv1alpha1.JobQueue{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: string(q)},
 			Spec: jobsv1alpha1.JobQueueSpec{Queue: q, Retry: jobsv1alpha1.RetryPolicy{Attempts: &attempts,

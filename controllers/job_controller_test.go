@@ -26,7 +26,8 @@ const timeout = 15 * time.Second
 
 func TestEachKindIsEnqueuedAndWaits(t *testing.T) {
 	f := newFixture(t, nil, testOptions())
-	for _, q := range jobsv1alpha1.QueueNames() {
+	for _, kind := range jobsv1alpha1.JobKinds {
+		q := kind.Queue
 		f.jobQueue(q)
 	}
 	enrichment := f.enrichmentJob("enrich-0a1b2c3d-1")

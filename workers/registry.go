@@ -38,23 +38,23 @@ type Registry map[jobsv1alpha1.QueueName]NewProcessorFunc
 var ErrNoProcessor = errors.New("no processor for this queue")
 
 // For returns the constructor of the queue's processor, ErrNoProcessor when it has none.
-func (r Registry) For(q jobsv1alpha1.QueueName) (NewProcessorFunc, error) {
-	newProcessor, ok := r[q]
+func (r Registry) For(queueName jobsv1alpha1.QueueName) (NewProcessorFunc, error) {
+	newProcessor, ok := r[queueName]
 	if !ok || newProcessor == nil {
-		return nil, fmt.Errorf("queue %q: %w", q, ErrNoProcessor)
+		return nil, fmt.Errorf("queue %queueName: %w", queueName, ErrNoProcessor)
 	}
 	return newProcessor, nil
 }
 
 // New builds the queue's processor from deps.
-func (r Registry) New(q jobsv1alpha1.QueueName, deps ProcessorDeps) (Processor, error) {
-	newProcessor, err := r.For(q)
+func (r Registry) New(queueName jobsv1alpha1.QueueName, deps ProcessorDeps) (Processor, error) {
+	newProcessor, err := r.For(queueName)
 	if err != nil {
 		return nil, err
 	}
 	p, err := newProcessor(deps)
 	if err != nil {
-		return nil, fmt.Errorf("queue %q: build its processor: %w", q, err)
+		return nil, fmt.Errorf("queue %queueName: build its processor: %w", queueName, err)
 	}
 	return p, nil
 }

@@ -69,15 +69,6 @@ func KindOf(q QueueName) (JobKind, bool) {
 	return JobKind{}, false
 }
 
-// QueueNames lists every queue, in the seed document's order.
-func QueueNames() []QueueName {
-	names := make([]QueueName, len(JobKinds))
-	for i, k := range JobKinds {
-		names[i] = k.Queue
-	}
-	return names
-}
-
 func (l *EnrichmentJobList) Jobs() []JobObject { return jobsOf(l.Items) }
 func (l *CompetitorJobList) Jobs() []JobObject { return jobsOf(l.Items) }
 func (l *AnalyticsJobList) Jobs() []JobObject  { return jobsOf(l.Items) }

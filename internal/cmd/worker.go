@@ -52,10 +52,10 @@ func (o *workerOptions) command() *cobra.Command {
 func (o *workerOptions) run() error {
 	log := zap.New()
 	ctrl.SetLogger(log)
-	q := jobsv1alpha1.QueueName(o.Queue)
+	queueName := jobsv1alpha1.QueueName(o.Queue)
 	// Refuse a queue without a processor before connecting anywhere.
-	if _, err := processors.For(q); err != nil {
-		return fmt.Errorf("%w: the %s processor is not built yet", err, q)
+	if _, err := processors.For(queueName); err != nil {
+		return fmt.Errorf("%w: the %s processor is not built yet", err, queueName)
 	}
 	ctx := ctrl.SetupSignalHandler()
 
@@ -72,7 +72,7 @@ func (o *workerOptions) run() error {
 		return err
 	}
 	defer db.Close()
-	processor, err := processors.New(q, workers.ProcessorDeps{Store: db, Secrets: workers.KubeSecrets{Client: kube}, Getenv: os.Getenv})
+	processor, err := processors.New(queueName, workers.ProcessorDeps{Store: db, Secrets: workers.KubeSecrets{Client: kube}, Getenv: os.Getenv})
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (o *workerOptions) run() error {
 		defer server.Close()
 	}
 	return workers.Run(ctx, workers.Config{
-		Namespace: o.Namespace, Queue: q, Redis: rdb, Kube: kube, Processor: processor, Results: db,
+		Namespace: o.Namespace, Queue: queueName, Redis: rdb, Kube: kube, Processor: processor, Results: db,
 		Concurrency: o.Concurrency, WorkerID: workerID, ShutdownGrace: o.ShutdownGrace, Log: log.WithName("worker"),
 	})
 }

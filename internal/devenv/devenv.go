@@ -141,16 +141,16 @@ func startWorkers(ctx context.Context, log logr.Logger, kubeconfig string, opts 
 		return nil, err
 	}
 	var cmds []*exec.Cmd
-	for _, q := range opts.WorkerQueues {
+	for _, queueName := range opts.WorkerQueues {
 		// No metrics server: the workers would all want the same port.
-		args := workercmd.Command{Queue: q, Namespace: opts.Namespace, MetricsAddr: workercmd.MetricsOff}.Args()
+		args := workercmd.Command{Queue: queueName, Namespace: opts.Namespace, MetricsAddr: workercmd.MetricsOff}.Args()
 		cmd := exec.Command(self, args...)
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %s worker: %w", q, err)
+			return nil, fmt.Errorf("start %s worker: %w", queueName, err)
 		}
-		log.Info("Started a worker", "queue", q, "pid", cmd.Process.Pid)
+		log.Info("Started a worker", "queue", queueName, "pid", cmd.Process.Pid)
 		cmds = append(cmds, cmd)
 	}
 	return func() {
