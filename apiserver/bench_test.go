@@ -8,7 +8,7 @@ import (
 // The seed's targets: enqueue latency under 150 ms, and GET /api/jobs/:jobId well under 1 s.
 // Run with: make test TESTFLAGS='-run ^$ -bench . ./apiserver/' (or go test -bench under
 // hack/with-services.sh with KUBEBUILDER_ASSETS set). ns/op is the latency of one request over
-// a real socket, through the facade's role, to a real API server, Redis and PostgreSQL.
+// a real socket, through the facade's role, to a real kube-apiserver, Redis and PostgreSQL.
 
 func BenchmarkEnqueueEnrichment(b *testing.B) {
 	f := newFixture(b)

@@ -15,14 +15,14 @@ import (
 	"github.com/jengu/queue-operator/internal/scheme"
 )
 
-// Client-side rate limits of the facade's API-server client, when the config sets none (client-go
+// Client-side rate limits of the facade's kube-apiserver client, when the config sets none (client-go
 // would allow 5 requests per second): every enqueue is one create.
 const (
 	DefaultKubeQPS   = 50
 	DefaultKubeBurst = 100
 )
 
-// newCluster connects to the API server with an informer cache of the namespace alone (its
+// newCluster connects to the kube-apiserver with an informer cache of the namespace alone (its
 // jobs and JobQueues, managed fields stripped), indexed as the facade lists. Start it, and wait
 // for its cache, before serving.
 func newCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {

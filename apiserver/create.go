@@ -75,7 +75,7 @@ func (s *Server) createAnalytics(c *gin.Context) {
 		return &jobsv1alpha1.AnalyticsJob{Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common,
 			AnalysisType: req.AnalysisType, Params: params}}, nil
 	}, func(ctx context.Context, job jobsv1alpha1.JobObject) error {
-		// The input is saved only once the API server accepts the job (a dry run), so an invalid
+		// The input is saved only once the kube-apiserver accepts the job (a dry run), so an invalid
 		// request leaves no rows behind; saving it again is a no-op.
 		job.(*jobsv1alpha1.AnalyticsJob).Spec.InputRef = job.GetName()
 		if err := s.cfg.Kube.Create(ctx, job.DeepCopyObject().(client.Object), client.DryRunAll); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -64,8 +64,8 @@ func (s *Server) jobNotFound(c *gin.Context, id string) {
 	})
 }
 
-// kubeError turns an API server error into the caller's terms: an invalid object into a 400
-// naming each field of the request at fault, an unreachable or overloaded API server into a 503.
+// kubeError turns a kube-apiserver error into the caller's terms: an invalid object into a 400
+// naming each field of the request at fault, an unreachable or overloaded kube-apiserver into a 503.
 func kubeError(err error) error {
 	var status apierrors.APIStatus
 	switch {

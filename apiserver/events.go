@@ -148,7 +148,7 @@ func isTerminal(status string) bool {
 	return status == "completed" || status == "failed" || status == "cancelled"
 }
 
-// currentView reads the job again: the CR (cache, then API server) for what only it has, and
+// currentView reads the job again: the CR (cache, then kube-apiserver) for what only it has, and
 // Redis for the live state. gone says the job was deleted.
 func (s *Server) currentView(ctx context.Context, job jobsv1alpha1.JobObject) (jobView, bool) {
 	fresh, err := s.findJob(ctx, job.Common().UserID, job.GetName())

@@ -66,7 +66,7 @@ const cacheLag = 2 * time.Minute
 
 // mayLagTheCache says whether a job missing from the cache may just be new. A random id of the
 // facade ends in its create's Unix milliseconds: an old one missing from the cache is gone, and
-// polling it (the seed's hook polls every 2 s) costs the API server nothing. Ids of other
+// polling it (the seed's hook polls every 2 s) costs the kube-apiserver nothing. Ids of other
 // shapes (from an Idempotency-Key) are read.
 func (s *Server) mayLagTheCache(id string) bool {
 	ms := idMillis(id)
@@ -86,7 +86,7 @@ func idMillis(id string) int64 {
 
 // findJob reads the caller's job id. A job of another user is exactly as absent as an unknown
 // id. The cache answers first; a miss on an id this facade could have just created is read
-// from the API server, so a read right after the create never answers not found.
+// from the kube-apiserver, so a read right after the create never answers not found.
 func (s *Server) findJob(ctx context.Context, user, id string) (jobsv1alpha1.JobObject, error) {
 	if len(validation.IsDNS1123Subdomain(id)) > 0 {
 		return nil, errJobNotFound

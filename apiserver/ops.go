@@ -15,7 +15,7 @@ import (
 // healthz says the process serves.
 func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
-// readyz says whether Redis, PostgreSQL and the API server answer; a facade that cannot reach either is
+// readyz says whether Redis, PostgreSQL and the kube-apiserver answer; a facade that cannot reach either is
 // taken out of its Service until it can.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c, 3*time.Second)

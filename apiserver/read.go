@@ -16,7 +16,7 @@ import (
 	"github.com/jengu/queue-operator/store"
 )
 
-// getJob answers GET /api/jobs/:jobId from the CR (cache, then API server) and its Redis
+// getJob answers GET /api/jobs/:jobId from the CR (cache, then kube-apiserver) and its Redis
 // record; past the CR's TTL, from the history of finished jobs.
 func (s *Server) getJob(c *gin.Context) {
 	id, user := c.Param("jobId"), userOf(c)

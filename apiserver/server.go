@@ -35,10 +35,10 @@ import (
 type Config struct {
 	// Namespace holds the jobs this facade creates and serves.
 	Namespace string
-	// Kube reads from an informer cache indexed by indexJobs and writes to the API server;
+	// Kube reads from an informer cache indexed by indexJobs and writes to the kube-apiserver;
 	// Connect sets it and Reader.
 	Kube client.Client
-	// Reader reads the API server directly: a job read right after its create may miss the cache.
+	// Reader reads the kube-apiserver directly: a job read right after its create may miss the cache.
 	Reader client.Reader
 	Redis  redis.UniversalClient
 	// Store holds properties, analytics inputs and the history of finished jobs.

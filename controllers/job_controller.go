@@ -219,7 +219,7 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 
 // catchUp writes the status the record implies when the CR lags it. Progress of an active job
 // with a live lease is left to its worker, which coalesces it: the controller writes only phase
-// changes then, so a job costs the API server a handful of writes.
+// changes then, so a job costs the kube-apiserver a handful of writes.
 func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject, record *queue.Record) error {
 	status := obj.JobStatus()
 	if record.Version <= status.QueueVersion {

@@ -17,7 +17,7 @@ type SecretReader interface {
 	SecretValue(ctx context.Context, namespace, name, key string) (string, error)
 }
 
-// KubeSecrets reads credential Secrets from the API server. A job may use only a Secret in its
+// KubeSecrets reads credential Secrets from the kube-apiserver. A job may use only a Secret in its
 // own namespace labelled jobs.jengu.io/credential=true, so naming any other Secret (a service
 // account token, another team's keys) gets nothing.
 type KubeSecrets struct {

@@ -259,7 +259,7 @@ func TestAPIServerOutageDoesNotStopProcessing(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	job := f.job("enrich-outage-1")
-	// The pool reaches the API server through a proxy the test cuts for 20 s.
+	// The pool reaches the kube-apiserver through a proxy the test cuts for 20 s.
 	apiserver, err := url.Parse(env.Config.Host)
 	g.Expect(err).NotTo(HaveOccurred())
 	proxy := testproxy.Start(t, apiserver.Host)

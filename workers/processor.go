@@ -23,7 +23,7 @@ type Task struct {
 }
 
 // Progress reports a job's progress, 0 to 100, with a short message. It never blocks on the
-// API server: Redis gets every tick, the CR a coalesced one.
+// kube-apiserver: Redis gets every tick, the CR a coalesced one.
 type Progress func(percent int, message string)
 
 // Processor does one queue's work. It returns a small result (JSON) or an error; Permanent and

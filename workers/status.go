@@ -24,7 +24,7 @@ type StatusSink interface {
 }
 
 // CRStatusWriter writes job CR status from the Redis record, in the background, so the pool
-// never waits on the API server. Each write reads the newest record, so an outage or a burst of
+// never waits on the kube-apiserver. Each write reads the newest record, so an outage or a burst of
 // ticks coalesces into one write per job; failed writes are retried with backoff.
 type CRStatusWriter struct {
 	client           client.Client

@@ -129,7 +129,7 @@ func TestInvalidObjectsAreRejectedWithTheSchemaMessage(t *testing.T) {
 	tests := []struct {
 		name  string
 		build func(*testing.T, string) *unstructured.Unstructured
-		want  []string // substrings of the API server's message
+		want  []string // substrings of the kube-apiserver's message
 	}{
 		{"latitude above 90", edit(validEnrichment, func(s map[string]any) {
 			s["location"] = map[string]any{"latitude": 91, "longitude": 2}

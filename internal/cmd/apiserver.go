@@ -28,7 +28,7 @@ func (o *apiServerOptions) command() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.Addr, "bind-address", ":"+envOr("PORT", "3001"), "address of the REST API, /metrics and /healthz (env PORT sets the port)")
 	bindNamespace(f, &o.Namespace, "the jobs")
-	o.Service.register(f, apiserver.DefaultKubeQPS, apiserver.DefaultKubeBurst, "API server requests per second (each enqueue is one)")
+	o.Service.register(f, apiserver.DefaultKubeQPS, apiserver.DefaultKubeBurst, "kube-apiserver requests per second (each enqueue is one)")
 	bindEnvString(f, &o.Audience, "jwt-audience", "JWT_AUDIENCE", apiserver.DefaultAudience, "aud the bearer tokens must carry")
 	return cmd
 }

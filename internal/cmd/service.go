@@ -16,7 +16,7 @@ import (
 )
 
 // serviceFlags are the flags the controller and the facade share: the queues' Redis and the
-// client-side rate limits towards the API server.
+// client-side rate limits towards the kube-apiserver.
 type serviceFlags struct {
 	RedisURL string
 	QPS      float32
@@ -26,7 +26,7 @@ type serviceFlags struct {
 func (s *serviceFlags) register(f *pflag.FlagSet, qps float32, burst int, qpsUsage string) {
 	bindRedisURL(f, &s.RedisURL)
 	f.Float32Var(&s.QPS, "kube-api-qps", qps, qpsUsage)
-	f.IntVar(&s.Burst, "kube-api-burst", burst, "API server request burst")
+	f.IntVar(&s.Burst, "kube-api-burst", burst, "kube-apiserver request burst")
 }
 
 // service is what the controller and the facade start from.
@@ -37,7 +37,7 @@ type service struct {
 	redis redis.UniversalClient // the caller closes it
 }
 
-// start sets the logger, the signal context, the API server's config and Redis up.
+// start sets the logger, the signal context, the kube-apiserver's config and Redis up.
 func (s *serviceFlags) start() (service, error) {
 	log := zap.New()
 	ctrl.SetLogger(log)

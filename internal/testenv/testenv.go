@@ -22,7 +22,7 @@ import (
 // Env is a running control plane.
 type Env struct {
 	*envtest.Environment
-	// Config reaches the API server as an administrator.
+	// Config reaches the kube-apiserver as an administrator.
 	Config *rest.Config
 	// Client is a direct (uncached) client with the product's scheme.
 	Client client.Client

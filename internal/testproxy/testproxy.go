@@ -1,5 +1,5 @@
 // Package testproxy is a TCP proxy a test can cut, to play an outage of the server behind it
-// (the API server) for the clients that go through it.
+// (the kube-apiserver) for the clients that go through it.
 package testproxy
 
 import (

@@ -1,5 +1,5 @@
 // Package helm_test checks the Helm chart charts/queue-operator: it lints, renders with the
-// default and other values, applies the rendered objects to a real API server, grants the
+// default and other values, applies the rendered objects to a real kube-apiserver, grants the
 // components the rights they need there, and carries the generated CRDs and RBAC unchanged.
 package helm_test
 
@@ -107,7 +107,7 @@ func kubectlApply(t *testing.T, namespace, file string) {
 	t.Logf("kubectl apply:\n%s", out)
 }
 
-// install renders the chart and applies it to the test API server in namespace.
+// install renders the chart and applies it to the test kube-apiserver in namespace.
 func install(t *testing.T, release, namespace string, args ...string) []*unstructured.Unstructured {
 	t.Helper()
 	file, objs := render(t, release, namespace, args...)
