@@ -1,6 +1,8 @@
-// Package controllers holds the reconcilers: one generic job reconciler that mirrors each job
-// kind into its Redis queue and keeps its status true, and the per-queue housekeeping that
-// feeds it the engine's events.
+// Package controllers holds the reconcilers: a job reconciler for each kind of
+// jobsv1alpha1.JobKinds, which mirrors its jobs into their Redis queue and keeps their status
+// true, and the JobQueue reconciler, which applies a queue's settings to Redis, keeps its worker
+// Deployment in shape and scales it, and runs the queue's housekeeping services (event
+// follower, stall reclaimer, retention cleaner, orphan sweeper; housekeeping.go).
 package controllers
 
 import (

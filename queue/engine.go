@@ -1,6 +1,10 @@
 // Package queue is the Redis queue engine: jobs with priorities, delays, leases fenced by tokens,
 // heartbeats, retries with backoff, a dead letter set, a global rate limit, pause, retention and
 // an event stream. Every multi-key change is one Lua script. It knows nothing of Kubernetes.
+//
+// The Engine runs on one Redis; a Queue is one queue of one namespace. Its methods are filed by
+// who calls them: enqueue.go (the controller), lease.go (the workers), admin.go (the
+// controller's retries, cancels and housekeeping), inspect.go and events.go (everyone who reads).
 package queue
 
 import (

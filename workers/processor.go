@@ -1,7 +1,7 @@
 // Package workers runs jobs: a pool leases from one queue at its concurrency, heartbeats the
 // leases, enforces timeouts, recovers panics, reports progress, and writes the transitions it
-// causes to the job CRs. Processors, one per queue, do the work and know nothing of Redis or
-// Kubernetes.
+// causes to the job CRs. Processors, one per queue (registry.go), do the work and know nothing
+// of Redis or Kubernetes. A worker process serves its own /metrics and /healthz (server.go).
 package workers
 
 import (
