@@ -255,3 +255,49 @@ func TestDepthFlappingInsideTheToleranceBandChangesNothing(t *testing.T) {
 		g.Consistently(f.replicas(jq)).WithTimeout(time.Second).Should(Equal(int32(10)))
 	}
 }
+
+func TestDeletedJobQueueStopsItsHousekeepingAndForgetsItsSeries(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue()
+	q := f.queue(jobsv1alpha1.QueueCompetitor)
+	stallOne := func(id string) {
+		t.Helper()
+		_, err := q.Enqueue(ctx, queue.EnqueueRequest{ID: id, UID: "u", MaxAttempts: 1})
+		g.Expect(err).NotTo(HaveOccurred())
+		res, err := q.Lease(ctx, "gone", 1, 100*time.Millisecond)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(res.Jobs).To(HaveLen(1))
+		g.Expect(res.Jobs[0].ID).To(Equal(id))
+	}
+	state := func(id string) func() queue.State {
+		return func() queue.State {
+			r, err := q.Get(ctx, id)
+			if err != nil {
+				return ""
+			}
+			return r.State
+		}
+	}
+	series := func() int {
+		n := 0
+		for _, state := range []string{"waiting", "active", "delayed", "completed", "failed"} {
+			if testutil.ToFloat64(metrics.QueueJobs.WithLabelValues(f.ns, "competitor", state)) > 0 {
+				n++
+			}
+		}
+		return n
+	}
+
+	stallOne("stalled-while-the-queue-lives")
+	g.Eventually(state("stalled-while-the-queue-lives")).WithTimeout(timeout).ShouldNot(Equal(queue.StateActive),
+		"the stall reclaimer runs while the JobQueue exists")
+	g.Eventually(series).WithTimeout(timeout).ShouldNot(BeZero(), "the depth is reported")
+
+	g.Expect(f.c.Delete(ctx, jq)).To(Succeed())
+	g.Eventually(series).WithTimeout(timeout).Should(BeZero(), "a deleted JobQueue's series are dropped")
+	stallOne("stalled-after-the-queue-went")
+	g.Consistently(state("stalled-after-the-queue-went")).WithTimeout(3*time.Second).Should(Equal(queue.StateActive),
+		"no housekeeping runs for a JobQueue that is gone")
+}
