@@ -192,31 +192,52 @@ func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.Job
 }
 
 // handleRetryRequest acts on a new jobs.jengu.io/retry token: a failed job goes back from the
-// dead letter set to waiting, once per token.
+// dead letter set to waiting, once per token. Redis records the token in the same script that
+// retries (so a token acts at most once, whatever fails after it); the status records it too,
+// so that the next reconciles skip it without asking Redis.
 func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, record *queue.Record) (*queue.Record, error) {
 	token := obj.GetAnnotations()[jobsv1alpha1.AnnotationRetry]
-	if token == "" || token == obj.JobStatus().LastRetryToken {
+	recorded := jobstatus.RetryTokenOf(token)
+	if token == "" || recorded == obj.JobStatus().LastRetryToken {
 		return record, nil
+	}
+	rememberToken := func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded }
+	if record.RetryToken == token {
+		return record, jobstatus.WriteUnversioned(ctx, r.client, obj, rememberToken)
 	}
 	if record.State != queue.StateFailed {
 		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonRetryIgnored, "Retry",
-			"Retry %q ignored: the job is %s, not failed", token, record.State)
-		return record, jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = token })
+			"Retry %q ignored: the job is %s, not failed", shortToken(token), record.State)
+		return record, jobstatus.WriteUnversioned(ctx, r.client, obj, rememberToken)
 	}
-	if _, err := q.RetryFailed(ctx, obj.GetName()); err != nil {
+	_, err := q.RetryFailed(ctx, obj.GetName(), token)
+	if err != nil && !errors.Is(err, queue.ErrRetryTokenUsed) {
 		return nil, err
 	}
-	record, err := q.Get(ctx, obj.GetName())
-	if err != nil {
+	if err == nil {
+		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonRetryRequested, "Retry",
+			"Moved from the dead letter set back to waiting (retry %q)", shortToken(token))
+	}
+	if record, err = q.Get(ctx, obj.GetName()); err != nil {
 		return nil, err
 	}
-	r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonRetryRequested, "Retry",
-		"Moved from the dead letter set back to waiting (retry %q)", token)
-	_, err = jobstatus.Write(ctx, r.client, obj, record.Version, func(s *jobsv1alpha1.JobStatus) {
+	written, err := jobstatus.Write(ctx, r.client, obj, record.Version, func(s *jobsv1alpha1.JobStatus) {
 		jobstatus.FromRecord(s, record)
-		s.LastRetryToken = token
+		rememberToken(s)
 	})
+	if err == nil && !written {
+		// A worker wrote a newer version first: the token still belongs in the status.
+		err = jobstatus.WriteUnversioned(ctx, r.client, obj, rememberToken)
+	}
 	return record, err
+}
+
+// shortToken keeps an Event's message short whatever the annotation holds.
+func shortToken(token string) string {
+	if len(token) > 64 {
+		return token[:64] + "…"
+	}
+	return token
 }
 
 // catchUp writes the status the record implies when the CR lags it. Progress of an active job

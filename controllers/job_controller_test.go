@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,6 +244,42 @@ func TestRetryAnnotationMovesAFailedJobBackOncePerToken(t *testing.T) {
 	// A new one does.
 	annotate("second")
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+}
+
+func TestARetryTokenActsOnceWhateverFailsAroundIt(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	job, q := f.waitingEnrichmentJob(g, "enrich-retry-once-1")
+	// A worker that fails the job the moment it is leased, counting its runs.
+	var runs atomic.Int32
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	go func() {
+		for workerCtx.Err() == nil {
+			res, err := q.Lease(workerCtx, "fast-failer", 1, 30*time.Second)
+			if err == nil && len(res.Jobs) == 1 {
+				runs.Add(1)
+				_, _ = q.Fail(workerCtx, res.Jobs[0].ID, res.Jobs[0].Token, queue.Failure{Kind: queue.FailPermanent, Message: "still broken"})
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
+	g.Expect(runs.Load()).To(Equal(int32(1)))
+
+	// A token longer than status.lastRetryToken may hold: recording it in the status as it is
+	// would fail on every reconcile.
+	token := strings.Repeat("t", 200)
+	obj := &jobsv1alpha1.EnrichmentJob{}
+	g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(job), obj)).To(Succeed())
+	before := obj.DeepCopy()
+	obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: token})
+	g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
+
+	g.Eventually(runs.Load).WithTimeout(timeout).Should(Equal(int32(2)), "the retry runs the job again")
+	g.Consistently(runs.Load).WithTimeout(3*time.Second).Should(Equal(int32(2)), "once per token")
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
 }
 
 func TestFlushedRedisGetsEveryLiveJobBack(t *testing.T) {

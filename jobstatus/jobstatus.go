@@ -6,6 +6,8 @@ package jobstatus
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -149,6 +151,19 @@ func setConditions(s *jobsv1alpha1.JobStatus, phase jobsv1alpha1.JobPhase, r *qu
 	set(jobsv1alpha1.ConditionRunning, running, runningReason, truncate(runningMsg))
 	set(jobsv1alpha1.ConditionComplete, complete, completeReason, "")
 	set(jobsv1alpha1.ConditionFailed, failed, failedReason, truncate(failedMsg))
+}
+
+// maxRetryToken is status.lastRetryToken's bound.
+const maxRetryToken = 128
+
+// RetryTokenOf is how status.lastRetryToken records a retry annotation's token: as it is, or
+// hashed when it is longer than the field may hold (an annotation may be longer).
+func RetryTokenOf(token string) string {
+	if len(token) <= maxRetryToken {
+		return token
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func truncate(s string) string {

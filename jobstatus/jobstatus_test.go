@@ -1,6 +1,7 @@
 package jobstatus_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,30 @@ func TestCancelledRecordLeavesStatusAlone(t *testing.T) {
 func mt(t time.Time) *metav1.Time {
 	m := metav1.NewTime(t)
 	return &m
+}
+
+func TestRetryTokenOfFitsTheStatusField(t *testing.T) {
+	long := strings.Repeat("x", 200)
+	tests := []struct {
+		name, token string
+		want        string
+	}{
+		{"short token kept", "2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z"},
+		{"128 characters kept", strings.Repeat("y", 128), strings.Repeat("y", 128)},
+		{"longer token hashed", long, ""}, // checked by shape below
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := jobstatus.RetryTokenOf(tt.token)
+			if tt.token == long {
+				if len(got) > 128 || !strings.HasPrefix(got, "sha256:") || got != jobstatus.RetryTokenOf(long) {
+					t.Fatalf("RetryTokenOf(200 x) = %q: want a stable sha256: form of at most 128 characters", got)
+				}
+				return
+			}
+			if got != tt.want {
+				t.Fatalf("RetryTokenOf(%q) = %q, want %q", tt.token, got, tt.want)
+			}
+		})
+	}
 }

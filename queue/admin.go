@@ -6,11 +6,13 @@ import (
 	"time"
 )
 
-// RetryFailed moves a job from the dead letter set back to waiting, with its attempts reset.
-func (q *Queue) RetryFailed(ctx context.Context, id string) (int64, error) {
+// RetryFailed moves a job from the dead letter set back to waiting, with its attempts reset. A
+// non-empty token acts at most once: the record keeps it (Record.RetryToken), and a second call
+// with it returns ErrRetryTokenUsed.
+func (q *Queue) RetryFailed(ctx context.Context, id, token string) (int64, error) {
 	k := q.keys
 	v, err := scriptRetry.Run(ctx, q.c.rdb, []string{k.job(id), k.failed, k.wait, k.events, k.marker},
-		id, q.c.eventsMaxLen).Int64()
+		id, q.c.eventsMaxLen, token).Int64()
 	return v, stateErr("retry", id, err)
 }
 

@@ -17,6 +17,8 @@ var (
 	// ErrWrongState: the operation does not apply to the job's state (retrying a job that is
 	// not failed).
 	ErrWrongState = errors.New("job is in the wrong state")
+	// ErrRetryTokenUsed: the job was retried with this token already.
+	ErrRetryTokenUsed = errors.New("retry token already acted on")
 )
 
 func leaseErr(op, id string, err error) error {
@@ -38,6 +40,8 @@ func stateErr(op, id string, err error) error {
 		return fmt.Errorf("%s %s: %w", op, id, ErrNotFound)
 	case strings.HasPrefix(msg, "STATE"):
 		return fmt.Errorf("%s %s: %w (%s)", op, id, ErrWrongState, msg)
+	case strings.HasPrefix(msg, "USED"):
+		return fmt.Errorf("%s %s: %w", op, id, ErrRetryTokenUsed)
 	}
 	return fmt.Errorf("%s %s: %w", op, id, err)
 }

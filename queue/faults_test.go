@@ -235,7 +235,7 @@ func TestScriptsRunOnARedisCluster(t *testing.T) {
 			_, err := q.Fail(ctx, j.ID, j.Token, queue.Failure{Kind: queue.FailPermanent})
 			g.Expect(err).NotTo(HaveOccurred())
 		}
-		_, err = q.RetryFailed(ctx, "retry")
+		_, err = q.RetryFailed(ctx, "retry", "")
 		g.Expect(err).NotTo(HaveOccurred())
 		_, err = q.Remove(ctx, "retry", "")
 		g.Expect(err).NotTo(HaveOccurred())

@@ -115,12 +115,12 @@ func TestBackoffTimelineIsTheSeeds(t *testing.T) {
 	g.Expect(dlq[0].ID).To(Equal("enrich-backoff"))
 
 	// Retry from the dead letter set resets attempts, and the version keeps rising.
-	v, err := q.RetryFailed(ctx, "enrich-backoff")
+	v, err := q.RetryFailed(ctx, "enrich-backoff", "")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(v).To(BeNumerically(">", versions[len(versions)-1]))
 	again := leaseOne(t, q, "w")
 	g.Expect(again.AttemptsMade).To(BeZero())
-	_, err = q.RetryFailed(ctx, "enrich-backoff")
+	_, err = q.RetryFailed(ctx, "enrich-backoff", "")
 	g.Expect(errors.Is(err, queue.ErrWrongState)).To(BeTrue(), "retrying an active job: %v", err)
 }
 

@@ -77,7 +77,9 @@ type Record struct {
 	DueAt           time.Time // when a delayed job becomes due
 	DelayReason     DelayReason
 	Error           string
-	Result          []byte
+	// RetryToken is the last retry token RetryFailed acted on.
+	RetryToken string
+	Result     []byte
 
 	// Version rises with every transition and progress tick.
 	Version int64
@@ -112,6 +114,7 @@ func decodeRecord(f map[string]string) (*Record, error) {
 		DueAt:           d.time("dueAt"),
 		DelayReason:     DelayReason(f["delayReason"]),
 		Error:           f["error"],
+		RetryToken:      f["retryToken"],
 		Version:         d.int64("version"),
 		Token:           f["token"],
 		Worker:          f["worker"],
