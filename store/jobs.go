@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,12 +76,16 @@ func (s *Store) RecordJobResult(ctx context.Context, r JobResult) error {
 			created_at = EXCLUDED.created_at,
 			finished_at = EXCLUDED.finished_at`,
 		r.JobID, r.Queue, r.Namespace, r.UserID, r.PropertyID, string(r.Status), r.Attempts,
-		nullIfEmpty(r.Error), nullIfEmptyJSON(r.Result), pgTime(r.CreatedAt), finishedAt)
+		nullIfEmpty(escapeNUL(r.Error)), nullIfEmptyJSON(r.Result), pgTime(r.CreatedAt), finishedAt)
 	if err != nil {
 		return fmt.Errorf("record result of job %s: %w", r.JobID, classify(err))
 	}
 	return nil
 }
+
+// escapeNUL spells NUL bytes out as \x00: PostgreSQL text cannot hold them, and an error message
+// (ours, though it may quote an outside API) is still worth keeping.
+func escapeNUL(s string) string { return strings.ReplaceAll(s, "\x00", `\x00`) }
 
 const jobResultColumns = `job_id, queue, namespace, user_id, property_id, status, attempts, error, created_at,
 	finished_at`

@@ -136,7 +136,12 @@ var invalidDataCodes = map[string]bool{
 	"22003": true, // numeric_value_out_of_range
 	"22007": true, // invalid_datetime_format
 	"22008": true, // datetime_field_overflow
-	"22021": true, // character_not_in_repertoire (a NUL byte in text, sent typed; the simple protocol gets 08P01)
+	"22021": true, // character_not_in_repertoire (a NUL byte in text, sent typed)
+	// protocol_violation: in the simple protocol the arguments are spelled out in the SQL text, and
+	// a NUL byte in text ends the statement early, so the server finds the message malformed. pgx
+	// writes the protocol itself, so the statement's bytes are the cause: sent again, they are
+	// refused again.
+	"08P01": true,
 	"22P02": true, // invalid_text_representation (bad JSON, bad number)
 	"22P05": true, // untranslatable_character (\u0000 in JSON)
 	"21000": true, // cardinality_violation (one upsert touching a row twice)
@@ -150,8 +155,11 @@ func (e *invalidDataError) Error() string {
 	msg := "invalid data: " + e.pg.Message
 	// A foreign-key detail names the missing key, which is the useful part; a check detail
 	// repeats the whole failing row (perhaps a large JSON document), so it is left out.
-	if e.pg.Code == "23503" && e.pg.Detail != "" {
+	switch {
+	case e.pg.Code == "23503" && e.pg.Detail != "":
 		msg += ": " + e.pg.Detail
+	case e.pg.Code == "08P01":
+		msg += " (the statement could not be read: text holding a NUL byte?)"
 	}
 	return msg
 }
