@@ -36,7 +36,7 @@ type CRStatusWriter struct {
 	writing   sync.Mutex // one writeDue at a time (Run and Flush)
 	mu        sync.Mutex
 	pending   map[string]*pendingWrite
-	lastWrite map[string]time.Time
+	lastWrite map[string]time.Time // jobs written within the last progress interval
 	wake      chan struct{}
 }
 
@@ -153,6 +153,25 @@ func (w *CRStatusWriter) writeDue(ctx context.Context) time.Time {
 			w.log.V(1).Info("Status write failed; retrying", "job", id, "error", err.Error(), "failures", p.failures)
 		}
 		w.mu.Unlock()
+	}
+	return w.forgetOldWrites(next)
+}
+
+// forgetOldWrites drops the times of writes older than the progress interval: such a time no
+// longer delays a progress write, so it is the same as none. Jobs this worker handed off
+// (released, retried, taken over or finished elsewhere) are never written again, and would
+// otherwise stay forever. It returns next, or the time the oldest remaining one may go if sooner.
+func (w *CRStatusWriter) forgetOldWrites(next time.Time) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	for id, last := range w.lastWrite {
+		switch stale := last.Add(w.progressInterval); {
+		case !stale.After(now):
+			delete(w.lastWrite, id)
+		case stale.Before(next):
+			next = stale
+		}
 	}
 	return next
 }

@@ -1,0 +1,50 @@
+package workers_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	. "github.com/onsi/gomega"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/workers"
+)
+
+// A worker's status writer keeps per-job state only while it may still delay a write: jobs the
+// worker handed off (released, retried or taken over elsewhere, never finished here) are
+// forgotten, so a long-running worker's writer does not grow with every job it ever ran.
+func TestStatusWriterForgetsJobsHandedOff(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	const n = 25
+	var jobs []*jobsv1alpha1.EnrichmentJob
+	for i := range n {
+		jobs = append(jobs, f.job(fmt.Sprintf("enrich-handoff-%02d", i)))
+	}
+	writer := workers.NewCRStatusWriter(f.kube, f.queue, func() jobsv1alpha1.JobObject { return &jobsv1alpha1.EnrichmentJob{} },
+		200*time.Millisecond, testr.New(t))
+	writerCtx, stopWriter := context.WithCancel(ctx)
+	defer stopWriter()
+	go writer.Run(writerCtx)
+
+	res, err := f.queue.Lease(ctx, "test-worker", n, time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Jobs).To(HaveLen(n))
+	for _, j := range res.Jobs {
+		writer.Transition(j.ID)
+		writer.Progress(j.ID)
+	}
+	for _, job := range jobs {
+		g.Eventually(f.status(job)).WithTimeout(timeout).Should(HaveField("Phase", jobsv1alpha1.PhaseActive))
+	}
+	// The worker hands every job back (as when shutting down); nothing more is reported for them.
+	for _, j := range res.Jobs {
+		_, err := f.queue.Release(ctx, j.ID, j.Token)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Eventually(writer.TrackedJobs).WithTimeout(timeout).Should(BeZero(), "jobs handed off are forgotten")
+}
