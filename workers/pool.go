@@ -161,19 +161,21 @@ func (p *Pool) run(ctx context.Context, record *queue.Record) {
 	case stopped != nil:
 		log.Info("Job stopped: its lease ended", "reason", stopped.Error())
 		return
-	case errors.Is(context.Cause(ctx), errShutdown):
-		if _, err := p.queue.Release(endCtx, record.ID, record.Token); err != nil {
-			log.Error(err, "Hand back failed; the stall sweep returns the job")
-		} else {
-			log.Info("Handed the job back to the queue")
-		}
 	case err == nil:
+		// Success counts even when the shutdown grace ran out as it came: the work is done, and
+		// handing the job back would run it again.
 		if _, err := p.queue.Complete(endCtx, record.ID, record.Token, result); err != nil {
 			log.Error(err, "Complete failed")
 			return
 		}
 		metrics.CountWorkerJobCompleted(p.queue.Name)
 		p.recordResult(endCtx, record, store.JobCompleted, result, "")
+	case errors.Is(context.Cause(ctx), errShutdown):
+		if _, err := p.queue.Release(endCtx, record.ID, record.Token); err != nil {
+			log.Error(err, "Hand back failed; the stall sweep returns the job")
+		} else {
+			log.Info("Handed the job back to the queue")
+		}
 	default:
 		failure := classify(err, context.Cause(jobCtx))
 		res, ferr := p.queue.Fail(endCtx, record.ID, record.Token, failure)
