@@ -65,21 +65,40 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if err := r.ensureFinalizer(ctx, obj); err != nil {
 		return reconcile.Result{}, err
 	}
-	jobQueue, done, err := r.jobQueue(ctx, obj)
-	if err != nil || done {
+	jobQueue, found, err := r.jobQueue(ctx, obj)
+	if err != nil {
 		return reconcile.Result{}, err
 	}
-	record, done, err := r.ensureEnqueued(ctx, obj, q, jobQueue)
-	if err != nil || done {
+	settings := (&jobsv1alpha1.JobQueueSpec{Queue: obj.QueueName()}).Settings()
+	switch {
+	case found:
+		settings = jobQueue.Spec.Settings()
+		err = r.mirror(ctx, obj, q, jobQueue)
+	case obj.JobStatus().Phase.IsFinished():
+		err = r.refuseRetry(ctx, obj, fmt.Sprintf("there is no JobQueue %q in namespace %s", obj.QueueName(), obj.GetNamespace()))
+	default:
+		return reconcile.Result{}, r.waitForJobQueue(ctx, obj)
+	}
+	if err != nil {
 		return reconcile.Result{}, err
+	}
+	return r.expireFinished(ctx, obj, settings)
+}
+
+// mirror brings the job's record and status in line: enqueued, retried on request, and the
+// status caught up with the record.
+func (r *JobReconciler) mirror(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) error {
+	record, gone, err := r.ensureEnqueued(ctx, obj, q, jq)
+	if err != nil {
+		return err
+	}
+	if gone {
+		return r.refuseRetry(ctx, obj, "its Redis record is gone")
 	}
 	if record, err = r.handleRetryRequest(ctx, obj, q, record); err != nil {
-		return reconcile.Result{}, err
+		return err
 	}
-	if err := r.catchUp(ctx, obj, record); err != nil {
-		return reconcile.Result{}, err
-	}
-	return r.expireFinished(ctx, obj, jobQueue)
+	return r.catchUp(ctx, obj, record)
 }
 
 // reconcileDelete cancels the job and removes its record, then releases the finalizer. If Redis
@@ -124,26 +143,27 @@ func (r *JobReconciler) ensureFinalizer(ctx context.Context, obj jobsv1alpha1.Jo
 	return nil
 }
 
-// jobQueue finds the namespace's JobQueue for the job's queue. Without one the job is not
-// enqueued: it shows QueueReady=False until the JobQueue appears (a watch brings it back), and
-// the reconcile is done.
-func (r *JobReconciler) jobQueue(ctx context.Context, obj jobsv1alpha1.JobObject) (jq *jobsv1alpha1.JobQueue, done bool, err error) {
+// jobQueue finds the namespace's JobQueue for the job's queue.
+func (r *JobReconciler) jobQueue(ctx context.Context, obj jobsv1alpha1.JobObject) (jq *jobsv1alpha1.JobQueue, found bool, err error) {
 	jq = &jobsv1alpha1.JobQueue{}
 	key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: string(obj.QueueName())}
 	err = r.client.Get(ctx, key, jq)
-	if err == nil {
-		return jq, false, nil
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
 	}
-	if !apierrors.IsNotFound(err) {
-		return nil, false, err
-	}
+	return jq, err == nil, err
+}
+
+// waitForJobQueue leaves a job whose namespace has no JobQueue for its queue unenqueued: it
+// shows QueueReady=False until the JobQueue appears (a watch brings it back).
+func (r *JobReconciler) waitForJobQueue(ctx context.Context, obj jobsv1alpha1.JobObject) error {
 	cond := meta.FindStatusCondition(obj.JobStatus().Conditions, jobsv1alpha1.ConditionQueueReady)
 	if cond != nil && cond.Reason == jobsv1alpha1.ReasonQueueNotFound {
-		return nil, true, nil
+		return nil
 	}
 	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonQueueNotFound, "Enqueue",
 		"No JobQueue %q in namespace %s; the job waits for one", obj.QueueName(), obj.GetNamespace())
-	return nil, true, jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) {
+	return jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) {
 		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: jobsv1alpha1.ConditionQueueReady,
 			Status: metav1.ConditionFalse, Reason: jobsv1alpha1.ReasonQueueNotFound,
 			Message: fmt.Sprintf("No JobQueue %q in namespace %s", obj.QueueName(), obj.GetNamespace())})
@@ -152,8 +172,8 @@ func (r *JobReconciler) jobQueue(ctx context.Context, obj jobsv1alpha1.JobObject
 
 // ensureEnqueued returns the job's Redis record, enqueuing it first when it has none: a new
 // job, or one Redis lost (flushed, restarted without persistence). For a finished job whose
-// record is gone the reconcile is done: there is nothing left to mirror.
-func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (record *queue.Record, done bool, err error) {
+// record is gone it reports gone: there is nothing left to mirror.
+func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (record *queue.Record, gone bool, err error) {
 	record, err = q.Get(ctx, obj.GetName())
 	switch {
 	case err == nil && record.UID == string(obj.GetUID()):
@@ -206,9 +226,7 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 		return record, jobstatus.WriteUnversioned(ctx, r.client, obj, rememberToken)
 	}
 	if record.State != queue.StateFailed {
-		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonRetryIgnored, "Retry",
-			"Retry %q ignored: the job is %s, not failed", shortToken(token), record.State)
-		return record, jobstatus.WriteUnversioned(ctx, r.client, obj, rememberToken)
+		return record, r.refuseRetry(ctx, obj, fmt.Sprintf("the job is %s, not failed", record.State))
 	}
 	_, err := q.RetryFailed(ctx, obj.GetName(), token)
 	if err != nil && !errors.Is(err, queue.ErrRetryTokenUsed) {
@@ -230,6 +248,18 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 		err = jobstatus.WriteUnversioned(ctx, r.client, obj, rememberToken)
 	}
 	return record, err
+}
+
+// refuseRetry answers a new retry token that cannot be acted on with a warning Event, once.
+func (r *JobReconciler) refuseRetry(ctx context.Context, obj jobsv1alpha1.JobObject, why string) error {
+	token := obj.GetAnnotations()[jobsv1alpha1.AnnotationRetry]
+	recorded := jobstatus.RetryTokenOf(token)
+	if token == "" || recorded == obj.JobStatus().LastRetryToken {
+		return nil
+	}
+	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonRetryIgnored, "Retry",
+		"Retry %q ignored: %s", shortToken(token), why)
+	return jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded })
 }
 
 // shortToken keeps an Event's message short whatever the annotation holds.
@@ -262,12 +292,11 @@ func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject,
 
 // expireFinished deletes a finished job once its TTL has passed (the one retention clock), and
 // otherwise comes back when it will have, or after the resync period for a live job.
-func (r *JobReconciler) expireFinished(ctx context.Context, obj jobsv1alpha1.JobObject, jq *jobsv1alpha1.JobQueue) (reconcile.Result, error) {
+func (r *JobReconciler) expireFinished(ctx context.Context, obj jobsv1alpha1.JobObject, settings jobsv1alpha1.QueueSettings) (reconcile.Result, error) {
 	status := obj.JobStatus()
 	if !status.Phase.IsFinished() || status.FinishedAt == nil {
 		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, nil
 	}
-	settings := jq.Spec.Settings()
 	ttl := settings.RetainCompleted
 	if status.Phase == jobsv1alpha1.PhaseFailed {
 		ttl = settings.RetainFailed

@@ -372,6 +372,58 @@ func TestTTLDeletesFinishedJobs(t *testing.T) {
 	g.Expect(errors.Is(err, queue.ErrNotFound)).To(BeTrue(), "its record went with it")
 }
 
+func TestFinishedJobsExpireWithoutTheirRecordOrJobQueue(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	jq := f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	ttl := int32(3)
+	completed := func(name string) *jobsv1alpha1.EnrichmentJob {
+		job := f.enrichmentJob(name)
+		job.Spec.TTLSecondsAfterFinished = &ttl
+		f.create(job)
+		g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+		leased := f.leaseOne(g, q, "w")
+		_, err := q.Complete(ctx, leased.ID, leased.Token, nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+		return job
+	}
+	gone := func(job *jobsv1alpha1.EnrichmentJob) func() bool {
+		return func() bool {
+			return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.EnrichmentJob{}))
+		}
+	}
+
+	// Its record lost (a flush, a restart without persistence, a sweep shorter than the TTL).
+	lost := completed("enrich-expire-lost-record")
+	_, err := q.Remove(ctx, lost.Name, string(lost.UID))
+	g.Expect(err).NotTo(HaveOccurred())
+	obj := &jobsv1alpha1.EnrichmentJob{}
+	g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(lost), obj)).To(Succeed())
+	before := obj.DeepCopy()
+	obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: "after-the-record-went"})
+	g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
+	g.Eventually(func() []string {
+		events := &eventsv1.EventList{}
+		g.Expect(f.c.List(ctx, events, client.InNamespace(f.ns))).To(Succeed())
+		var reasons []string
+		for _, e := range events.Items {
+			if e.Regarding.Name == lost.Name {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		return reasons
+	}).WithTimeout(timeout).Should(ContainElement(jobsv1alpha1.ReasonRetryIgnored), "a retry it cannot act on says so")
+	g.Eventually(gone(lost)).WithTimeout(timeout).Should(BeTrue(), "expired without its record")
+
+	// Its JobQueue deleted.
+	orphan := completed("enrich-expire-no-queue")
+	g.Expect(f.c.Delete(ctx, jq)).To(Succeed())
+	g.Eventually(gone(orphan)).WithTimeout(timeout).Should(BeTrue(), "expired without its JobQueue")
+}
+
 func TestControllerRestartedMidFlightLosesNothing(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
