@@ -7,6 +7,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -26,6 +27,7 @@ import (
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/jobstatus"
 	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
 )
 
 // JobReconciler mirrors one job kind into its Redis queue and keeps its status true. The same
@@ -82,7 +84,7 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	return r.expireFinished(ctx, obj, settings)
+	return r.expireFinished(ctx, obj, q, settings)
 }
 
 // mirror brings the job's record and status in line: enqueued, retried on request, and the
@@ -292,7 +294,7 @@ func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject,
 
 // expireFinished deletes a finished job once its TTL has passed (the one retention clock), and
 // otherwise comes back when it will have, or after the resync period for a live job.
-func (r *JobReconciler) expireFinished(ctx context.Context, obj jobsv1alpha1.JobObject, settings jobsv1alpha1.QueueSettings) (reconcile.Result, error) {
+func (r *JobReconciler) expireFinished(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, settings jobsv1alpha1.QueueSettings) (reconcile.Result, error) {
 	status := obj.JobStatus()
 	if !status.Phase.IsFinished() || status.FinishedAt == nil {
 		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, nil
@@ -307,7 +309,34 @@ func (r *JobReconciler) expireFinished(ctx context.Context, obj jobsv1alpha1.Job
 	if left := status.FinishedAt.Add(ttl).Sub(r.clock.Now()); left > 0 {
 		return reconcile.Result{RequeueAfter: left}, nil
 	}
+	if err := r.recordHistory(ctx, obj, q); err != nil {
+		return reconcile.Result{}, err
+	}
 	uid := obj.GetUID()
 	err := r.client.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
 	return reconcile.Result{}, client.IgnoreNotFound(err)
+}
+
+// recordHistory writes the finished job's row in the history before its CR goes, so every
+// terminal outcome is answered for past the TTL: also those no worker recorded (failed by the
+// stall reclaimer, a lost Complete reply, a crash or PostgreSQL down at the worker's write). A
+// worker's row of the same outcome, with its result, is kept.
+func (r *JobReconciler) recordHistory(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue) error {
+	if r.opts.History == nil {
+		return nil
+	}
+	status, common := obj.JobStatus(), obj.Common()
+	row := store.JobResult{JobID: obj.GetName(), Queue: string(obj.QueueName()), Namespace: obj.GetNamespace(),
+		UserID: common.UserID, PropertyID: common.PropertyID, Status: store.JobCompleted,
+		Attempts: int(status.AttemptsMade), CreatedAt: obj.GetCreationTimestamp().Time, FinishedAt: status.FinishedAt.Time}
+	if status.Phase == jobsv1alpha1.PhaseFailed {
+		row.Status, row.Error = store.JobFailed, status.Message
+	}
+	if record, err := q.Get(ctx, obj.GetName()); err == nil && record.UID == string(obj.GetUID()) && json.Valid(record.Result) {
+		row.Result = record.Result
+	}
+	if err := r.opts.History.RecordJobResultIfLater(ctx, row); err != nil {
+		return fmt.Errorf("record the history of %s before it expires: %w", obj.GetName(), err)
+	}
+	return nil
 }

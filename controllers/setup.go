@@ -17,6 +17,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/store"
 )
 
 // Options tune the controllers.
@@ -40,7 +41,17 @@ type Options struct {
 	WorkerImage string
 	// RedisURL is given to the workers (REDIS_URL) unless their template sets it.
 	RedisURL string
+	// History receives each finished job's row before its CR expires (nil: only the workers
+	// write the history).
+	History HistoryRecorder
 }
+
+// HistoryRecorder keeps how jobs ended; *store.Store is one.
+type HistoryRecorder interface {
+	RecordJobResultIfLater(ctx context.Context, r store.JobResult) error
+}
+
+var _ HistoryRecorder = (*store.Store)(nil)
 
 // DefaultWorkerImage is the product's one image, which runs `queue-operator worker`.
 const DefaultWorkerImage = "ghcr.io/jengu/queue-operator:latest"

@@ -54,6 +54,17 @@ type JobResultQuery struct {
 // RecordJobResult stores how the job ended. A job retried from the dead letter queue and finished
 // again replaces its earlier record.
 func (s *Store) RecordJobResult(ctx context.Context, r JobResult) error {
+	return s.recordJobResult(ctx, r, "")
+}
+
+// RecordJobResultIfLater stores how the job ended unless the stored record ended as late or
+// later: the controller's write before a CR expires never overwrites the record of the same
+// outcome a worker wrote (with its result), but does replace one of an earlier outcome.
+func (s *Store) RecordJobResultIfLater(ctx context.Context, r JobResult) error {
+	return s.recordJobResult(ctx, r, "WHERE j.finished_at < EXCLUDED.finished_at")
+}
+
+func (s *Store) recordJobResult(ctx context.Context, r JobResult, onlyIf string) error {
 	if r.CreatedAt.IsZero() {
 		return fmt.Errorf("record result of job %s: %w", r.JobID, invalidf("no creation time"))
 	}
@@ -74,7 +85,7 @@ func (s *Store) RecordJobResult(ctx context.Context, r JobResult) error {
 			error = EXCLUDED.error,
 			result = EXCLUDED.result,
 			created_at = EXCLUDED.created_at,
-			finished_at = EXCLUDED.finished_at`,
+			finished_at = EXCLUDED.finished_at `+onlyIf,
 		r.JobID, r.Queue, r.Namespace, r.UserID, r.PropertyID, string(r.Status), r.Attempts,
 		nullIfEmpty(escapeNUL(r.Error)), nullIfEmptyJSON(r.Result), pgTime(r.CreatedAt), finishedAt)
 	if err != nil {

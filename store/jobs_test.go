@@ -176,3 +176,62 @@ func shuffled(n int) []int {
 	}
 	return out
 }
+
+func TestRecordJobResultIfLaterKeepsTheSameOrALaterOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	created := time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)
+	byWorker := store.JobResult{JobID: "enrich-00000001-1772362800000", Queue: "enrichment", Namespace: "jengu",
+		UserID: "u1", PropertyID: "p1", Status: store.JobCompleted, Attempts: 1,
+		Result: json.RawMessage(`{"rowsEnriched":365}`), CreatedAt: created, FinishedAt: created.Add(2 * time.Minute)}
+	if err := s.RecordJobResult(ctx, byWorker); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		record  store.JobResult
+		wantRow store.JobResult
+	}{
+		{"the same outcome seen by the controller, without its result",
+			func() store.JobResult { r := byWorker; r.Result = nil; return r }(), byWorker},
+		{"an earlier outcome",
+			func() store.JobResult {
+				r := byWorker
+				r.Status, r.Error, r.Result, r.FinishedAt = store.JobFailed, "old", nil, created.Add(time.Minute)
+				return r
+			}(), byWorker},
+		{"a later outcome (retried from the dead letter queue)",
+			func() store.JobResult {
+				r := byWorker
+				r.Status, r.Error, r.Result, r.FinishedAt = store.JobFailed, "job stalled", nil, created.Add(time.Hour)
+				return r
+			}(),
+			func() store.JobResult {
+				r := byWorker
+				r.Status, r.Error, r.Result, r.FinishedAt = store.JobFailed, "job stalled", nil, created.Add(time.Hour)
+				return r
+			}()},
+	}
+	for _, tt := range tests {
+		if err := s.RecordJobResultIfLater(ctx, tt.record); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got, err := s.GetJobResult(ctx, byWorker.Namespace, byWorker.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := gocmp.Diff(tt.wantRow, got, jsonEqual); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	// A job the workers never recorded gets its row.
+	stalled := byWorker
+	stalled.JobID, stalled.Status, stalled.Error, stalled.Result = "enrich-00000002-1772362800000", store.JobFailed, "job stalled", nil
+	if err := s.RecordJobResultIfLater(ctx, stalled); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetJobResult(ctx, stalled.Namespace, stalled.JobID); err != nil {
+		t.Errorf("the stalled job has no row: %v", err)
+	}
+}

@@ -1,9 +1,12 @@
 package cmd
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/jengu/queue-operator/controllers"
+	"github.com/jengu/queue-operator/store"
 )
 
 // controllerOptions are the controller's flags.
@@ -46,6 +49,17 @@ func (o *controllerOptions) run() error {
 	defer svc.redis.Close()
 	mc := o.Manager
 	mc.Logger, mc.Redis, mc.Options.RedisURL = svc.log, svc.redis, o.Service.RedisURL
+	// With PostgreSQL, every finished job gets its history row before its CR expires.
+	if os.Getenv(store.EnvDatabaseURL) != "" {
+		db, err := store.OpenFromEnv(svc.ctx, os.Getenv, svc.log)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		mc.Options.History = db
+	} else {
+		svc.log.Info("DATABASE_URL is not set: jobs no worker recorded (stalled, lost replies) leave no history row when their CR expires")
+	}
 	if err := controllers.RegisterMetrics(); err != nil {
 		return err
 	}

@@ -100,17 +100,19 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 	}
 	defer rdb.Close()
 	controllers.CheckRedis(ctx, rdb, log)
-	mgr, err := controllers.NewManager(admin.Config(), controllers.ManagerConfig{
-		Redis: rdb, MetricsAddr: "0", ProbeAddr: "0", Options: controllers.DefaultOptions(), Logger: log.WithName("controller"),
-	})
-	if err != nil {
-		return err
-	}
 	db, err := store.OpenFromEnv(ctx, os.Getenv, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	controllerOpts := controllers.DefaultOptions()
+	controllerOpts.History = db
+	mgr, err := controllers.NewManager(admin.Config(), controllers.ManagerConfig{
+		Redis: rdb, MetricsAddr: "0", ProbeAddr: "0", Options: controllerOpts, Logger: log.WithName("controller"),
+	})
+	if err != nil {
+		return err
+	}
 	if err := seedDemo(ctx, db); err != nil {
 		return err
 	}

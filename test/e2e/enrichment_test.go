@@ -110,8 +110,10 @@ func newSystem(t *testing.T, g Gomega) *system {
 	g.Expect(db.UpsertPricingRows(ctx, s.propertyID, base)).To(Succeed())
 
 	// The controller, scoped to the namespace.
+	opts := controllers.DefaultOptions()
+	opts.History = db
 	mgr, err := controllers.NewManager(env.Config, controllers.ManagerConfig{Redis: s.rdb, MetricsAddr: "0", ProbeAddr: "0",
-		Namespaces: []string{s.ns}, Options: controllers.DefaultOptions(), Logger: testr.New(t), SkipNameValidation: true})
+		Namespaces: []string{s.ns}, Options: opts, Logger: testr.New(t), SkipNameValidation: true})
 	g.Expect(err).NotTo(HaveOccurred())
 	mgrDone := make(chan struct{})
 	go func() { defer close(mgrDone); _ = mgr.Start(ctx) }()

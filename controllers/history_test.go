@@ -1,0 +1,69 @@
+package controllers_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/store"
+)
+
+// openStore opens the test PostgreSQL (hack/with-services.sh), schema up to date.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		t.Fatal("DATABASE_URL is not set: run the tests with `make test`")
+	}
+	if err := store.Migrate(ctx, url, testr.New(t)); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+func TestEveryTerminalJobHasItsHistoryRowBeforeItsCRGoes(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	db := openStore(t)
+	opts := testOptions()
+	opts.History = db
+	f := newFixture(t, nil, opts)
+	f.jobQueue(jobsv1alpha1.QueueEnrichment, func(jq *jobsv1alpha1.JobQueue) { jq.Spec.Retry.Attempts = ptr.To[int32](1) })
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	ttl := int32(2)
+	job := f.enrichmentJob("enrich-history-stalled")
+	job.Spec.TTLSecondsAfterFinished = &ttl
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+
+	// Its worker dies holding it: the stall reclaimer fails it (one attempt), and no worker
+	// writes its row.
+	res, err := q.Lease(ctx, "dies", 1, 100*time.Millisecond)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Jobs).To(HaveLen(1))
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.EnrichmentJob{}))
+	}).WithTimeout(timeout).Should(BeTrue(), "the CR expires")
+
+	row, err := db.GetJobResult(ctx, f.ns, job.Name)
+	g.Expect(err).NotTo(HaveOccurred(), "the history answers for the job past its TTL")
+	g.Expect(row.Status).To(Equal(store.JobFailed))
+	g.Expect(row.Error).To(ContainSubstring("stalled"))
+	g.Expect(row.UserID).To(Equal(job.Spec.UserID))
+	g.Expect(row.Attempts).To(Equal(1))
+}
