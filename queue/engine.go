@@ -26,6 +26,7 @@ func (realClock) Now() time.Time { return time.Now() }
 type Engine struct {
 	rdb          redis.UniversalClient
 	clock        Clock
+	scriptClock  bool // the scripts work at clock's time (WithClock); otherwise at Redis' own
 	log          logr.Logger
 	eventsMaxLen int64
 	maxIdleWait  time.Duration
@@ -35,8 +36,11 @@ type Engine struct {
 // Option configures an Engine.
 type Option func(*Engine)
 
-// WithClock sets the clock whose time the scripts use.
-func WithClock(c Clock) Option { return func(cl *Engine) { cl.clock = c } }
+// WithClock sets the clock the engine works by, the scripts' times included (leases, due times,
+// finish times): tests inject one. Without it the scripts read Redis' own clock (TIME), so every
+// worker and the controller stamp and compare leases and due times by one clock, whatever their
+// hosts' clocks say.
+func WithClock(c Clock) Option { return func(cl *Engine) { cl.clock, cl.scriptClock = c, true } }
 
 // WithLogger sets the logger.
 func WithLogger(l logr.Logger) Option { return func(cl *Engine) { cl.log = l } }
@@ -74,4 +78,11 @@ func (c *Engine) Queue(namespace, name string) *Queue {
 	return &Queue{c: c, keys: k, comb: c.combinerFor(k.meta), Namespace: namespace, Name: name}
 }
 
-func (q *Queue) now() int64 { return q.c.clock.Now().UnixMilli() }
+// now is the time argument of a script: the injected clock's Unix ms, or "" for Redis' own
+// clock, which the script then reads (prelude.lua's nowMs).
+func (q *Queue) now() any {
+	if q.c.scriptClock {
+		return q.c.clock.Now().UnixMilli()
+	}
+	return ""
+}

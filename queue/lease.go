@@ -15,7 +15,8 @@ import (
 type LeaseResult struct {
 	Jobs []*Record
 	// RetryAt is when more may be leased, if fewer jobs than asked came: the next delayed job's
-	// due time or the end of a rate-limit window. Zero: only a new job would help.
+	// due time or the end of a rate-limit window. Zero: only a new job would help. It is on this
+	// host's clock (WaitForJobs' too), although the records' times are on the scripts' (Redis').
 	RetryAt time.Time
 	// Paused is true when the queue is paused.
 	Paused bool
@@ -26,22 +27,26 @@ type LeaseResult struct {
 // gives nothing. Each job's Token fences its lease.
 func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDuration time.Duration) (LeaseResult, error) {
 	k := q.keys
-	now, leaseMs := q.now(), leaseDuration.Milliseconds()
+	leaseMs := leaseDuration.Milliseconds()
 	res, err := scriptLease.Run(ctx, q.c.rdb,
 		[]string{k.wait, k.delayed, k.active, k.meta, k.limiter, k.events, k.marker},
-		k.jobPrefix, now, leaseMs, worker, count, q.c.eventsMaxLen).Slice()
+		k.jobPrefix, q.now(), leaseMs, worker, count, q.c.eventsMaxLen).Slice()
 	if err != nil {
 		return LeaseResult{}, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
 	}
+	if len(res) < 2 {
+		return LeaseResult{}, fmt.Errorf("lease from %s/%s: the script replied %d values", q.Namespace, q.Name, len(res))
+	}
 	out := LeaseResult{}
+	now := toInt64(res[1]) // the scripts' time: Redis' unless a clock was injected
 	switch retry := toInt64(res[0]); {
 	case retry < 0:
 		out.Paused = true
 	case retry > 0:
-		out.RetryAt = time.UnixMilli(retry)
+		out.RetryAt = q.hostTime(retry, now)
 	}
 	processed, until := strconv.FormatInt(now, 10), strconv.FormatInt(now+leaseMs, 10)
-	for _, raw := range res[1:] {
+	for _, raw := range res[2:] {
 		fields, err := pairsToMap(raw)
 		if err != nil {
 			return out, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
@@ -57,6 +62,15 @@ func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDurati
 		out.Jobs = append(out.Jobs, job)
 	}
 	return out, nil
+}
+
+// hostTime is the scripts' time ms (of a script that worked at scriptNow) on this host's clock,
+// which may be off from Redis' own: a wait for it then lasts as long as it should.
+func (q *Queue) hostTime(ms, scriptNow int64) time.Time {
+	if q.c.scriptClock {
+		return time.UnixMilli(ms)
+	}
+	return q.c.clock.Now().Add(time.Duration(ms-scriptNow) * time.Millisecond)
 }
 
 // WaitForJobs blocks until a job may be ready (an enqueue, a retry, a resume woke the queue),

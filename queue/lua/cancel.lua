@@ -2,7 +2,7 @@
 -- heartbeat. The record stays, for inspection, until ARGV[4] ms from now.
 -- KEYS[1] job record   KEYS[2] waiting set   KEYS[3] delayed set   KEYS[4] active set
 -- KEYS[5] events stream
--- ARGV[1] id   ARGV[2] now ms   ARGV[3] events max length   ARGV[4] keep ms
+-- ARGV[1] id   ARGV[2] now ms ('': Redis' clock)   ARGV[3] events max length   ARGV[4] keep ms
 -- Returns {state, version}: the state after the call ('cancelled', or the finished state it
 -- already had, unchanged).
 local jobKey, eventsKey = KEYS[1], KEYS[5]
@@ -15,7 +15,7 @@ end
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
-redis.call('HSET', jobKey, 'state', 'cancelled', 'finishedAt', ARGV[2], 'token', '')
+redis.call('HSET', jobKey, 'state', 'cancelled', 'finishedAt', nowMs(ARGV[2]), 'token', '')
 redis.call('PEXPIRE', jobKey, ARGV[4])
 local version = bump(jobKey)
 emit(eventsKey, ARGV[3], id, 'cancelled', version)

@@ -1,7 +1,7 @@
 -- complete.lua: finish leased jobs successfully, each fenced by its own lease token.
 -- KEYS[1] active set   KEYS[2] completed set   KEYS[3] events stream   KEYS[4] meta hash
 -- KEYS[4+i] job i's record (i = 1..n)
--- ARGV[1] now ms   ARGV[2] events max length
+-- ARGV[1] now ms ('': Redis' clock)   ARGV[2] events max length
 -- ARGV[3i] job i's id   ARGV[3i+1] its lease token   ARGV[3i+2] its result
 -- Returns one integer per job: its new version, or 0 when its token is stale (the job was taken
 -- over, cancelled or removed: that completion does not count; the others still do).
@@ -12,7 +12,7 @@
 -- XADD); the active and completed sets are written once per call. Every job gets its own version
 -- bump and its own 'completed' event.
 local activeKey, completedKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
-local now, maxLen = tonumber(ARGV[1]), ARGV[2]
+local now, maxLen = nowMs(ARGV[1]), ARGV[2]
 local remove = redis.call('HGET', KEYS[4], 'removeOnComplete') == '1'
 local out, done, finished = {}, {}, {}
 for i = 1, #KEYS - 4 do

@@ -3,7 +3,7 @@
 -- KEYS[5] wake marker   KEYS[6..8] the other state sets (active, completed, failed), cleared when
 -- a record is replaced
 -- KEYS[8+i] job i's record (i = 1..n)
--- ARGV[1] now ms   ARGV[2] events max length
+-- ARGV[1] now ms ('': Redis' clock)   ARGV[2] events max length
 -- then per job, in order: id, owner uid, payload, delay ms, version floor (the new record's
 -- version starts above it), the version a new record gets when no old one is replaced (floor + 1,
 -- as the caller computed it), priority, m, and m field/value pairs of the record's settings that
@@ -21,8 +21,8 @@
 -- reserves their FIFO sequence numbers (a job that is not created leaves a gap, which orders
 -- nothing differently), one EXISTS of all their records, one ZADD per set and the marker.
 local waitKey, delayedKey, metaKey, eventsKey, markerKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local nowArg, maxLen = ARGV[1], ARGV[2]
-local now = tonumber(nowArg)
+local now, maxLen = nowMs(ARGV[1]), ARGV[2]
+local nowArg = ARGV[1] ~= '' and ARGV[1] or string.format('%d', now)
 local n = #KEYS - 8
 local seq = redis.call('HINCRBY', metaKey, 'seq', n) - n
 -- One EXISTS for all the records; only when one is there (or a job's id came earlier in this

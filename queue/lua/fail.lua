@@ -1,7 +1,7 @@
 -- fail.lua: end a leased job's attempt with an error.
 -- KEYS[1] job record   KEYS[2] active set   KEYS[3] delayed set   KEYS[4] failed set
 -- KEYS[5] meta hash   KEYS[6] events stream   KEYS[7] wake marker
--- ARGV[1] id   ARGV[2] lease token   ARGV[3] error message   ARGV[4] now ms
+-- ARGV[1] id   ARGV[2] lease token   ARGV[3] error message   ARGV[4] now ms ('': Redis' clock)
 -- ARGV[5] kind: 'retry' (counted; backoff, or the dead letter set after the last attempt),
 --         'permanent' (counted; straight to the dead letter set), 'ratelimited' (not counted;
 --         back after ARGV[6] ms, and the queue leases nothing until then)
@@ -9,7 +9,7 @@
 -- ARGV[8] events max length
 -- Returns {state, version, dueAt}, or an error reply 'LEASE ...' for a stale token.
 local jobKey, activeKey, delayedKey, failedKey, metaKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, message, now, kind, maxLen = ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[8]
+local id, message, now, kind, maxLen = ARGV[1], ARGV[3], nowMs(ARGV[4]), ARGV[5], ARGV[8]
 local f = redis.call('HMGET', jobKey, 'state', 'token')
 if f[1] ~= 'active' or f[2] ~= ARGV[2] then
   return redis.error_reply('LEASE job is not leased with this token')

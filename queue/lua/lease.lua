@@ -1,21 +1,21 @@
 -- lease.lua: promote due delayed jobs, then lease up to N waiting jobs to a worker.
 -- KEYS[1] waiting set   KEYS[2] delayed set   KEYS[3] active set   KEYS[4] meta hash
 -- KEYS[5] rate limiter (sorted set of start times)   KEYS[6] events stream   KEYS[7] wake marker
--- ARGV[1] job key prefix   ARGV[2] now ms   ARGV[3] lease ms   ARGV[4] worker id   ARGV[5] count
--- ARGV[6] events max length
--- Returns {retryAt, job1, job2, ...}: each job its record as HGETALL gave it before the lease
--- (a flat field/value list) with the new version in place; the caller sets the other fields the
--- lease wrote (state active, token = version, worker, processedAt = now, leaseUntil = now +
--- lease ms, dueAt 0), which it knows. retryAt (ms) is when to try again if fewer jobs than asked
--- were leased: the next delayed job's due time or the end of a rate-limit window; 0 when only a
--- new job would help; -1 paused.
+-- ARGV[1] job key prefix   ARGV[2] now ms ('': Redis' clock)   ARGV[3] lease ms   ARGV[4] worker id
+-- ARGV[5] count   ARGV[6] events max length
+-- Returns {retryAt, now, job1, job2, ...}: now is the time the script worked at (ms); each job
+-- its record as HGETALL gave it before the lease (a flat field/value list) with the new version in
+-- place; the caller sets the other fields the lease wrote (state active, token = version, worker,
+-- processedAt = now, leaseUntil = now + lease ms, dueAt 0), which it knows. retryAt (ms) is when
+-- to try again if fewer jobs than asked were leased: the next delayed job's due time or the end
+-- of a rate-limit window; 0 when only a new job would help; -1 paused.
 --
 -- Per leased job it issues three commands (HGETALL, HSET, XADD); the pops, the active set and the
 -- limiter are written once per batch. Every job still gets its own version bump and event.
 local waitKey, delayedKey, activeKey, metaKey, limiterKey, eventsKey, markerKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, now, leaseMs, worker, count, maxLen =
-  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
+  ARGV[1], nowMs(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
 
 -- Promote due delayed jobs, a bounded batch per call.
 local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, 1000)
@@ -38,11 +38,11 @@ end
 
 local meta = redis.call('HMGET', metaKey, 'paused', 'limitedUntil', 'rateMax', 'rateDuration')
 if meta[1] == '1' then
-  return {-1}
+  return {-1, now}
 end
 local limitedUntil = tonumber(meta[2] or '0') or 0
 if limitedUntil > now then
-  return {limitedUntil}
+  return {limitedUntil, now}
 end
 local rateMax, rateDuration = tonumber(meta[3] or '0') or 0, tonumber(meta[4] or '0') or 0
 
@@ -54,7 +54,7 @@ if rateMax > 0 then
   allowed = rateMax - redis.call('ZCARD', limiterKey)
 end
 
-local result = {0}
+local result = {0, now}
 local limited, emptied = false, false
 local leaseUntil = now + leaseMs
 local activeArgs, starts = {}, {}
@@ -116,7 +116,7 @@ if #starts > 0 then
   redis.call('PEXPIRE', limiterKey, rateDuration)
 end
 
-if #result - 1 < count and result[1] == 0 then
+if #result - 2 < count and result[1] == 0 then
   local first = redis.call('ZRANGE', delayedKey, 0, 0, 'WITHSCORES')
   if first[2] then result[1] = tonumber(first[2]) end
 end

@@ -1,6 +1,7 @@
 -- prelude.lua is prepended to every script of this directory: helpers shared by the scripts.
 -- Every key a script touches carries the queue's hash tag, so a script runs on one Cluster slot.
--- Times are Unix milliseconds from the caller's clock (ARGV), so tests can inject a clock.
+-- Times are Unix milliseconds: the caller's clock when it sends one (tests inject a clock), else
+-- Redis' own (nowMs).
 
 -- A job record is a hash; these helpers read its fields as numbers.
 local function num(key, field)
@@ -48,4 +49,14 @@ local function callChunked(cmd, key, args, step)
   for i = 1, #args, step do
     redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
   end
+end
+
+-- nowMs is the time a script works at, in Unix ms: the caller's (ARGV; tests inject a clock) or,
+-- when the caller sends '', Redis' own (TIME): one clock for every worker and the controller, so a
+-- lease stamped by one host is renewed and reclaimed by the same clock on another.
+local function nowMs(arg)
+  local n = tonumber(arg)
+  if n then return n end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end

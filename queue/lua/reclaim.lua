@@ -2,11 +2,11 @@
 -- attempt; a job out of attempts, or stalled more than allowed, fails.
 -- KEYS[1] active set   KEYS[2] waiting set   KEYS[3] failed set   KEYS[4] events stream
 -- KEYS[5] wake marker
--- ARGV[1] job key prefix   ARGV[2] now ms   ARGV[3] max stalls   ARGV[4] batch size
+-- ARGV[1] job key prefix   ARGV[2] now ms ('': Redis' clock)   ARGV[3] max stalls   ARGV[4] batch size
 -- ARGV[5] events max length
 -- Returns a flat list: id, new state, version, ...
 local activeKey, waitKey, failedKey, eventsKey, markerKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local prefix, now, maxStalls, maxLen = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[5]
+local prefix, now, maxStalls, maxLen = ARGV[1], nowMs(ARGV[2]), tonumber(ARGV[3]), ARGV[5]
 local expired = redis.call('ZRANGEBYSCORE', activeKey, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
 local out = {}
 for _, id in ipairs(expired) do
