@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -28,9 +30,10 @@ type LeaseResult struct {
 func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDuration time.Duration) (LeaseResult, error) {
 	k := q.keys
 	leaseMs := leaseDuration.Milliseconds()
+	nonce := leaseNonce()
 	res, err := scriptLease.Run(ctx, q.c.rdb,
 		[]string{k.wait, k.delayed, k.active, k.meta, k.limiter, k.events, k.marker},
-		k.jobPrefix, q.now(), leaseMs, worker, count, q.c.eventsMaxLen).Slice()
+		k.jobPrefix, q.now(), leaseMs, worker, count, q.c.eventsMaxLen, nonce).Slice()
 	if err != nil {
 		return LeaseResult{}, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
 	}
@@ -46,14 +49,14 @@ func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDurati
 		out.RetryAt = q.hostTime(retry, now)
 	}
 	processed, until := strconv.FormatInt(now, 10), strconv.FormatInt(now+leaseMs, 10)
-	for _, raw := range res[2:] {
+	for i, raw := range res[2:] {
 		fields, err := pairsToMap(raw)
 		if err != nil {
 			return out, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
 		}
 		// The script returns the record as it was before the lease, with its new version: these
 		// are the other fields the lease wrote (lease.lua).
-		fields["state"], fields["token"], fields["worker"] = string(StateActive), fields["version"], worker
+		fields["state"], fields["token"], fields["worker"] = string(StateActive), nonce+"-"+strconv.Itoa(i+1), worker
 		fields["processedAt"], fields["leaseUntil"], fields["dueAt"] = processed, until, "0"
 		job, err := decodeRecord(fields)
 		if err != nil {
@@ -62,6 +65,14 @@ func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDurati
 		out.Jobs = append(out.Jobs, job)
 	}
 	return out, nil
+}
+
+// leaseNonce makes a lease's token unique: a token is the call's nonce and the job's place in the
+// call's reply, never the record's version, which can come back after Redis rolls back (lease.lua).
+func leaseNonce() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // it never fails: Go crashes the program if the system's source does
+	return hex.EncodeToString(b[:])
 }
 
 // hostTime is the scripts' time ms (of a script that worked at scriptNow) on this host's clock,

@@ -2,11 +2,15 @@
 -- KEYS[1] waiting set   KEYS[2] delayed set   KEYS[3] active set   KEYS[4] meta hash
 -- KEYS[5] rate limiter (sorted set of start times)   KEYS[6] events stream   KEYS[7] wake marker
 -- ARGV[1] job key prefix   ARGV[2] now ms ('': Redis' clock)   ARGV[3] lease ms   ARGV[4] worker id
--- ARGV[5] count   ARGV[6] events max length
+-- ARGV[5] count   ARGV[6] events max length   ARGV[7] token nonce (random, new for every call)
 -- Returns {retryAt, now, job1, job2, ...}: now is the time the script worked at (ms); each job
 -- its record as HGETALL gave it before the lease (a flat field/value list) with the new version in
--- place; the caller sets the other fields the lease wrote (state active, token = version, worker,
--- processedAt = now, leaseUntil = now + lease ms, dueAt 0), which it knows. retryAt (ms) is when
+-- place; the caller sets the other fields the lease wrote (state active, token = nonce-i for the
+-- call's i-th job, worker, processedAt = now, leaseUntil = now + lease ms, dueAt 0), which it
+-- knows. A token is not the record's version: after Redis rolls back (a restart from an older RDB
+-- or AOF, a failover to a replica that had not seen the latest writes) a version can be handed out
+-- again, and two holders of one token would both pass the fence. The caller's nonce makes every
+-- lease's token unique. retryAt (ms) is when
 -- to try again if fewer jobs than asked were leased: the next delayed job's due time or the end
 -- of a rate-limit window; 0 when only a new job would help; -1 paused.
 --
@@ -14,8 +18,8 @@
 -- limiter are written once per batch. Every job still gets its own version bump and event.
 local waitKey, delayedKey, activeKey, metaKey, limiterKey, eventsKey, markerKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local prefix, now, leaseMs, worker, count, maxLen =
-  ARGV[1], nowMs(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local prefix, now, leaseMs, worker, count, maxLen, nonce =
+  ARGV[1], nowMs(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
 
 -- Promote due delayed jobs, a bounded batch per call.
 local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, 1000)
@@ -100,7 +104,8 @@ while pops > 0 and not limited and not emptied do
         starts[#starts + 1] = now
         starts[#starts + 1] = id .. ':' .. now
       end
-      redis.call('HSET', jobKey, 'version', version, 'state', 'active', 'token', version, 'worker', worker,
+      local token = nonce .. '-' .. (#result - 1) -- this job's place in the reply
+      redis.call('HSET', jobKey, 'version', version, 'state', 'active', 'token', token, 'worker', worker,
         'processedAt', now, 'leaseUntil', leaseUntil, 'dueAt', 0)
       activeArgs[#activeArgs + 1] = leaseUntil
       activeArgs[#activeArgs + 1] = id
