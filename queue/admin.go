@@ -121,3 +121,30 @@ func (q *Queue) SetRemoveOnComplete(ctx context.Context, remove bool) error {
 	}
 	return nil
 }
+
+// promoteBatch bounds the delayed jobs one promote.lua call moves, so one call never holds Redis
+// long.
+const promoteBatch = 1000
+
+// PromoteDue moves every delayed job whose due time has come to waiting (at its place in line,
+// versioned and evented, as a lease would), in script calls of up to 1,000 jobs, and wakes a
+// worker. Leases promote due jobs too, but only when a worker leases: with none running, a due
+// job would stay delayed. It returns how many jobs it moved.
+func (q *Queue) PromoteDue(ctx context.Context) (int, error) {
+	k := q.keys
+	total := 0
+	for {
+		res, err := scriptPromote.Run(ctx, q.c.rdb, []string{k.delayed, k.wait, k.events, k.marker},
+			k.jobPrefix, q.now(), q.c.eventsMaxLen, promoteBatch).Int64Slice()
+		if err == nil && len(res) != 2 {
+			err = fmt.Errorf("the script replied %d values", len(res))
+		}
+		if err != nil {
+			return total, fmt.Errorf("promote due jobs of %s/%s: %w", q.Namespace, q.Name, err)
+		}
+		total += int(res[0])
+		if res[1] < promoteBatch {
+			return total, nil
+		}
+	}
+}

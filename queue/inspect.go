@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -14,20 +13,24 @@ type Counts struct {
 	// Paused holds the waiting jobs while the queue is paused (Waiting is then 0).
 	Paused   int64
 	IsPaused bool
+	// Due counts the delayed jobs (among Delayed) whose due time has come: a lease or PromoteDue
+	// has yet to move them to waiting.
+	Due int64
 }
 
-// Counts reads the number of jobs per state, in O(1).
+// Counts reads the number of jobs per state, in O(1) (Due in O(log n)), in one round trip.
 func (q *Queue) Counts(ctx context.Context) (Counts, error) {
 	k := q.keys
-	pipe := q.c.rdb.Pipeline()
-	wait, delayed, active := pipe.ZCard(ctx, k.wait), pipe.ZCard(ctx, k.delayed), pipe.ZCard(ctx, k.active)
-	completed, failed := pipe.ZCard(ctx, k.completed), pipe.ZCard(ctx, k.failed)
-	paused := pipe.HGet(ctx, k.meta, "paused")
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	res, err := scriptCounts.Run(ctx, q.c.rdb, []string{k.wait, k.delayed, k.active, k.completed, k.failed, k.meta},
+		q.now()).Int64Slice()
+	if err == nil && len(res) != 7 {
+		err = fmt.Errorf("the script replied %d values", len(res))
+	}
+	if err != nil {
 		return Counts{}, fmt.Errorf("counts of %s/%s: %w", q.Namespace, q.Name, err)
 	}
-	c := Counts{Waiting: wait.Val(), Delayed: delayed.Val(), Active: active.Val(),
-		Completed: completed.Val(), Failed: failed.Val(), IsPaused: paused.Val() == "1"}
+	c := Counts{Waiting: res[0], Delayed: res[1], Active: res[2], Completed: res[3], Failed: res[4],
+		IsPaused: res[5] == 1, Due: res[6]}
 	if c.IsPaused {
 		c.Paused, c.Waiting = c.Waiting, 0
 	}

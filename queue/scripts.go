@@ -26,6 +26,8 @@ var (
 	scriptSweep     = loadScript("sweep")
 	scriptPause     = loadScript("pause")
 	scriptRelease   = loadScript("release")
+	scriptPromote   = loadScript("promote")
+	scriptCounts    = loadScript("counts")
 )
 
 func loadScript(name string) *redis.Script {

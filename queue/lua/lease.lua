@@ -22,23 +22,7 @@ local prefix, now, leaseMs, worker, count, maxLen, nonce =
   ARGV[1], nowMs(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
 
 -- Promote due delayed jobs, a bounded batch per call.
-local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, 1000)
-if #due > 0 then
-  callChunked('ZREM', delayedKey, due, 1000)
-  local toWait = {}
-  for _, id in ipairs(due) do
-    local jobKey = prefix .. id
-    local f = redis.call('HMGET', jobKey, 'version', 'priority', 'seq')
-    if f[1] then -- the record exists (every record has a version)
-      local version = tonumber(f[1]) + 1
-      redis.call('HSET', jobKey, 'state', 'waiting', 'dueAt', 0, 'version', version)
-      toWait[#toWait + 1] = waitScore(f[2], f[3])
-      toWait[#toWait + 1] = id
-      emit(eventsKey, maxLen, id, 'waiting', version)
-    end
-  end
-  callChunked('ZADD', waitKey, toWait, 1000)
-end
+promoteDue(delayedKey, waitKey, eventsKey, prefix, now, maxLen, 1000)
 
 local meta = redis.call('HMGET', metaKey, 'paused', 'limitedUntil', 'rateMax', 'rateDuration')
 if meta[1] == '1' then

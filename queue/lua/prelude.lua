@@ -60,3 +60,26 @@ local function nowMs(arg)
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+
+-- promoteDue moves up to limit delayed jobs whose due time has come to waiting, each at its FIFO
+-- place, versioned and evented. Records that vanished are dropped from the delayed set. It
+-- returns how many jobs it moved and how many entries it took from the delayed set.
+local function promoteDue(delayedKey, waitKey, eventsKey, prefix, now, maxLen, limit)
+  local due = redis.call('ZRANGEBYSCORE', delayedKey, '-inf', now, 'LIMIT', 0, limit)
+  if #due == 0 then return 0, 0 end
+  callChunked('ZREM', delayedKey, due, 1000)
+  local toWait = {}
+  for _, id in ipairs(due) do
+    local jobKey = prefix .. id
+    local f = redis.call('HMGET', jobKey, 'version', 'priority', 'seq')
+    if f[1] then -- the record exists (every record has a version)
+      local version = tonumber(f[1]) + 1
+      redis.call('HSET', jobKey, 'state', 'waiting', 'dueAt', 0, 'version', version)
+      toWait[#toWait + 1] = waitScore(f[2], f[3])
+      toWait[#toWait + 1] = id
+      emit(eventsKey, maxLen, id, 'waiting', version)
+    end
+  end
+  callChunked('ZADD', waitKey, toWait, 1000)
+  return #toWait / 2, #due
+end
