@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -17,7 +18,8 @@ import (
 )
 
 // queueService keeps one aspect of one queue in shape for as long as its JobQueue exists: the
-// event follower, the stall reclaimer, the retention cleaner and the orphan sweeper.
+// event follower, the stall reclaimer, the retention cleaner, the orphan sweeper and the loss
+// repairer.
 type queueService interface {
 	// name names the service in logs.
 	name() string
@@ -64,7 +66,7 @@ var (
 	_ manager.LeaderElectionRunnable = &housekeeper{}
 )
 
-func newHousekeeper(c client.Client, engine *queue.Engine, opts Options, kinds []*jobKind) *housekeeper {
+func newHousekeeper(c client.Client, reader client.Reader, recorder events.EventRecorder, engine *queue.Engine, opts Options, kinds []*jobKind) *housekeeper {
 	h := &housekeeper{
 		engine: engine,
 		services: []queueService{
@@ -72,6 +74,7 @@ func newHousekeeper(c client.Client, engine *queue.Engine, opts Options, kinds [
 			newStallReclaimer(opts),
 			newRetentionCleaner(c, opts),
 			newOrphanSweeper(c, opts),
+			newLossRepairer(c, reader, recorder, opts),
 		},
 		kinds:   map[jobsv1alpha1.QueueName]*jobKind{},
 		running: map[client.ObjectKey]context.CancelFunc{},

@@ -97,6 +97,11 @@ func (r *JobReconciler) mirror(ctx context.Context, obj jobsv1alpha1.JobObject, 
 	if gone {
 		return r.refuseRetry(ctx, obj, "its Redis record is gone")
 	}
+	if rolledBack(obj.JobStatus(), record) {
+		if record, err = r.raiseVersion(ctx, obj, q, obj.JobStatus().QueueVersion); err != nil {
+			return err
+		}
+	}
 	if record, err = r.handleRetryRequest(ctx, obj, q, record); err != nil {
 		return err
 	}
@@ -211,6 +216,23 @@ func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.Job
 	}
 	record, err = q.Get(ctx, obj.GetName())
 	return record, false, err
+}
+
+// rolledBack says whether Redis went back in time under the record (restarted from an older
+// snapshot, failed over to a lagging replica): versions only rise, and one version is one state,
+// so a record below the CR's version, or at it in another phase, is an older copy.
+func rolledBack(status *jobsv1alpha1.JobStatus, record *queue.Record) bool {
+	phase, ok := jobstatus.PhaseOf(record.State)
+	return ok && (record.Version < status.QueueVersion || record.Version == status.QueueVersion && phase != status.Phase)
+}
+
+// raiseVersion lifts a rolled-back record to just above the CR's version, so the CR follows its
+// later transitions instead of taking them for stale ones.
+func (r *JobReconciler) raiseVersion(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, floor int64) (*queue.Record, error) {
+	if _, err := q.RaiseVersion(ctx, obj.GetName(), string(obj.GetUID()), floor); err != nil {
+		return nil, err
+	}
+	return q.Get(ctx, obj.GetName())
 }
 
 // handleRetryRequest acts on a new jobs.jengu.io/retry token: a failed job goes back from the

@@ -191,6 +191,24 @@ func TestStaleStatusWriteNeverWins(t *testing.T) {
 	g.Expect(final.Message).To(Equal("version 40"))
 }
 
+func TestARecordRolledBackBelowTheCRsVersionStillMovesIt(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	job, q := f.waitingEnrichmentJob(g, "enrich-rollback-1")
+	leased := f.leaseOne(g, q, "w")
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseActive))
+	g.Expect(f.status(job)().QueueVersion).To(BeNumerically(">", 1))
+
+	// Redis comes back from an older snapshot: the record is the CR's, its version lower; its
+	// next transition brings it back to the version the CR holds, in another state.
+	g.Expect(f.rdb.HSet(ctx, "qo:{"+f.ns+"/enrichment}:job:"+leased.ID, "version", f.status(job)().QueueVersion-1).Err()).To(Succeed())
+	_, err := q.Complete(ctx, leased.ID, leased.Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted),
+		"the CR follows the record whatever version Redis restarted with")
+}
+
 func TestDeletingAnActiveJobCancelsIt(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -319,6 +337,41 @@ func TestFlushedRedisGetsEveryLiveJobBack(t *testing.T) {
 	next := f.leaseOne(g, q, "w")
 	g.Eventually(f.phase(&jobsv1alpha1.EnrichmentJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: next.ID}})).
 		WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseActive))
+}
+
+func TestRedisLossIsRepairedWithinSecondsNotAtTheResync(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	server := testredis.Start(t)
+	rdb := server.ClientFor(t)
+	opts := testOptions()
+	opts.ResyncPeriod = time.Hour // only the loss detection can bring the jobs back in time
+	f := newFixture(t, rdb, opts)
+	f.jobQueue(jobsv1alpha1.QueueEnrichment, func(jq *jobsv1alpha1.JobQueue) {
+		jq.Spec.Retry.Backoff.Delay = metav1.Duration{Duration: time.Hour}
+	})
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	var delayed []*jobsv1alpha1.EnrichmentJob
+	for i := range 3 {
+		job := f.enrichmentJob(fmt.Sprintf("enrich-loss-%d", i))
+		f.create(job)
+		g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+		leased := f.leaseOne(g, q, "w")
+		_, err := q.Fail(ctx, leased.ID, leased.Token, queue.Failure{Kind: queue.FailRetry, Message: "Weather API timeout"})
+		g.Expect(err).NotTo(HaveOccurred())
+		delayed = append(delayed, job)
+	}
+	for _, job := range delayed {
+		g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseDelayed))
+	}
+
+	g.Expect(rdb.FlushAll(ctx).Err()).To(Succeed())
+	for _, job := range delayed {
+		g.Eventually(func() error {
+			_, err := q.Get(ctx, job.Name)
+			return err
+		}).WithTimeout(10*time.Second).Should(Succeed(), "%s is back in Redis", job.Name)
+	}
 }
 
 func TestUnreachableRedisReleasesTheFinalizerAfterTheBound(t *testing.T) {

@@ -87,7 +87,7 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) erro
 		}
 		kinds = append(kinds, kind)
 	}
-	housekeeping := newHousekeeper(mgr.GetClient(), engine, opts, kinds)
+	housekeeping := newHousekeeper(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("queue-operator"), engine, opts, kinds)
 	if err := mgr.Add(housekeeping); err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ var (
 	scriptSweep     = loadScript("sweep")
 	scriptPause     = loadScript("pause")
 	scriptRelease   = loadScript("release")
+	scriptRaise     = loadScript("raise")
 	scriptPromote   = loadScript("promote")
 	scriptCounts    = loadScript("counts")
 )
