@@ -18,8 +18,8 @@ import (
 )
 
 // queueService keeps one aspect of one queue in shape for as long as its JobQueue exists: the
-// event follower, the stall reclaimer, the retention cleaner, the orphan sweeper and the loss
-// repairer.
+// event follower, the stall reclaimer, the delayed promoter, the retention cleaner, the orphan
+// sweeper and the loss repairer.
 type queueService interface {
 	// name names the service in logs.
 	name() string
@@ -72,6 +72,7 @@ func newHousekeeper(c client.Client, reader client.Reader, recorder events.Event
 		services: []queueService{
 			eventFollower{},
 			newStallReclaimer(opts),
+			newDelayedPromoter(opts),
 			newRetentionCleaner(c, opts),
 			newOrphanSweeper(c, opts),
 			newLossRepairer(c, reader, recorder, opts),

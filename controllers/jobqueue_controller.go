@@ -119,7 +119,7 @@ func (r *JobQueueReconciler) syncRedis(ctx context.Context, jq *jobsv1alpha1.Job
 	}
 	s := &jq.Status
 	s.Waiting, s.Active, s.Delayed, s.Completed, s.Failed = counts.Waiting+counts.Paused, counts.Active, counts.Delayed, counts.Completed, counts.Failed
-	s.Paused = counts.IsPaused
+	s.Due, s.Paused = counts.Due, counts.IsPaused
 	metrics.ReportQueueDepth(jq.Namespace, string(jq.Spec.Queue), s.Waiting, s.Active, s.Delayed, s.Completed, s.Failed)
 	policy, err := r.evictionPolicy(ctx)
 	switch {
@@ -240,7 +240,7 @@ func (r *JobQueueReconciler) scale(ctx context.Context, jq *jobsv1alpha1.JobQueu
 	reason := "queue paused"
 	if !jq.Spec.Paused {
 		decision := autoscale.Decide(r.policy(ctx, jq, q), autoscale.Input{
-			Now: r.clock.Now(), Waiting: counts.Waiting, Active: counts.Active, CurrentReplicas: current,
+			Now: r.clock.Now(), Waiting: counts.Waiting + counts.Due, Active: counts.Active, CurrentReplicas: current,
 			History: fromStatus(jq.Status.Recommendations), LastActive: timeOf(jq.Status.LastActiveTime),
 		})
 		desired, reason = decision.DesiredReplicas, decision.Reason

@@ -301,3 +301,22 @@ func TestDeletedJobQueueStopsItsHousekeepingAndForgetsItsSeries(t *testing.T) {
 	g.Consistently(state("stalled-after-the-queue-went")).WithTimeout(3*time.Second).Should(Equal(queue.StateActive),
 		"no housekeeping runs for a JobQueue that is gone")
 }
+
+func TestDueDelayedJobsAreNotStrandedAtZeroReplicas(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue()
+	q := f.queue(jobsv1alpha1.QueueCompetitor)
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(0)), "idle: no workers")
+
+	// A job back from its backoff while no worker runs: nobody leases, so nobody promotes it.
+	_, err := q.Enqueue(ctx, queue.EnqueueRequest{ID: "backoff-over", UID: "u", MaxAttempts: 3, Delay: time.Second})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func() queue.State {
+		r, err := q.Get(ctx, "backoff-over")
+		g.Expect(err).NotTo(HaveOccurred())
+		return r.State
+	}).WithTimeout(timeout).Should(Equal(queue.StateWaiting), "the housekeeping promotes a due job")
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(1)), "and a worker comes for it")
+}

@@ -275,6 +275,12 @@ type JobQueueStatus struct {
 	// delayed jobs, waiting for a backoff or rate-limit window.
 	// +optional
 	Delayed int64 `json:"delayed,omitempty"`
+	// due counts the delayed jobs whose time has come and that no one has moved to waiting yet
+	// (the housekeeping does within seconds). The autoscaler counts them as waiting, so a job
+	// back from a long backoff brings a worker even when the queue scaled to zero.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Due int64 `json:"due,omitempty"`
 	// completed jobs still retained.
 	// +optional
 	Completed int64 `json:"completed,omitempty"`
@@ -327,6 +333,7 @@ type JobQueueStatus struct {
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.replicas`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Delayed",type=integer,JSONPath=`.status.delayed`,priority=1
+// +kubebuilder:printcolumn:name="Due",type=integer,JSONPath=`.status.due`,priority=1
 // +kubebuilder:printcolumn:name="Completed",type=integer,JSONPath=`.status.completed`,priority=1
 // +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredReplicas`,priority=1
 // +kubebuilder:printcolumn:name="Paused",type=boolean,JSONPath=`.spec.paused`,priority=1
