@@ -148,3 +148,23 @@ func (q *Queue) PromoteDue(ctx context.Context) (int, error) {
 		}
 	}
 }
+
+// ReleaseWorkerLeases hands back to waiting, with no attempt counted, every job leased to worker
+// whose id is not in running, and returns their ids. A worker whose Lease call failed calls it:
+// when the script ran and only its reply was lost, the jobs are leased to the worker, which does
+// not run them, and would otherwise wait for the stall sweep, which counts an attempt and a stall.
+// Each job is released as Release releases it (versioned, evented), and a worker is woken. A
+// worker's id must be its own: the leases of another worker of the same id are released too.
+func (q *Queue) ReleaseWorkerLeases(ctx context.Context, worker string, running []string) ([]string, error) {
+	k := q.keys
+	args := make([]any, 0, 3+len(running))
+	args = append(args, k.jobPrefix, worker, q.c.eventsMaxLen)
+	for _, id := range running {
+		args = append(args, id)
+	}
+	ids, err := scriptStrays.Run(ctx, q.c.rdb, []string{k.active, k.wait, k.events, k.marker}, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("release the leases of worker %s on %s/%s: %w", worker, q.Namespace, q.Name, err)
+	}
+	return ids, nil
+}

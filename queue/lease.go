@@ -56,7 +56,8 @@ func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDurati
 		}
 		// The script returns the record as it was before the lease, with its new version: these
 		// are the other fields the lease wrote (lease.lua).
-		fields["state"], fields["token"], fields["worker"] = string(StateActive), nonce+"-"+strconv.Itoa(i+1), worker
+		token := nonce + "-" + strconv.Itoa(i+1)
+		fields["state"], fields["token"], fields["lastToken"], fields["worker"] = string(StateActive), token, token, worker
 		fields["processedAt"], fields["leaseUntil"], fields["dueAt"] = processed, until, "0"
 		job, err := decodeRecord(fields)
 		if err != nil {
@@ -271,6 +272,28 @@ func (q *Queue) Fail(ctx context.Context, id, token string, f Failure) (FailResu
 		out.DueAt = time.UnixMilli(due)
 	}
 	return out, nil
+}
+
+// LastLease reads a job's record and the token of its last lease, which the record keeps after
+// the lease ends (its Token is cleared then). A worker whose Complete, Fail or Release reply was
+// lost, and whose retry was refused (ErrLeaseLost), reads it to learn whether its call went
+// through: while the last lease is its own, no lease has been taken since, so the job's state is
+// the one its own call left, unless a stall reclaim (which counts a stall), a cancel or a later
+// move of the job's own (a due job promoted, a DLQ retry) came after. ErrNotFound when the record
+// is gone (removed, or completed on a queue that does not keep completed records).
+func (q *Queue) LastLease(ctx context.Context, id string) (*Record, string, error) {
+	f, err := q.c.rdb.HGetAll(ctx, q.keys.job(id)).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("last lease of %s: %w", id, err)
+	}
+	if len(f) == 0 {
+		return nil, "", fmt.Errorf("last lease of %s: %w", id, ErrNotFound)
+	}
+	r, err := decodeRecord(f)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, f["lastToken"], nil
 }
 
 // Release hands a leased job back to waiting, at its place in line, without counting the

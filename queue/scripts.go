@@ -29,6 +29,7 @@ var (
 	scriptRaise     = loadScript("raise")
 	scriptPromote   = loadScript("promote")
 	scriptCounts    = loadScript("counts")
+	scriptStrays    = loadScript("strays")
 )
 
 func loadScript(name string) *redis.Script {

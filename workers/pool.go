@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +54,9 @@ func WithStatus(s StatusSink) Option { return func(p *Pool) { p.status = s } }
 // WithLogger sets the logger.
 func WithLogger(l logr.Logger) Option { return func(p *Pool) { p.log = l } }
 
-// WithWorkerID names this worker in leases (default: "worker").
+// WithWorkerID names this worker in leases (default: "worker"). Each worker of a queue needs an
+// id of its own: after a failed Lease call the pool hands back every job leased to its id that
+// it does not run.
 func WithWorkerID(id string) Option { return func(p *Pool) { p.workerID = id } }
 
 // NewPool runs processor on q's jobs.
@@ -74,14 +77,30 @@ func (noStatus) Progress(string)   {}
 
 // Run leases and runs jobs until ctx ends. Then it stops leasing, lets running jobs finish
 // within the shutdown grace, hands the rest back to the queue (no attempt counted) and returns.
+// A Lease call that fails may have leased jobs all the same (its reply lost): before leasing
+// again, the pool hands back, uncounted, the jobs leased to it that it does not run.
 func (p *Pool) Run(ctx context.Context) error {
 	// Jobs run under their own context: the end of ctx stops leasing, not the jobs.
 	jobsCtx, abortJobs := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer abortJobs(nil)
 	slots := make(chan struct{}, p.concurrency)
 	var running sync.WaitGroup
+	held := &heldJobs{ids: map[string]struct{}{}}
+	// strays: a Lease call failed. Its script may have run and only its reply been lost: jobs
+	// leased to this worker that it does not run, which are handed back before leasing again.
+	strays := false
 
 	for ctx.Err() == nil {
+		if strays {
+			if err := p.releaseStrays(ctx, held); err != nil {
+				if ctx.Err() == nil {
+					p.log.Error(err, "Handing back stray leases failed; retrying")
+					ctxsleep.Sleep(ctx, time.Second)
+				}
+				continue
+			}
+			strays = false
+		}
 		free := p.concurrency - len(slots)
 		if free == 0 {
 			select { // wait for a slot
@@ -93,6 +112,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 		res, err := p.queue.Lease(ctx, p.workerID, free, p.leaseDuration)
 		if err != nil {
+			strays = true
 			if ctx.Err() == nil {
 				p.log.Error(err, "Lease failed; retrying")
 				ctxsleep.Sleep(ctx, time.Second)
@@ -101,8 +121,9 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 		for _, job := range res.Jobs {
 			slots <- struct{}{}
+			held.add(job.ID)
 			running.Go(func() {
-				defer func() { <-slots }()
+				defer func() { held.remove(job.ID); <-slots }()
 				p.run(jobsCtx, job)
 			})
 		}
@@ -123,10 +144,62 @@ func (p *Pool) Run(ctx context.Context) error {
 		abortJobs(errShutdown)
 		<-done
 	}
+	if strays { // the last Lease failed as the worker stopped
+		endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := p.releaseStrays(endCtx, held); err != nil {
+			p.log.Error(err, "Handing back stray leases failed; the stall sweep returns them")
+		}
+		cancel()
+	}
 	return nil
 }
 
 var errShutdown = errors.New("worker shutting down")
+
+// heldJobs is the ids of the jobs a pool runs.
+type heldJobs struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+func (h *heldJobs) add(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ids[id] = struct{}{}
+}
+
+func (h *heldJobs) remove(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.ids, id)
+}
+
+func (h *heldJobs) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.ids))
+	for id := range h.ids {
+		out = append(out, id)
+	}
+	return out
+}
+
+// releaseStrays hands back, uncounted, the jobs leased to this worker that it does not run: a
+// Lease call whose reply was lost leased them. A job is held from before it runs until its lease
+// has ended, so a job that is running is never among them.
+func (p *Pool) releaseStrays(ctx context.Context, held *heldJobs) error {
+	ids, err := p.queue.ReleaseWorkerLeases(ctx, p.workerID, held.list())
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		p.log.Info("Handed back jobs leased by a call whose reply was lost", "jobs", ids)
+		for _, id := range ids {
+			p.status.Transition(id)
+		}
+	}
+	return nil
+}
 
 // run processes one leased job and ends its lease: complete, fail, or hand back.
 func (p *Pool) run(ctx context.Context, record *queue.Record) {
@@ -154,7 +227,8 @@ func (p *Pool) run(ctx context.Context, record *queue.Record) {
 	cancel(nil)
 	<-heartbeatDone
 
-	// The outcome is recorded even while shutting down: a fresh context, bounded.
+	// The outcome is recorded even while shutting down: a fresh context, bounded. Redis errors
+	// are retried within it (endLease).
 	endCtx, endCancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer endCancel()
 	switch {
@@ -164,23 +238,42 @@ func (p *Pool) run(ctx context.Context, record *queue.Record) {
 	case err == nil:
 		// Success counts even when the shutdown grace ran out as it came: the work is done, and
 		// handing the job back would run it again.
-		if _, err := p.queue.Complete(endCtx, record.ID, record.Token, result); err != nil {
-			log.Error(err, "Complete failed")
+		err := p.endLease(endCtx, record, func(ctx context.Context) error {
+			_, err := p.queue.Complete(ctx, record.ID, record.Token, result)
+			return err
+		}, func(now *queue.Record) bool { return now.State == queue.StateCompleted })
+		if err != nil {
+			logEndFailed(log, err, "Complete")
 			return
 		}
 		metrics.CountWorkerJobCompleted(p.queue.Name)
 		p.recordResult(endCtx, record, store.JobCompleted, result, "")
 	case errors.Is(context.Cause(ctx), errShutdown):
-		if _, err := p.queue.Release(endCtx, record.ID, record.Token); err != nil {
-			log.Error(err, "Hand back failed; the stall sweep returns the job")
+		err := p.endLease(endCtx, record, func(ctx context.Context) error {
+			_, err := p.queue.Release(ctx, record.ID, record.Token)
+			return err
+		}, func(now *queue.Record) bool { return now.State == queue.StateWaiting })
+		if err != nil {
+			logEndFailed(log, err, "Hand back")
 		} else {
 			log.Info("Handed the job back to the queue")
 		}
 	default:
 		failure := classify(err, context.Cause(jobCtx))
-		res, ferr := p.queue.Fail(endCtx, record.ID, record.Token, failure)
+		var res queue.FailResult
+		ferr := p.endLease(endCtx, record, func(ctx context.Context) error {
+			var err error
+			res, err = p.queue.Fail(ctx, record.ID, record.Token, failure)
+			return err
+		}, func(now *queue.Record) bool {
+			if !endedByFail(now, failure) {
+				return false
+			}
+			res = queue.FailResult{State: now.State, Version: now.Version, DueAt: now.DueAt}
+			return true
+		})
 		if ferr != nil {
-			log.Error(ferr, "Fail failed", "error", err.Error())
+			logEndFailed(log, ferr, "Fail", "error", err.Error())
 			return
 		}
 		if res.State == queue.StateFailed {
@@ -190,6 +283,85 @@ func (p *Pool) run(ctx context.Context, record *queue.Record) {
 		log.Info("Job attempt failed", "kind", failure.Kind, "error", failure.Message)
 	}
 	p.status.Transition(record.ID)
+}
+
+// endLease ends a job's lease with end (Complete, Fail or Release), retrying with a bounded
+// backoff while Redis errors, until ctx ends. A try that errored may have run in Redis with only
+// its reply lost: a retry is then refused (ErrLeaseLost) although the lease ended as this worker
+// said. So a refusal after such a try reads the record: when the record's last lease is still
+// this one, no stall was counted since, and its state is what end leaves (endedByUs), the lease
+// counts as ended by end. Otherwise the lease was lost (ErrLeaseLost).
+func (p *Pool) endLease(ctx context.Context, record *queue.Record, end func(context.Context) error, endedByUs func(*queue.Record) bool) error {
+	replyMayBeLost := false
+	for try := 0; ; try++ {
+		err := end(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, queue.ErrLeaseLost) && replyMayBeLost:
+			return p.endedByEarlierTry(ctx, record, endedByUs, err)
+		case errors.Is(err, queue.ErrLeaseLost):
+			return err
+		}
+		replyMayBeLost = true
+		if !backoff(ctx, try) {
+			return err
+		}
+	}
+}
+
+// endedByEarlierTry reads the record after a retry was refused with lost (see endLease), and
+// returns nil when an earlier try ended the lease.
+func (p *Pool) endedByEarlierTry(ctx context.Context, record *queue.Record, endedByUs func(*queue.Record) bool, lost error) error {
+	for try := 0; ; try++ {
+		now, lastToken, err := p.queue.LastLease(ctx, record.ID)
+		switch {
+		case err == nil:
+			// A stall reclaim ends a lease without a new one, and counts a stall.
+			if lastToken == record.Token && now.Stalls == record.Stalls && endedByUs(now) {
+				return nil
+			}
+			return lost
+		case errors.Is(err, queue.ErrNotFound):
+			return lost
+		}
+		if !backoff(ctx, try) {
+			return fmt.Errorf("%w (and reading the record to tell whether an earlier try went through: %v)", lost, err)
+		}
+	}
+}
+
+// backoff waits before the next try: 100 ms, doubling, at most 2 s. It reports false when ctx
+// ended first.
+func backoff(ctx context.Context, try int) bool {
+	ctxsleep.Sleep(ctx, min(100*time.Millisecond<<min(try, 5), 2*time.Second))
+	return ctx.Err() == nil
+}
+
+// endedByFail says whether a record, read after this worker's Fail of its lease, shows that Fail
+// went through: the state it leads to (the dead letter set; delayed, or waiting again once due)
+// and its message (the engine keeps its first 1,024 bytes). A stall reclaim's own message and
+// state (waiting, or failed) tell it apart.
+func endedByFail(now *queue.Record, f queue.Failure) bool {
+	if !strings.HasPrefix(f.Message, now.Error) || (now.Error == "" && f.Message != "") {
+		return false
+	}
+	switch now.State {
+	case queue.StateFailed:
+		return f.Kind != queue.FailRateLimited
+	case queue.StateDelayed, queue.StateWaiting:
+		return f.Kind != queue.FailPermanent
+	}
+	return false
+}
+
+// logEndFailed logs why a job's lease could not be ended as the worker wanted.
+func logEndFailed(log logr.Logger, err error, what string, kv ...any) {
+	if errors.Is(err, queue.ErrLeaseLost) {
+		log.Info(what+" refused: the lease had ended (stalled and taken over, cancelled or removed); this attempt does not count", kv...)
+		return
+	}
+	log.Error(err, what+" failed; the stall sweep returns the job", kv...)
 }
 
 // process runs the processor, turning a panic into a failed attempt.

@@ -6,8 +6,10 @@
 -- Returns {retryAt, now, job1, job2, ...}: now is the time the script worked at (ms); each job
 -- its record as HGETALL gave it before the lease (a flat field/value list) with the new version in
 -- place; the caller sets the other fields the lease wrote (state active, token = nonce-i for the
--- call's i-th job, worker, processedAt = now, leaseUntil = now + lease ms, dueAt 0), which it
--- knows. A token is not the record's version: after Redis rolls back (a restart from an older RDB
+-- call's i-th job, lastToken = token, worker, processedAt = now, leaseUntil = now + lease ms,
+-- dueAt 0), which it knows. lastToken outlives the lease (token is cleared when it ends): while it
+-- is a holder's token, no lease has been taken since, so a holder whose Complete or Fail reply was
+-- lost can tell from the record whether its call went through. A token is not the record's version: after Redis rolls back (a restart from an older RDB
 -- or AOF, a failover to a replica that had not seen the latest writes) a version can be handed out
 -- again, and two holders of one token would both pass the fence. The caller's nonce makes every
 -- lease's token unique. retryAt (ms) is when
@@ -89,8 +91,8 @@ while pops > 0 and not limited and not emptied do
         starts[#starts + 1] = id .. ':' .. now
       end
       local token = nonce .. '-' .. (#result - 1) -- this job's place in the reply
-      redis.call('HSET', jobKey, 'version', version, 'state', 'active', 'token', token, 'worker', worker,
-        'processedAt', now, 'leaseUntil', leaseUntil, 'dueAt', 0)
+      redis.call('HSET', jobKey, 'version', version, 'state', 'active', 'token', token, 'lastToken', token,
+        'worker', worker, 'processedAt', now, 'leaseUntil', leaseUntil, 'dueAt', 0)
       activeArgs[#activeArgs + 1] = leaseUntil
       activeArgs[#activeArgs + 1] = id
       emit(eventsKey, maxLen, id, 'active', version, 'worker', worker)
