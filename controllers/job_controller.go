@@ -87,8 +87,8 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	return r.expireFinished(ctx, obj, q, settings)
 }
 
-// mirror brings the job's record and status in line: enqueued, retried on request, and the
-// status caught up with the record.
+// mirror brings the job's record and status in line: enqueued, at the CR's priority, retried on
+// request, and the status caught up with the record.
 func (r *JobReconciler) mirror(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) error {
 	record, gone, err := r.ensureEnqueued(ctx, obj, q, jq)
 	if err != nil {
@@ -99,6 +99,11 @@ func (r *JobReconciler) mirror(ctx context.Context, obj jobsv1alpha1.JobObject, 
 	}
 	if rolledBack(obj.JobStatus(), record) {
 		if record, err = r.raiseVersion(ctx, obj, q, obj.JobStatus().QueueVersion); err != nil {
+			return err
+		}
+	}
+	if priority := int(obj.Common().Priority); record.Priority != priority && !record.State.IsFinished() {
+		if _, err := q.SetPriority(ctx, obj.GetName(), string(obj.GetUID()), priority); err != nil {
 			return err
 		}
 	}

@@ -209,6 +209,28 @@ func TestARecordRolledBackBelowTheCRsVersionStillMovesIt(t *testing.T) {
 		"the CR follows the record whatever version Redis restarted with")
 }
 
+func TestAPriorityChangeReachesTheWaitingJob(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	first, q := f.waitingEnrichmentJob(g, "enrich-priority-first")
+	second := f.enrichmentJob("enrich-priority-second")
+	f.create(second)
+	g.Eventually(f.phase(second)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+
+	obj := &jobsv1alpha1.EnrichmentJob{}
+	g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(second), obj)).To(Succeed())
+	before := obj.DeepCopy()
+	obj.Spec.Priority = 10
+	g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
+	g.Eventually(func() int {
+		r, err := q.Get(ctx, second.Name)
+		g.Expect(err).NotTo(HaveOccurred())
+		return r.Priority
+	}).WithTimeout(timeout).Should(Equal(10), "the record takes the CR's new priority")
+	g.Expect(f.leaseOne(g, q, "w").ID).To(Equal(second.Name), "and is leased before %s", first.Name)
+}
+
 func TestDeletingAnActiveJobCancelsIt(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()

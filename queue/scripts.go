@@ -27,6 +27,7 @@ var (
 	scriptPause     = loadScript("pause")
 	scriptRelease   = loadScript("release")
 	scriptRaise     = loadScript("raise")
+	scriptPriority  = loadScript("priority")
 	scriptPromote   = loadScript("promote")
 	scriptCounts    = loadScript("counts")
 	scriptStrays    = loadScript("strays")
