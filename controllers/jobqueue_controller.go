@@ -278,8 +278,8 @@ func (r *JobQueueReconciler) policy(ctx context.Context, jq *jobsv1alpha1.JobQue
 	a, settings := jq.Spec.Autoscaling, jq.Spec.Settings()
 	p := autoscale.Policy{
 		ScaleUpStabilization:   a.ScaleUpStabilizationWindow.Duration,
-		ScaleDownStabilization: a.ScaleDownStabilizationWindow.Duration,
-		IdleCooldown:           a.IdleCooldown.Duration,
+		ScaleDownStabilization: setOrDefault(a.ScaleDownStabilizationWindow),
+		IdleCooldown:           setOrDefault(a.IdleCooldown),
 		Concurrency:            settings.Concurrency,
 	}
 	if a.MinReplicas != nil {
@@ -317,6 +317,18 @@ func medianJobDuration(ctx context.Context, q *queue.Queue) time.Duration {
 	}
 	slices.Sort(durations)
 	return durations[len(durations)/2]
+}
+
+// setOrDefault reads a duration whose zero is a setting of its own: unset (nil) is 0, the
+// autoscaler's default; an explicit 0 is negative, which the autoscaler reads as none.
+func setOrDefault(d *metav1.Duration) time.Duration {
+	switch {
+	case d == nil:
+		return 0
+	case d.Duration == 0:
+		return -1
+	}
+	return d.Duration
 }
 
 func pollingInterval(jq *jobsv1alpha1.JobQueue) time.Duration {

@@ -35,8 +35,8 @@ func (f *fixture) scalingQueue(mutate ...func(*jobsv1alpha1.JobQueue)) *jobsv1al
 		jq.Spec.Autoscaling = jobsv1alpha1.Autoscaling{
 			MinReplicas: ptr.To[int32](0), MaxReplicas: ptr.To[int32](10), TargetJobsPerReplica: ptr.To[int32](10),
 			PollingInterval:              metav1.Duration{Duration: 300 * time.Millisecond},
-			ScaleDownStabilizationWindow: metav1.Duration{Duration: 3 * time.Second},
-			IdleCooldown:                 metav1.Duration{Duration: 3 * time.Second},
+			ScaleDownStabilizationWindow: &metav1.Duration{Duration: 3 * time.Second},
+			IdleCooldown:                 &metav1.Duration{Duration: 3 * time.Second},
 		}
 		jq.Spec.Worker.Image = "example.test/queue-operator:v1"
 	}}, mutate...)...)
@@ -195,8 +195,8 @@ func TestRestartedControllerKeepsTheScaleDownWindow(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil, scalingOptions())
 	jq := f.scalingQueue(func(jq *jobsv1alpha1.JobQueue) {
-		jq.Spec.Autoscaling.ScaleDownStabilizationWindow = metav1.Duration{Duration: 15 * time.Second}
-		jq.Spec.Autoscaling.IdleCooldown = metav1.Duration{Duration: 15 * time.Second}
+		jq.Spec.Autoscaling.ScaleDownStabilizationWindow = &metav1.Duration{Duration: 15 * time.Second}
+		jq.Spec.Autoscaling.IdleCooldown = &metav1.Duration{Duration: 15 * time.Second}
 	})
 	q := f.queue(jobsv1alpha1.QueueCompetitor)
 	f.enqueueMany(q, 95)
@@ -319,4 +319,25 @@ func TestDueDelayedJobsAreNotStrandedAtZeroReplicas(t *testing.T) {
 		return r.State
 	}).WithTimeout(timeout).Should(Equal(queue.StateWaiting), "the housekeeping promotes a due job")
 	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(1)), "and a worker comes for it")
+}
+
+func TestExplicitZeroWindowAndCooldownScaleDownAtOnce(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue(func(jq *jobsv1alpha1.JobQueue) {
+		jq.Spec.Autoscaling.ScaleDownStabilizationWindow = &metav1.Duration{Duration: 0}
+		jq.Spec.Autoscaling.IdleCooldown = &metav1.Duration{Duration: 0}
+	})
+	q := f.queue(jobsv1alpha1.QueueCompetitor)
+	f.enqueueMany(q, 15)
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(2)))
+	res, err := q.Lease(ctx, "w", 100, time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, j := range res.Jobs {
+		_, err := q.Complete(ctx, j.ID, j.Token, nil)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(0)),
+		"0s means no window and no cooldown, not the 300 s defaults")
 }

@@ -154,19 +154,21 @@ type Autoscaling struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	ScaleUpStabilizationWindow metav1.Duration `json:"scaleUpStabilizationWindow,omitempty"`
 
-	// scaleDownStabilizationWindow: scaling down uses the highest recommendation of this window.
+	// scaleDownStabilizationWindow: scaling down uses the highest recommendation of this window;
+	// "0s" scales down at once.
 	// +optional
 	// +kubebuilder:default="300s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	ScaleDownStabilizationWindow metav1.Duration `json:"scaleDownStabilizationWindow,omitempty"`
+	ScaleDownStabilizationWindow *metav1.Duration `json:"scaleDownStabilizationWindow,omitempty"`
 
-	// idleCooldown is how long the queue must be empty before scaling to zero.
+	// idleCooldown is how long the queue must be empty before scaling to zero; "0s" scales to zero
+	// as soon as it is empty.
 	// +optional
 	// +kubebuilder:default="300s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	IdleCooldown metav1.Duration `json:"idleCooldown,omitempty"`
+	IdleCooldown *metav1.Duration `json:"idleCooldown,omitempty"`
 }
 
 // JobQueueSpec configures one queue of a namespace. Unset fields take the seed document's values
