@@ -85,7 +85,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	defer abortJobs(nil)
 	slots := make(chan struct{}, p.concurrency)
 	var running sync.WaitGroup
-	held := &heldJobs{ids: map[string]struct{}{}}
+	held := &heldJobs{ids: map[string]int{}}
 	// strays: a Lease call failed. Its script may have run and only its reply been lost: jobs
 	// leased to this worker that it does not run, which are handed back before leasing again.
 	strays := false
@@ -156,22 +156,25 @@ func (p *Pool) Run(ctx context.Context) error {
 
 var errShutdown = errors.New("worker shutting down")
 
-// heldJobs is the ids of the jobs a pool runs.
+// heldJobs is the ids of the jobs a pool runs. An id is counted, not just present: a job handed
+// back may be leased again by the same pool before the run that handed it back is over.
 type heldJobs struct {
 	mu  sync.Mutex
-	ids map[string]struct{}
+	ids map[string]int
 }
 
 func (h *heldJobs) add(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.ids[id] = struct{}{}
+	h.ids[id]++
 }
 
 func (h *heldJobs) remove(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.ids, id)
+	if h.ids[id]--; h.ids[id] <= 0 {
+		delete(h.ids, id)
+	}
 }
 
 func (h *heldJobs) list() []string {
