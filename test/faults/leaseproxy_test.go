@@ -156,24 +156,32 @@ func (p *leaseReplyDropper) takeArmed(jobs []string) bool {
 	return true
 }
 
-// isLease recognises the lease script by its keys (queue/lua/lease.lua): seven keys, the
-// waiting set first and the active set third.
+// isLease recognises the lease script by its keys (queue/lua/lease.lua): the only script that
+// touches the waiting set, the active set and the rate limiter together.
 func isLease(v any) bool {
 	args, ok := v.([]any)
-	if !ok || len(args) < 10 {
+	if !ok || len(args) < 3 {
 		return false
 	}
 	cmd, _ := args[0].(string)
 	if c := strings.ToUpper(cmd); c != "EVALSHA" && c != "EVAL" {
 		return false
 	}
-	numKeys, _ := args[2].(string)
-	wait, _ := args[3].(string)
-	active, _ := args[5].(string)
-	return numKeys == "7" && strings.HasSuffix(wait, ":wait") && strings.HasSuffix(active, ":active")
+	numKeys, err := strconv.Atoi(fmt.Sprint(args[2]))
+	if err != nil || len(args) < 3+numKeys {
+		return false
+	}
+	var wait, active, limiter bool
+	for _, k := range args[3 : 3+numKeys] {
+		key, _ := k.(string)
+		wait = wait || strings.HasSuffix(key, ":wait")
+		active = active || strings.HasSuffix(key, ":active")
+		limiter = limiter || strings.HasSuffix(key, ":limiter")
+	}
+	return wait && active && limiter
 }
 
-// leasedJobs reads the job ids of a lease reply: {retryAt, {field, value, ...}, ...}.
+// leasedJobs reads the job ids of a lease reply: {retryAt, [now,] {field, value, ...}, ...}.
 func leasedJobs(v any) []string {
 	reply, ok := v.([]any)
 	if !ok || len(reply) < 2 {

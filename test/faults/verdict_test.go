@@ -3,6 +3,7 @@ package faults
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,7 +158,7 @@ func (v *verdict) count(kind string) int {
 
 // judge compares what each job should have come to with what the CRs, the REST API, the
 // history and the side effects say.
-func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive, apiHistory map[string]string) *verdict {
+func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive, apiHistory map[string]string, said map[string][]string) *verdict {
 	v := &verdict{jobs: len(jobs), problems: map[string][]problem{}, detail: map[string]string{}}
 	now := time.Now()
 	for _, j := range jobs {
@@ -225,6 +226,19 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 		if retried {
 			v.detail[key] += "; retried" + s.rel(j.retriedAt)
 		}
+		unacknowledged := false
+		for _, line := range said[j.id] {
+			unacknowledged = unacknowledged || strings.Contains(line, "Complete failed") || strings.Contains(line, "Fail failed")
+		}
+		if len(said[j.id]) > 0 {
+			v.detail[key] += "; workers said: " + strings.Join(said[j.id], "; ")
+		}
+		// A repeat after an outcome Redis had acknowledged is worse than one after a lost
+		// acknowledgement: say which.
+		ack := "no worker logged a failed Complete or Fail: Redis had acknowledged the earlier outcome"
+		if unacknowledged {
+			ack = "a worker's Complete or Fail of an earlier run failed"
+		}
 
 		// The CR: terminal, and gone by its TTL.
 		switch {
@@ -284,7 +298,7 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 		case wantOK == 0 && hasEffect:
 			add(duplicated, lastEvent, "a side effect was applied although the job should have failed (%d times)", e.runs)
 		case hasEffect && e.runs > 1:
-			add(duplicated, startOf(runs, e.lastRun), "its side effect was applied %d times (first by run %d, last by run %d)", e.runs, e.firstRun, e.lastRun)
+			add(duplicated, startOf(runs, e.lastRun), "its side effect was applied %d times (first by run %d, last by run %d; %s)", e.runs, e.firstRun, e.lastRun, ack)
 		}
 		switch {
 		case ok > wantOK || permanent > wantPermanent:
@@ -292,7 +306,7 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 			if !firstEnd.IsZero() {
 				at = nextStartAfter(runs, firstEnd, at)
 			}
-			add(duplicated, at, "it ran to an outcome %s, want %s", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent))
+			add(duplicated, at, "it ran to an outcome %s, want %s (%s)", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent), ack)
 		case ok+permanent < wantOK+wantPermanent && (hasEffect || wantOK == 0):
 			add(lost, maxTime(lastEvent, j.retriedAt), "it ran to an outcome %s, want %s", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent))
 		}
@@ -519,4 +533,34 @@ func connectionNoise(line string) bool {
 		}
 	}
 	return false
+}
+
+// workersSaid reads the worker logs (zap JSON lines) for what went wrong at the end of a run:
+// a failed Complete, Fail or hand-back, or a lease that ended under the job. By job id.
+func workersSaid(dir string) map[string][]string {
+	said := map[string][]string{}
+	files, _ := filepath.Glob(filepath.Join(dir, "worker-*.log"))
+	for _, file := range files {
+		f, err := os.Open(file)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var line struct {
+				Msg, Job, Worker, Error, Reason string
+				TS                              string `json:"ts"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) != nil || line.Job == "" {
+				continue
+			}
+			switch line.Msg {
+			case "Complete failed", "Fail failed", "Hand back failed", "Job stopped: its lease ended":
+				said[line.Job] = append(said[line.Job], fmt.Sprintf("%s %s: %s: %s%s", line.TS, line.Worker, line.Msg, line.Error, line.Reason))
+			}
+		}
+		_ = f.Close()
+	}
+	return said
 }
