@@ -385,8 +385,8 @@ func (v *verdict) report(t *testing.T, s *suite, jobs []job, faults []*fault, tr
 		if open > 0 {
 			t.Logf("    its burst of %d jobs: %d never ended", burst, open)
 		} else if slowest != "" {
-			t.Logf("    its burst of %d jobs all ended by %s after the fault's end (slowest %s: %s)", burst,
-				last.Sub(fl.end).Round(100*time.Millisecond), slowest, v.detail[slowest])
+			t.Logf("    its burst of %d jobs all ended within %s of the fault's start (slowest %s: %s)", burst,
+				last.Sub(fl.start).Round(100*time.Millisecond), slowest, v.detail[slowest])
 		}
 	}
 	var runs, rerun, aborted, unfinished int
