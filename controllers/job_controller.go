@@ -136,7 +136,9 @@ func (r *JobReconciler) reconcileDelete(ctx context.Context, obj jobsv1alpha1.Jo
 	}
 	before := obj.DeepCopyObject().(jobsv1alpha1.JobObject)
 	controllerutil.RemoveFinalizer(obj, jobsv1alpha1.Finalizer)
-	if err := r.client.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+	// The resourceVersion precondition pins the object: a stale read must never release the
+	// finalizer of a new CR that took the name (a conflict brings a fresh read instead).
+	if err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	return reconcile.Result{}, nil
