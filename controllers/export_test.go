@@ -9,7 +9,9 @@ import (
 	"github.com/jengu/queue-operator/queue"
 )
 
-// NewJobReconciler is a job reconciler over c, for tests that drive Reconcile by hand.
-func NewJobReconciler(kind jobsv1alpha1.JobKind, c client.Client, engine *queue.Engine, opts Options) reconcile.Reconciler {
-	return &JobReconciler{kind: kind, client: c, engine: engine, recorder: events.NewFakeRecorder(100), clock: opts.Clock, opts: opts}
+// NewJobReconciler is a job reconciler over c (reads like a cache's) and reader (the
+// kube-apiserver's), for tests that drive Reconcile by hand.
+func NewJobReconciler(kind jobsv1alpha1.JobKind, c client.Client, reader client.Reader, engine *queue.Engine, opts Options) reconcile.Reconciler {
+	return &JobReconciler{kind: kind, client: c, status: freshReads{Client: c, reader: reader}, engine: engine,
+		recorder: events.NewFakeRecorder(100), clock: opts.Clock, opts: opts}
 }

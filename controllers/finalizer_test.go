@@ -60,11 +60,38 @@ func TestReleasingAFinalizerNeverTouchesANewCROfTheSameName(t *testing.T) {
 	second := newJob()
 	kind, _ := jobsv1alpha1.KindOf(jobsv1alpha1.QueueEnrichment)
 	r := controllers.NewJobReconciler(kind, laggingReads{Client: env.Client, key: client.ObjectKeyFromObject(first), stale: stale},
-		queue.New(testredis.Shared(t)), testOptions())
+		env.Client, queue.New(testredis.Shared(t)), testOptions())
 	_, _ = r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(first)})
 
 	now := &jobsv1alpha1.EnrichmentJob{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(second), now)).To(Succeed())
 	g.Expect(now.UID).To(Equal(second.UID))
 	g.Expect(now.Finalizers).To(ContainElement(jobsv1alpha1.Finalizer), "the new CR keeps its finalizer")
+}
+
+func TestAStatusConflictIsRetriedOnAFreshRead(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("ctl-conflict-%d", nsSeq.Add(1))
+	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	job := &jobsv1alpha1.EnrichmentJob{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrich-conflict",
+		Finalizers: []string{jobsv1alpha1.Finalizer}},
+		Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "p", UserID: "u"},
+			Location: jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17}}}
+	g.Expect(env.Client.Create(ctx, job)).To(Succeed())
+	stale := job.DeepCopy()
+	// The CR moves on (a label, a kubectl annotate) while the cache still holds the old copy.
+	updated := job.DeepCopy()
+	updated.Labels = map[string]string{"team": "pricing"}
+	g.Expect(env.Client.Update(ctx, updated)).To(Succeed())
+
+	kind, _ := jobsv1alpha1.KindOf(jobsv1alpha1.QueueEnrichment)
+	r := controllers.NewJobReconciler(kind, laggingReads{Client: env.Client, key: client.ObjectKeyFromObject(job), stale: stale},
+		env.Client, queue.New(testredis.Shared(t)), testOptions())
+	_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(job)})
+	g.Expect(err).NotTo(HaveOccurred(), "the write conflicts once, then goes through on a fresh read")
+	now := &jobsv1alpha1.EnrichmentJob{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(job), now)).To(Succeed())
+	g.Expect(now.Status.Conditions).To(ContainElement(HaveField("Type", jobsv1alpha1.ConditionQueueReady)),
+		"no JobQueue: the job says so")
 }

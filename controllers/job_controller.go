@@ -33,8 +33,11 @@ import (
 // JobReconciler mirrors one job kind into its Redis queue and keeps its status true. The same
 // code serves every kind of jobsv1alpha1.JobKinds.
 type JobReconciler struct {
-	kind     jobsv1alpha1.JobKind
-	client   client.Client
+	kind   jobsv1alpha1.JobKind
+	client client.Client
+	// status writes the status through jobstatus; its reads skip the cache, so a conflict is
+	// retried on the object as it is now, not on the cache's copy that conflicted.
+	status   client.Client
 	engine   *queue.Engine
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
@@ -49,6 +52,16 @@ var _ reconcile.Reconciler = &JobReconciler{}
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobqueues,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// freshReads is a client whose reads go to the kube-apiserver, not the cache.
+type freshReads struct {
+	client.Client
+	reader client.Reader
+}
+
+func (f freshReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return f.reader.Get(ctx, key, obj, opts...)
+}
 
 // Reconcile brings one job's Redis record and CR status in line.
 //
@@ -177,7 +190,7 @@ func (r *JobReconciler) waitForJobQueue(ctx context.Context, obj jobsv1alpha1.Jo
 	}
 	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonQueueNotFound, "Enqueue",
 		"No JobQueue %q in namespace %s; the job waits for one", obj.QueueName(), obj.GetNamespace())
-	return jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) {
+	return jobstatus.WriteUnversioned(ctx, r.status, obj, func(s *jobsv1alpha1.JobStatus) {
 		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: jobsv1alpha1.ConditionQueueReady,
 			Status: metav1.ConditionFalse, Reason: jobsv1alpha1.ReasonQueueNotFound,
 			Message: fmt.Sprintf("No JobQueue %q in namespace %s", obj.QueueName(), obj.GetNamespace())})
@@ -254,7 +267,7 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 	}
 	rememberToken := func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded }
 	if record.RetryToken == token {
-		return record, jobstatus.WriteUnversioned(ctx, r.client, obj, rememberToken)
+		return record, jobstatus.WriteUnversioned(ctx, r.status, obj, rememberToken)
 	}
 	if record.State != queue.StateFailed {
 		return record, r.refuseRetry(ctx, obj, fmt.Sprintf("the job is %s, not failed", record.State))
@@ -270,13 +283,13 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 	if record, err = q.Get(ctx, obj.GetName()); err != nil {
 		return nil, err
 	}
-	written, err := jobstatus.Write(ctx, r.client, obj, record.Version, func(s *jobsv1alpha1.JobStatus) {
+	written, err := jobstatus.Write(ctx, r.status, obj, record.Version, func(s *jobsv1alpha1.JobStatus) {
 		jobstatus.FromRecord(s, record)
 		rememberToken(s)
 	})
 	if err == nil && !written {
 		// A worker wrote a newer version first: the token still belongs in the status.
-		err = jobstatus.WriteUnversioned(ctx, r.client, obj, rememberToken)
+		err = jobstatus.WriteUnversioned(ctx, r.status, obj, rememberToken)
 	}
 	return record, err
 }
@@ -290,7 +303,7 @@ func (r *JobReconciler) refuseRetry(ctx context.Context, obj jobsv1alpha1.JobObj
 	}
 	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonRetryIgnored, "Retry",
 		"Retry %q ignored: %s", shortToken(token), why)
-	return jobstatus.WriteUnversioned(ctx, r.client, obj, func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded })
+	return jobstatus.WriteUnversioned(ctx, r.status, obj, func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded })
 }
 
 // shortToken keeps an Event's message short whatever the annotation holds.
@@ -317,7 +330,7 @@ func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject,
 	if phase == jobsv1alpha1.PhaseActive && status.Phase == jobsv1alpha1.PhaseActive && leaseLive {
 		return nil
 	}
-	_, err := jobstatus.Sync(ctx, r.client, obj, record)
+	_, err := jobstatus.Sync(ctx, r.status, obj, record)
 	return err
 }
 

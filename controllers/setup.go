@@ -104,6 +104,7 @@ func setupJobKind(mgr ctrl.Manager, engine *queue.Engine, opts Options, kind *jo
 	r := &JobReconciler{
 		kind:     kind.JobKind,
 		client:   mgr.GetClient(),
+		status:   freshReads{Client: mgr.GetClient(), reader: mgr.GetAPIReader()},
 		engine:   engine,
 		recorder: mgr.GetEventRecorder("queue-operator"),
 		clock:    opts.Clock,
