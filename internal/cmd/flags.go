@@ -25,6 +25,13 @@ func bindNamespace(f *pflag.FlagSet, p *string, what string) {
 	bindEnvString(f, p, workercmd.FlagNamespace, "POD_NAMESPACE", "default", "namespace of "+what)
 }
 
+// bindKubeRateLimits binds --kube-api-qps and --kube-api-burst, the client-side rate limits
+// towards the kube-apiserver.
+func bindKubeRateLimits(f *pflag.FlagSet, qps *float32, burst *int, defaultQPS float32, defaultBurst int, qpsUsage string) {
+	f.Float32Var(qps, "kube-api-qps", defaultQPS, qpsUsage)
+	f.IntVar(burst, "kube-api-burst", defaultBurst, "kube-apiserver request burst")
+}
+
 // envOr is the environment variable name, else fallback.
 func envOr(name, fallback string) string {
 	if v := os.Getenv(name); v != "" {

@@ -25,8 +25,7 @@ type serviceFlags struct {
 
 func (s *serviceFlags) register(f *pflag.FlagSet, qps float32, burst int, qpsUsage string) {
 	bindRedisURL(f, &s.RedisURL)
-	f.Float32Var(&s.QPS, "kube-api-qps", qps, qpsUsage)
-	f.IntVar(&s.Burst, "kube-api-burst", burst, "kube-apiserver request burst")
+	bindKubeRateLimits(f, &s.QPS, &s.Burst, qps, burst, qpsUsage)
 }
 
 // service is what the controller and the facade start from.

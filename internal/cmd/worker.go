@@ -26,6 +26,8 @@ type workerOptions struct {
 	MetricsAddr                string
 	ShutdownGrace              time.Duration
 	WorkerID                   string
+	QPS                        float32
+	Burst                      int
 }
 
 func newWorkerOptions() *workerOptions { return &workerOptions{} }
@@ -45,6 +47,8 @@ func (o *workerOptions) command() *cobra.Command {
 		`address of the worker's /metrics and /healthz ("`+workercmd.MetricsOff+`" turns it off)`)
 	f.DurationVar(&o.ShutdownGrace, workercmd.FlagShutdownGrace, workercmd.DefaultShutdownGrace, "on SIGTERM, how long running jobs may finish before they are handed back")
 	f.StringVar(&o.WorkerID, workercmd.FlagWorkerID, "", "name of this worker in leases (default host-pid)")
+	bindKubeRateLimits(f, &o.QPS, &o.Burst, workercmd.DefaultKubeQPS, workercmd.DefaultKubeBurst,
+		"kube-apiserver requests per second (job status writes)")
 	_ = cmd.MarkFlagRequired(workercmd.FlagQueue)
 	return cmd
 }
@@ -59,9 +63,9 @@ func (o *workerOptions) run() error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 
-	kubeconfig, err := ctrl.GetConfig()
+	kubeconfig, err := kubeConfig(o.QPS, o.Burst)
 	if err != nil {
-		return fmt.Errorf("kubeconfig: %w", err)
+		return err
 	}
 	kube, err := client.New(kubeconfig, client.Options{Scheme: scheme.New()})
 	if err != nil {

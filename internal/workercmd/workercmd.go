@@ -34,6 +34,12 @@ const (
 	// DefaultShutdownGrace is how long running jobs may finish on SIGTERM when the command
 	// line does not say.
 	DefaultShutdownGrace = 25 * time.Second
+	// DefaultKubeQPS and DefaultKubeBurst are the worker's client-side rate limits towards the
+	// kube-apiserver. client-go's default (5/s) lets job status fall seconds behind Redis under
+	// a burst (every transition costs a read and a patch), and a status that lags is what a lost
+	// Redis is repaired from: jobs finished in Redis but not yet on their CR would run again.
+	DefaultKubeQPS   = 50
+	DefaultKubeBurst = 100
 )
 
 // DefaultMetricsAddr is the worker's default metrics address, all interfaces on MetricsPort.

@@ -19,6 +19,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/scheme"
+	"github.com/jengu/queue-operator/internal/workercmd"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/test/faults/faultproc"
@@ -56,6 +57,7 @@ func run(namespace, workerID, redisURL, databaseURL, kubeconfig string, concurre
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	cfg.QPS, cfg.Burst = workercmd.DefaultKubeQPS, workercmd.DefaultKubeBurst // as the product's worker
 	kube, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return err
