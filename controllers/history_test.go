@@ -13,6 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testredis"
+	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 )
 
@@ -66,4 +68,35 @@ func TestEveryTerminalJobHasItsHistoryRowBeforeItsCRGoes(t *testing.T) {
 	g.Expect(row.Error).To(ContainSubstring("stalled"))
 	g.Expect(row.UserID).To(Equal(job.Spec.UserID))
 	g.Expect(row.Attempts).To(Equal(1))
+}
+
+func TestAJobCompletedBeforeRedisWasLostIsNotRunAgain(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	db := openStore(t)
+	server := testredis.Start(t)
+	rdb := server.ClientFor(t)
+	opts := testOptions()
+	opts.History = db
+	f := newFixture(t, rdb, opts)
+	job, q := f.waitingEnrichmentJob(g, "enrich-done-then-flushed")
+	leased := f.leaseOne(g, q, "w")
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseActive))
+
+	// The controller is away while the worker completes the job and records it in the history,
+	// and Redis loses everything before the CR hears of it.
+	f.stopController()
+	_, err := q.Complete(ctx, leased.ID, leased.Token, []byte(`{"rows":30}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(db.RecordJobResult(ctx, store.JobResult{JobID: job.Name, Queue: "enrichment", Namespace: f.ns,
+		UserID: job.Spec.UserID, PropertyID: job.Spec.PropertyID, Status: store.JobCompleted, Attempts: 1,
+		Result: []byte(`{"rows":30}`), CreatedAt: job.CreationTimestamp.Time})).To(Succeed())
+	g.Expect(rdb.FlushAll(ctx).Err()).To(Succeed())
+	f.start(opts)
+
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted), "the history says how it ended")
+	g.Consistently(func() error {
+		_, err := q.Get(ctx, job.Name)
+		return err
+	}).WithTimeout(2*time.Second).Should(MatchError(queue.ErrNotFound), "and it is not enqueued to run again")
 }

@@ -217,6 +217,11 @@ func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.Job
 	if status.Phase.IsFinished() {
 		return nil, true, nil
 	}
+	if status.QueueVersion > 0 { // it had a record: Redis lost it
+		if completed, err := r.completedInHistory(ctx, obj); err != nil || completed {
+			return nil, completed, err
+		}
+	}
 	req, err := enqueueRequest(obj, jq)
 	if err != nil {
 		return nil, false, err
@@ -381,4 +386,41 @@ func (r *JobReconciler) recordHistory(ctx context.Context, obj jobsv1alpha1.JobO
 		return fmt.Errorf("record the history of %s before it expires: %w", obj.GetName(), err)
 	}
 	return nil
+}
+
+// completedBeforeLoss reads the history of a job whose record Redis lost: a completed row
+// written after the CR was created means a worker completed it before the CR heard of it.
+// Without a history, or such a row, it reports false, and the job is enqueued again (delivery
+// stays at least once).
+func completedBeforeLoss(ctx context.Context, history History, obj jobsv1alpha1.JobObject) (store.JobResult, bool, error) {
+	if history == nil {
+		return store.JobResult{}, false, nil
+	}
+	row, err := history.GetJobResult(ctx, obj.GetNamespace(), obj.GetName())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return row, false, nil
+	case err != nil:
+		return row, false, fmt.Errorf("read the history of %s, whose record Redis lost: %w", obj.GetName(), err)
+	}
+	return row, row.Status == store.JobCompleted && !row.FinishedAt.Before(obj.GetCreationTimestamp().Time), nil
+}
+
+// completedInHistory marks a job Completed when its history says it completed before Redis lost
+// its record, instead of enqueuing it to run again.
+func (r *JobReconciler) completedInHistory(ctx context.Context, obj jobsv1alpha1.JobObject) (bool, error) {
+	row, completed, err := completedBeforeLoss(ctx, r.opts.History, obj)
+	if err != nil || !completed {
+		return false, err
+	}
+	status := obj.JobStatus()
+	settled := &queue.Record{State: queue.StateCompleted, Progress: 100, AttemptsMade: row.Attempts,
+		CreatedAt: timeOf(status.QueuedAt), ProcessedAt: timeOf(status.StartedAt), FinishedAt: row.FinishedAt,
+		Worker: status.Worker, Version: status.QueueVersion + 1}
+	if _, err := jobstatus.Sync(ctx, r.status, obj, settled); err != nil {
+		return false, err
+	}
+	r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonSucceeded, "Enqueue",
+		"Redis lost the job's record after it completed; its history says so, so it does not run again")
+	return true, nil
 }

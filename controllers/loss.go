@@ -24,11 +24,12 @@ type lossRepairer struct {
 	// the cache has not seen yet must not run again. A loss is rare; one list is cheap.
 	reader   client.Reader
 	recorder events.EventRecorder
+	history  History
 	interval time.Duration
 }
 
 func newLossRepairer(c client.Client, reader client.Reader, recorder events.EventRecorder, opts Options) lossRepairer {
-	return lossRepairer{client: c, reader: reader, recorder: recorder,
+	return lossRepairer{client: c, reader: reader, recorder: recorder, history: opts.History,
 		interval: orDefault(opts.HousekeepingInterval, DefaultOptions().HousekeepingInterval)}
 }
 
@@ -52,7 +53,7 @@ func (l lossRepairer) run(ctx context.Context, t housekeepingTarget) {
 }
 
 // reEnqueue enqueues every unfinished job of the target's kind and namespace that has no
-// record, and brings each back to its reconciler.
+// record (unless its history says it completed), and brings each back to its reconciler.
 func (l lossRepairer) reEnqueue(ctx context.Context, t housekeepingTarget) error {
 	jq := &jobsv1alpha1.JobQueue{}
 	if err := l.client.Get(ctx, t.jobQueue, jq); err != nil {
@@ -66,6 +67,12 @@ func (l lossRepairer) reEnqueue(ctx context.Context, t housekeepingTarget) error
 	var requests []queue.EnqueueRequest
 	for _, job := range list.Jobs() {
 		if job.JobStatus().Phase.IsFinished() || !job.GetDeletionTimestamp().IsZero() {
+			continue
+		}
+		if _, completed, err := completedBeforeLoss(ctx, l.history, job); err != nil {
+			return err
+		} else if completed {
+			t.notify(ctx, job.GetName()) // its reconciler marks it Completed
 			continue
 		}
 		req, err := enqueueRequest(job, jq)

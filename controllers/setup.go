@@ -41,17 +41,19 @@ type Options struct {
 	WorkerImage string
 	// RedisURL is given to the workers (REDIS_URL) unless their template sets it.
 	RedisURL string
-	// History receives each finished job's row before its CR expires (nil: only the workers
-	// write the history).
-	History HistoryRecorder
+	// History receives each finished job's row before its CR expires, and tells a job that
+	// completed from one that Redis lost before it ran (nil: only the workers write the
+	// history, and a lost record is always enqueued again).
+	History History
 }
 
-// HistoryRecorder keeps how jobs ended; *store.Store is one.
-type HistoryRecorder interface {
+// History keeps how jobs ended; *store.Store is one.
+type History interface {
 	RecordJobResultIfLater(ctx context.Context, r store.JobResult) error
+	GetJobResult(ctx context.Context, namespace, jobID string) (store.JobResult, error)
 }
 
-var _ HistoryRecorder = (*store.Store)(nil)
+var _ History = (*store.Store)(nil)
 
 // DefaultWorkerImage is the product's one image, which runs `queue-operator worker`.
 const DefaultWorkerImage = "ghcr.io/jengu/queue-operator:latest"
