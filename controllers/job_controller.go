@@ -108,7 +108,7 @@ func (r *JobReconciler) mirror(ctx context.Context, obj jobsv1alpha1.JobObject, 
 		return err
 	}
 	if gone {
-		return r.refuseRetry(ctx, obj, "its Redis record is gone")
+		return r.retryWithoutRecord(ctx, obj, q, jq)
 	}
 	if rolledBack(obj.JobStatus(), record) {
 		if record, err = r.raiseVersion(ctx, obj, q, obj.JobStatus().QueueVersion); err != nil {
@@ -265,9 +265,8 @@ func (r *JobReconciler) raiseVersion(ctx context.Context, obj jobsv1alpha1.JobOb
 // retries (so a token acts at most once, whatever fails after it); the status records it too,
 // so that the next reconciles skip it without asking Redis.
 func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, record *queue.Record) (*queue.Record, error) {
-	token := obj.GetAnnotations()[jobsv1alpha1.AnnotationRetry]
-	recorded := jobstatus.RetryTokenOf(token)
-	if token == "" || recorded == obj.JobStatus().LastRetryToken {
+	token, recorded, isNew := newRetryToken(obj)
+	if !isNew {
 		return record, nil
 	}
 	rememberToken := func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded }
@@ -285,9 +284,40 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonRetryRequested, "Retry",
 			"Moved from the dead letter set back to waiting (retry %q)", shortToken(token))
 	}
-	if record, err = q.Get(ctx, obj.GetName()); err != nil {
+	return r.recordRetry(ctx, obj, q, recorded)
+}
+
+// retryWithoutRecord acts on a new retry token of a finished job whose record Redis lost: a
+// Failed job is enqueued afresh (the CR is what was asked, and a retry was asked); a Completed
+// one is refused, as with a record.
+func (r *JobReconciler) retryWithoutRecord(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) error {
+	token, recorded, isNew := newRetryToken(obj)
+	if !isNew {
+		return nil
+	}
+	if obj.JobStatus().Phase != jobsv1alpha1.PhaseFailed {
+		return r.refuseRetry(ctx, obj, fmt.Sprintf("the job is %s, not failed", obj.JobStatus().Phase))
+	}
+	req, err := enqueueRequest(obj, jq)
+	if err != nil {
+		return err
+	}
+	if _, err := q.Enqueue(ctx, req); err != nil {
+		return err
+	}
+	r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonRetryRequested, "Retry",
+		"Redis had lost the failed job's record; enqueued it again (retry %q)", shortToken(token))
+	_, err = r.recordRetry(ctx, obj, q, recorded)
+	return err
+}
+
+// recordRetry writes the status of a job just retried, with the token acted on.
+func (r *JobReconciler) recordRetry(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, recorded string) (*queue.Record, error) {
+	record, err := q.Get(ctx, obj.GetName())
+	if err != nil {
 		return nil, err
 	}
+	rememberToken := func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded }
 	written, err := jobstatus.Write(ctx, r.status, obj, record.Version, func(s *jobsv1alpha1.JobStatus) {
 		jobstatus.FromRecord(s, record)
 		rememberToken(s)
@@ -299,11 +329,18 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 	return record, err
 }
 
+// newRetryToken reads the jobs.jengu.io/retry annotation: the token, how the status records it,
+// and whether it is one not acted on yet.
+func newRetryToken(obj jobsv1alpha1.JobObject) (token, recorded string, isNew bool) {
+	token = obj.GetAnnotations()[jobsv1alpha1.AnnotationRetry]
+	recorded = jobstatus.RetryTokenOf(token)
+	return token, recorded, token != "" && recorded != obj.JobStatus().LastRetryToken
+}
+
 // refuseRetry answers a new retry token that cannot be acted on with a warning Event, once.
 func (r *JobReconciler) refuseRetry(ctx context.Context, obj jobsv1alpha1.JobObject, why string) error {
-	token := obj.GetAnnotations()[jobsv1alpha1.AnnotationRetry]
-	recorded := jobstatus.RetryTokenOf(token)
-	if token == "" || recorded == obj.JobStatus().LastRetryToken {
+	token, recorded, isNew := newRetryToken(obj)
+	if !isNew {
 		return nil
 	}
 	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonRetryIgnored, "Retry",

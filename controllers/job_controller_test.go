@@ -286,6 +286,28 @@ func TestRetryAnnotationMovesAFailedJobBackOncePerToken(t *testing.T) {
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
 }
 
+func TestRetryingAFailedJobWhoseRecordRedisLostRunsItAgain(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	job, q := f.waitingEnrichmentJob(g, "enrich-retry-lost-record")
+	leased := f.leaseOne(g, q, "w")
+	_, err := q.Fail(ctx, leased.ID, leased.Token, queue.Failure{Kind: queue.FailPermanent, Message: "property deleted"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
+	_, err = q.Remove(ctx, job.Name, string(job.UID))
+	g.Expect(err).NotTo(HaveOccurred())
+
+	obj := &jobsv1alpha1.EnrichmentJob{}
+	g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(job), obj)).To(Succeed())
+	before := obj.DeepCopy()
+	obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: "after-a-flush"})
+	g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting), "the retry is what was asked")
+	g.Expect(f.leaseOne(g, q, "w").ID).To(Equal(job.Name))
+	g.Expect(f.status(job)().LastRetryToken).To(Equal("after-a-flush"))
+}
+
 func TestARetryTokenActsOnceWhateverFailsAroundIt(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
