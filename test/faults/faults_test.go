@@ -262,7 +262,7 @@ func TestFaults(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	controllerLog := fileLogger(t, filepath.Join(logDir, "controller.log"))
 	logf.SetLogger(controllerLog) // code that logs without a logger in its context
-	controller := startController(t, controllerCfg, redisSrv.URL(), ns, controllerLog.WithValues("run", 1))
+	controller := startController(t, controllerCfg, redisSrv.URL(), ns, db, controllerLog.WithValues("run", 1))
 
 	secret := []byte("faults-jwt-secret-faults-jwt-secret-faults")
 	facadeRedis, err := queue.NewRedisClient(redisSrv.URL())
@@ -453,7 +453,7 @@ func TestFaults(t *testing.T) {
 	s.inject("controller stopped and restarted", true, func(*fault) string {
 		controller.stop()
 		sleepUntil(ctx, time.Now().Add(2*time.Second))
-		controller = startController(t, controllerCfg, redisSrv.URL(), ns, controllerLog.WithValues("run", 2))
+		controller = startController(t, controllerCfg, redisSrv.URL(), ns, db, controllerLog.WithValues("run", 2))
 		return "manager stopped (context cancelled), a new manager started 2 s later"
 	})
 

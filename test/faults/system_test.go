@@ -171,7 +171,9 @@ type controllerRun struct {
 	done   chan struct{}
 }
 
-func startController(t *testing.T, cfg *rest.Config, redisURL, namespace string, log logr.Logger) *controllerRun {
+// startController runs the controller as the product's does with DATABASE_URL: it writes the
+// history of jobs before they expire and reads it after a Redis loss.
+func startController(t *testing.T, cfg *rest.Config, redisURL, namespace string, history controllers.History, log logr.Logger) *controllerRun {
 	t.Helper()
 	rdb, err := queue.NewRedisClient(redisURL)
 	if err != nil {
@@ -182,6 +184,7 @@ func startController(t *testing.T, cfg *rest.Config, redisURL, namespace string,
 	opts.OrphanAge = time.Second
 	opts.ResyncPeriod = 5 * time.Second
 	opts.RedisURL = redisURL
+	opts.History = history
 	mgr, err := controllers.NewManager(cfg, controllers.ManagerConfig{Redis: rdb, MetricsAddr: "0", ProbeAddr: "0",
 		Namespaces: []string{namespace}, Options: opts, Logger: log, SkipNameValidation: true})
 	if err != nil {
