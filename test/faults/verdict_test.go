@@ -113,11 +113,16 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// Kinds of problem.
+// Kinds of problem. redelivered is no failure: a job that ran again because Redis never
+// acknowledged its earlier run's outcome (the worker's Complete or Fail failed, or was refused
+// because Redis lost the lease meanwhile) is the at-least-once delivery DESIGN.md promises, and
+// its side effect, idempotent, exists once. A run again after an acknowledged outcome is a
+// duplicate.
 const (
-	lost       = "lost"
-	duplicated = "duplicated"
-	stuck      = "stuck"
+	lost        = "lost"
+	duplicated  = "duplicated"
+	stuck       = "stuck"
+	redelivered = "redelivered"
 )
 
 // problem is one thing wrong with one job.
@@ -228,16 +233,18 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 		}
 		unacknowledged := false
 		for _, line := range said[j.id] {
-			unacknowledged = unacknowledged || strings.Contains(line, "Complete failed") || strings.Contains(line, "Fail failed")
+			for _, unacked := range []string{"Complete failed", "Fail failed", "Complete refused", "Fail refused"} {
+				unacknowledged = unacknowledged || strings.Contains(line, unacked)
+			}
 		}
 		if len(said[j.id]) > 0 {
 			v.detail[key] += "; workers said: " + strings.Join(said[j.id], "; ")
 		}
 		// A repeat after an outcome Redis had acknowledged is worse than one after a lost
 		// acknowledgement: say which.
-		ack := "no worker logged a failed Complete or Fail: Redis had acknowledged the earlier outcome"
+		ack, again := "no worker logged a failed or refused Complete or Fail: Redis had acknowledged the earlier outcome", duplicated
 		if unacknowledged {
-			ack = "a worker's Complete or Fail of an earlier run failed"
+			ack, again = "a worker's Complete or Fail of an earlier run failed or was refused: Redis never acknowledged it", redelivered
 		}
 
 		// The CR: terminal, and gone by its TTL.
@@ -298,7 +305,7 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 		case wantOK == 0 && hasEffect:
 			add(duplicated, lastEvent, "a side effect was applied although the job should have failed (%d times)", e.runs)
 		case hasEffect && e.runs > 1:
-			add(duplicated, startOf(runs, e.lastRun), "its side effect was applied %d times (first by run %d, last by run %d; %s)", e.runs, e.firstRun, e.lastRun, ack)
+			add(again, startOf(runs, e.lastRun), "its side effect was applied %d times (first by run %d, last by run %d; %s)", e.runs, e.firstRun, e.lastRun, ack)
 		}
 		switch {
 		case ok > wantOK || permanent > wantPermanent:
@@ -306,7 +313,7 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 			if !firstEnd.IsZero() {
 				at = nextStartAfter(runs, firstEnd, at)
 			}
-			add(duplicated, at, "it ran to an outcome %s, want %s (%s)", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent), ack)
+			add(again, at, "it ran to an outcome %s, want %s (%s)", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent), ack)
 		case ok+permanent < wantOK+wantPermanent && (hasEffect || wantOK == 0):
 			add(lost, maxTime(lastEvent, j.retriedAt), "it ran to an outcome %s, want %s", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent))
 		}
@@ -410,6 +417,9 @@ func (v *verdict) report(t *testing.T, s *suite, jobs []job, faults []*fault, tr
 	summary := fmt.Sprintf("jobs %d, faults %d, lost %d, duplicated %d, stuck %d", v.jobs, len(faults), L, D, S)
 	t.Log(summary)
 	fmt.Println(summary)
+	if R := v.count(redelivered); R > 0 {
+		t.Logf("redelivered %d: ran again after Redis lost an unacknowledged outcome (at least once, as designed)", R)
+	}
 	if L+D+S == 0 {
 		return
 	}
@@ -536,7 +546,8 @@ func connectionNoise(line string) bool {
 }
 
 // workersSaid reads the worker logs (zap JSON lines) for what went wrong at the end of a run:
-// a failed Complete, Fail or hand-back, or a lease that ended under the job. By job id.
+// a failed or refused Complete or Fail, a failed hand-back, or a lease that ended under the job.
+// By job id.
 func workersSaid(dir string) map[string][]string {
 	said := map[string][]string{}
 	files, _ := filepath.Glob(filepath.Join(dir, "worker-*.log"))
@@ -555,9 +566,12 @@ func workersSaid(dir string) map[string][]string {
 			if json.Unmarshal(sc.Bytes(), &line) != nil || line.Job == "" {
 				continue
 			}
-			switch line.Msg {
-			case "Complete failed", "Fail failed", "Hand back failed", "Job stopped: its lease ended":
-				said[line.Job] = append(said[line.Job], fmt.Sprintf("%s %s: %s: %s%s", line.TS, line.Worker, line.Msg, line.Error, line.Reason))
+			for _, prefix := range []string{"Complete failed", "Fail failed", "Complete refused", "Fail refused",
+				"Hand back failed", "Job stopped: its lease ended"} {
+				if strings.HasPrefix(line.Msg, prefix) {
+					said[line.Job] = append(said[line.Job], fmt.Sprintf("%s %s: %s: %s%s", line.TS, line.Worker, line.Msg, line.Error, line.Reason))
+					break
+				}
 			}
 		}
 		_ = f.Close()
