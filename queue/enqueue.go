@@ -20,6 +20,9 @@ type EnqueueRequest struct {
 	// MinVersion puts the new record's version above it. A job re-enqueued after Redis lost it
 	// passes its CR's status.queueVersion, so the new record's status writes are not stale.
 	MinVersion int64
+	// RetryToken, when set, is recorded as the retry token the new record was enqueued for, as
+	// RetryFailed records it: the same token then acts no more.
+	RetryToken string
 }
 
 // EnqueueResult says what Enqueue did.
@@ -188,6 +191,9 @@ func appendEnqueueArgs(args []any, r EnqueueRequest) []any {
 	}
 	if r.Timeout != 0 {
 		args = append(args, "timeout", r.Timeout.Milliseconds())
+	}
+	if r.RetryToken != "" {
+		args = append(args, "retryToken", r.RetryToken)
 	}
 	args[n] = (len(args) - n - 1) / 2
 	return args

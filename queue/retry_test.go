@@ -37,3 +37,16 @@ func TestARetryTokenActsAtMostOnce(t *testing.T) {
 	_, err = q.RetryFailed(ctx, "job", "token-2")
 	g.Expect(errors.Is(err, queue.ErrRetryTokenUsed)).To(BeTrue(), "a used token says so before the state: %v", err)
 }
+
+func TestAJobEnqueuedForARetryTokenRefusesIt(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	q := newQueue(t)
+	enqueue(t, q, "job", func(r *queue.EnqueueRequest) { r.RetryToken = "token-1" })
+	g.Expect(get(t, q, "job").RetryToken).To(Equal("token-1"))
+	job := leaseOne(t, q, "w")
+	_, err := q.Fail(ctx, job.ID, job.Token, queue.Failure{Kind: queue.FailPermanent, Message: "broken"})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = q.RetryFailed(ctx, "job", "token-1")
+	g.Expect(errors.Is(err, queue.ErrRetryTokenUsed)).To(BeTrue(), "the token it was enqueued for: %v", err)
+}

@@ -8,7 +8,7 @@
 -- version starts above it), the version a new record gets when no old one is replaced (floor + 1,
 -- as the caller computed it), priority, m, and m field/value pairs of the record's settings that
 -- differ from their defaults (pv, maxAttempts: absent reads as 1; priority, backoff*, timeout:
--- absent reads as zero; backoffType: absent reads as fixed)
+-- absent reads as zero; backoffType: absent reads as fixed; retryToken: absent reads as none)
 -- Returns one reply per job: a created job's version (its state is the one its delay asked for),
 -- or {outcome, version, state} with outcome 'exists' (same id and uid: nothing changed) or
 -- 'conflict' (same id, other uid, old record still live). A bare number is the cheapest reply to
