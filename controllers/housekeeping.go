@@ -101,6 +101,10 @@ func (h *housekeeper) Start(ctx context.Context) error {
 	h.wanted = nil
 	h.mu.Unlock()
 	<-ctx.Done()
+	// An ensure that saw the context alive may still be starting services: let it finish, so
+	// the wait below counts them (startLocked refuses once the context is done).
+	h.mu.Lock()
+	h.mu.Unlock() //nolint:staticcheck // an empty critical section, on purpose
 	h.wg.Wait()
 	return nil
 }

@@ -2,7 +2,8 @@
 // jobsv1alpha1.JobKinds, which mirrors its jobs into their Redis queue and keeps their status
 // true, and the JobQueue reconciler, which applies a queue's settings to Redis, keeps its worker
 // Deployment in shape and scales it, and runs the queue's housekeeping services (event
-// follower, stall reclaimer, retention cleaner, orphan sweeper; housekeeping.go).
+// follower, stall reclaimer, delayed promoter, retention cleaner, orphan sweeper, loss
+// repairer; housekeeping.go).
 package controllers
 
 import (
@@ -107,13 +108,18 @@ func (r *JobReconciler) mirror(ctx context.Context, obj jobsv1alpha1.JobObject, 
 	if err != nil {
 		return err
 	}
-	if gone {
-		return r.retryWithoutRecord(ctx, obj, q, jq)
-	}
-	if rolledBack(obj.JobStatus(), record) {
-		if record, err = r.raiseVersion(ctx, obj, q, obj.JobStatus().QueueVersion); err != nil {
+	if !gone && rolledBack(obj.JobStatus(), record) {
+		if gone, err = r.dropIfFinished(ctx, obj, q, record); err != nil {
 			return err
 		}
+		if !gone {
+			if record, err = r.raiseVersion(ctx, obj, q); err != nil {
+				return err
+			}
+		}
+	}
+	if gone {
+		return r.retryWithoutRecord(ctx, obj, q, jq)
 	}
 	if priority := int(obj.Common().Priority); record.Priority != priority && !record.State.IsFinished() {
 		if _, err := q.SetPriority(ctx, obj.GetName(), string(obj.GetUID()), priority); err != nil {
@@ -217,20 +223,16 @@ func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.Job
 	if status.Phase.IsFinished() {
 		return nil, true, nil
 	}
-	if status.QueueVersion > 0 { // it had a record: Redis lost it
-		if completed, err := r.completedInHistory(ctx, obj); err != nil || completed {
-			return nil, completed, err
-		}
+	// A record Redis lost may have finished first, even one whose CR never heard of it (a
+	// kube-apiserver outage): the history says so.
+	if completed, err := r.completedInHistory(ctx, obj); err != nil || completed {
+		return nil, completed, err
 	}
-	req, err := enqueueRequest(obj, jq)
+	created, err := r.enqueue(ctx, obj, q, jq, "")
 	if err != nil {
 		return nil, false, err
 	}
-	res, err := q.Enqueue(ctx, req)
-	if err != nil {
-		return nil, false, err
-	}
-	if res.Created {
+	if created {
 		if status.QueueVersion > 0 {
 			r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonReEnqueued, "Enqueue",
 				"The job's Redis record was lost; enqueued it again on %s", q.Name)
@@ -243,6 +245,18 @@ func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.Job
 	return record, false, err
 }
 
+// enqueue adds the job's record with its JobQueue's settings (for retryToken, when set) and
+// reports whether it created one.
+func (r *JobReconciler) enqueue(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue, retryToken string) (bool, error) {
+	req, err := enqueueRequest(obj, jq)
+	if err != nil {
+		return false, err
+	}
+	req.RetryToken = retryToken
+	res, err := q.Enqueue(ctx, req)
+	return res.Created, err
+}
+
 // rolledBack says whether Redis went back in time under the record (restarted from an older
 // snapshot, failed over to a lagging replica): versions only rise, and one version is one state,
 // so a record below the CR's version, or at it in another phase, is an older copy.
@@ -251,10 +265,20 @@ func rolledBack(status *jobsv1alpha1.JobStatus, record *queue.Record) bool {
 	return ok && (record.Version < status.QueueVersion || record.Version == status.QueueVersion && phase != status.Phase)
 }
 
+// dropIfFinished removes a rolled-back record of a job whose CR already finished: the CR saw the
+// end the record went back from, and raising the record would run the job again.
+func (r *JobReconciler) dropIfFinished(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, record *queue.Record) (bool, error) {
+	if !obj.JobStatus().Phase.IsFinished() || record.State.IsFinished() {
+		return false, nil
+	}
+	_, err := q.Remove(ctx, obj.GetName(), string(obj.GetUID()))
+	return err == nil, err
+}
+
 // raiseVersion lifts a rolled-back record to just above the CR's version, so the CR follows its
 // later transitions instead of taking them for stale ones.
-func (r *JobReconciler) raiseVersion(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, floor int64) (*queue.Record, error) {
-	if _, err := q.RaiseVersion(ctx, obj.GetName(), string(obj.GetUID()), floor); err != nil {
+func (r *JobReconciler) raiseVersion(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue) (*queue.Record, error) {
+	if _, err := q.RaiseVersion(ctx, obj.GetName(), string(obj.GetUID()), obj.JobStatus().QueueVersion); err != nil {
 		return nil, err
 	}
 	return q.Get(ctx, obj.GetName())
@@ -269,9 +293,8 @@ func (r *JobReconciler) handleRetryRequest(ctx context.Context, obj jobsv1alpha1
 	if !isNew {
 		return record, nil
 	}
-	rememberToken := func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded }
 	if record.RetryToken == token {
-		return record, jobstatus.WriteUnversioned(ctx, r.status, obj, rememberToken)
+		return record, jobstatus.WriteUnversioned(ctx, r.status, obj, rememberRetry(recorded))
 	}
 	if record.State != queue.StateFailed {
 		return record, r.refuseRetry(ctx, obj, fmt.Sprintf("the job is %s, not failed", record.State))
@@ -298,16 +321,13 @@ func (r *JobReconciler) retryWithoutRecord(ctx context.Context, obj jobsv1alpha1
 	if obj.JobStatus().Phase != jobsv1alpha1.PhaseFailed {
 		return r.refuseRetry(ctx, obj, fmt.Sprintf("the job is %s, not failed", obj.JobStatus().Phase))
 	}
-	req, err := enqueueRequest(obj, jq)
-	if err != nil {
-		return err
-	}
-	if _, err := q.Enqueue(ctx, req); err != nil {
+	// The record carries the token, so a status write lost after this cannot let it act again.
+	if _, err := r.enqueue(ctx, obj, q, jq, token); err != nil {
 		return err
 	}
 	r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonRetryRequested, "Retry",
 		"Redis had lost the failed job's record; enqueued it again (retry %q)", shortToken(token))
-	_, err = r.recordRetry(ctx, obj, q, recorded)
+	_, err := r.recordRetry(ctx, obj, q, recorded)
 	return err
 }
 
@@ -317,14 +337,13 @@ func (r *JobReconciler) recordRetry(ctx context.Context, obj jobsv1alpha1.JobObj
 	if err != nil {
 		return nil, err
 	}
-	rememberToken := func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded }
 	written, err := jobstatus.Write(ctx, r.status, obj, record.Version, func(s *jobsv1alpha1.JobStatus) {
 		jobstatus.FromRecord(s, record)
-		rememberToken(s)
+		rememberRetry(recorded)(s)
 	})
 	if err == nil && !written {
 		// A worker wrote a newer version first: the token still belongs in the status.
-		err = jobstatus.WriteUnversioned(ctx, r.status, obj, rememberToken)
+		err = jobstatus.WriteUnversioned(ctx, r.status, obj, rememberRetry(recorded))
 	}
 	return record, err
 }
@@ -337,6 +356,11 @@ func newRetryToken(obj jobsv1alpha1.JobObject) (token, recorded string, isNew bo
 	return token, recorded, token != "" && recorded != obj.JobStatus().LastRetryToken
 }
 
+// rememberRetry records in the status the retry token acted on (as RetryTokenOf gives it).
+func rememberRetry(recorded string) func(*jobsv1alpha1.JobStatus) {
+	return func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded }
+}
+
 // refuseRetry answers a new retry token that cannot be acted on with a warning Event, once.
 func (r *JobReconciler) refuseRetry(ctx context.Context, obj jobsv1alpha1.JobObject, why string) error {
 	token, recorded, isNew := newRetryToken(obj)
@@ -345,7 +369,7 @@ func (r *JobReconciler) refuseRetry(ctx context.Context, obj jobsv1alpha1.JobObj
 	}
 	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonRetryIgnored, "Retry",
 		"Retry %q ignored: %s", shortToken(token), why)
-	return jobstatus.WriteUnversioned(ctx, r.status, obj, func(s *jobsv1alpha1.JobStatus) { s.LastRetryToken = recorded })
+	return jobstatus.WriteUnversioned(ctx, r.status, obj, rememberRetry(recorded))
 }
 
 // shortToken keeps an Event's message short whatever the annotation holds.

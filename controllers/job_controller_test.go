@@ -11,6 +11,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/redis/go-redis/v9"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -207,6 +208,28 @@ func TestARecordRolledBackBelowTheCRsVersionStillMovesIt(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted),
 		"the CR follows the record whatever version Redis restarted with")
+}
+
+func TestARolledBackRecordNeverReopensAFinishedJob(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	job, q := f.waitingEnrichmentJob(g, "enrich-rollback-finished")
+	leased := f.leaseOne(g, q, "w")
+	_, err := q.Complete(ctx, leased.ID, leased.Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
+
+	// Redis comes back from a snapshot taken while the job was still running.
+	key := "qo:{" + f.ns + "/enrichment}:job:" + leased.ID
+	g.Expect(f.rdb.HSet(ctx, key, "state", "active", "version", f.status(job)().QueueVersion-1).Err()).To(Succeed())
+	g.Expect(f.rdb.ZAdd(ctx, "qo:{"+f.ns+"/enrichment}:active", redis.Z{Score: 0, Member: leased.ID}).Err()).To(Succeed())
+	g.Consistently(f.phase(job)).WithTimeout(3*time.Second).Should(Equal(jobsv1alpha1.PhaseCompleted),
+		"a finished job stays finished")
+	g.Consistently(func() bool {
+		r, err := q.Get(ctx, leased.ID)
+		return err == nil && !r.State.IsFinished()
+	}).WithTimeout(2*time.Second).Should(BeFalse(), "and its stale record does not run it again")
 }
 
 func TestAPriorityChangeReachesTheWaitingJob(t *testing.T) {

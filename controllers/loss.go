@@ -36,16 +36,18 @@ func newLossRepairer(c client.Client, reader client.Reader, recorder events.Even
 func (lossRepairer) name() string { return "loss-repairer" }
 
 func (l lossRepairer) run(ctx context.Context, t housekeepingTarget) {
-	known := ""
+	known, pending := "", false
 	every(ctx, l.interval, func(ctx context.Context) error {
 		epoch, isNew, err := t.queue.Epoch(ctx)
 		if err != nil {
 			return err
 		}
-		if isNew || (known != "" && epoch != known) {
+		if isNew || pending || (known != "" && epoch != known) {
 			if err := l.reEnqueue(ctx, t); err != nil {
-				return err // the epoch is not taken as known: the next round tries again
+				pending = true // the next rounds try again, though the epoch is no longer new
+				return err
 			}
+			pending = false
 		}
 		known = epoch
 		return nil
