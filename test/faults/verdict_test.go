@@ -242,9 +242,18 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 		}
 		// A repeat after an outcome Redis had acknowledged is worse than one after a lost
 		// acknowledgement: say which.
-		ack, again := "no worker logged a failed or refused Complete or Fail: Redis had acknowledged the earlier outcome", duplicated
+		ack := "no worker logged a failed or refused Complete or Fail: Redis had acknowledged the earlier outcome"
 		if unacknowledged {
-			ack, again = "a worker's Complete or Fail of an earlier run failed or was refused: Redis never acknowledged it", redelivered
+			ack = "a worker's Complete or Fail of an earlier run failed or was refused: Redis never acknowledged it"
+		}
+		// again classifies a run that began at start after the job had ended: a redelivery only
+		// when Redis never acknowledged the earlier outcome and the CR had not shown the job
+		// finished since its last retry (then the system knew it had ended, and ran it again).
+		again := func(start time.Time) string {
+			if unacknowledged && !shownFinished(l, j.retriedAt, start) {
+				return redelivered
+			}
+			return duplicated
 		}
 
 		// The CR: terminal, and gone by its TTL.
@@ -305,7 +314,7 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 		case wantOK == 0 && hasEffect:
 			add(duplicated, lastEvent, "a side effect was applied although the job should have failed (%d times)", e.runs)
 		case hasEffect && e.runs > 1:
-			add(again, startOf(runs, e.lastRun), "its side effect was applied %d times (first by run %d, last by run %d; %s)", e.runs, e.firstRun, e.lastRun, ack)
+			add(again(startOf(runs, e.lastRun)), startOf(runs, e.lastRun), "its side effect was applied %d times (first by run %d, last by run %d; %s)", e.runs, e.firstRun, e.lastRun, ack)
 		}
 		switch {
 		case ok > wantOK || permanent > wantPermanent:
@@ -313,7 +322,7 @@ func judge(s *suite, jobs []job, faults []*fault, tr *tracker, f facts, apiLive,
 			if !firstEnd.IsZero() {
 				at = nextStartAfter(runs, firstEnd, at)
 			}
-			add(again, at, "it ran to an outcome %s, want %s (%s)", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent), ack)
+			add(again(at), at, "it ran to an outcome %s, want %s (%s)", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent), ack)
 		case ok+permanent < wantOK+wantPermanent && (hasEffect || wantOK == 0):
 			add(lost, maxTime(lastEvent, j.retriedAt), "it ran to an outcome %s, want %s", outcomeText(ok, permanent), outcomeText(wantOK, wantPermanent))
 		}
@@ -354,6 +363,16 @@ func startOf(runs []run, id int64) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// shownFinished says whether the CR was seen in a terminal phase after since and before until.
+func shownFinished(l crLife, since, until time.Time) bool {
+	for _, p := range l.phases {
+		if p.phase.IsFinished() && p.at.After(since) && p.at.Before(until) {
+			return true
+		}
+	}
+	return false
 }
 
 // nextStartAfter is the start of the first run that began after t (the repeated run).
