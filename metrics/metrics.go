@@ -116,13 +116,6 @@ func ReportQueueDepth(namespace, queue string, waiting, active, delayed, complet
 	}
 }
 
-// ReportReplicas sets a JobQueue's current (the Deployment's) and desired (the autoscaler's)
-// worker replicas.
-func ReportReplicas(namespace, queue string, current, desired int32) {
-	ReportCurrentReplicas(namespace, queue, current)
-	ReportDesiredReplicas(namespace, queue, desired)
-}
-
 // ReportCurrentReplicas sets the worker replicas a JobQueue's Deployment has.
 func ReportCurrentReplicas(namespace, queue string, n int32) {
 	queueCurrentReplicas.WithLabelValues(namespace, queue).Set(float64(n))

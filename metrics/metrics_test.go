@@ -31,7 +31,8 @@ func TestReportRedisEvictionPolicyKeepsOnlyTheCurrentPolicy(t *testing.T) {
 func TestForgetQueueDeletesOnlyThatJobQueuesSeries(t *testing.T) {
 	for _, q := range []struct{ namespace, queue string }{{"team-a", "enrichment"}, {"team-a", "competitor"}, {"team-b", "enrichment"}} {
 		ReportQueueDepth(q.namespace, q.queue, 1, 2, 3, 4, 5)
-		ReportReplicas(q.namespace, q.queue, 1, 2)
+		ReportCurrentReplicas(q.namespace, q.queue, 1)
+		ReportDesiredReplicas(q.namespace, q.queue, 2)
 		CountScaling(q.namespace, q.queue, "up")
 		CountScaling(q.namespace, q.queue, "down")
 	}
