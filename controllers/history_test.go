@@ -2,45 +2,25 @@ package controllers_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/testr"
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testpg"
 	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 )
 
-// openStore opens the test PostgreSQL (hack/with-services.sh), schema up to date.
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	ctx := context.Background()
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		t.Fatal("DATABASE_URL is not set: run the tests with `make test`")
-	}
-	if err := store.Migrate(ctx, url, testr.New(t)); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(db.Close)
-	return db
-}
-
 func TestEveryTerminalJobHasItsHistoryRowBeforeItsCRGoes(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	db := openStore(t)
+	db := testpg.OpenShared(t)
 	opts := testOptions()
 	opts.History = db
 	f := newFixture(t, nil, opts)
@@ -73,7 +53,7 @@ func TestEveryTerminalJobHasItsHistoryRowBeforeItsCRGoes(t *testing.T) {
 func TestAJobCompletedBeforeRedisWasLostIsNotRunAgain(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	db := openStore(t)
+	db := testpg.OpenShared(t)
 	server := testredis.Start(t)
 	rdb := server.ClientFor(t)
 	opts := testOptions()

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testpg"
 	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
@@ -185,7 +186,7 @@ func TestCompleteAndFailSurviveLostReplies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
-			db := openStore(t)
+			db := testpg.OpenShared(t)
 			f := newFixture(t)
 			fault := newScriptFault(tc.script, tc.runFirst, 2)
 			f.withFault(fault)

@@ -20,6 +20,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/testenv"
+	"github.com/jengu/queue-operator/internal/testpg"
 	"github.com/jengu/queue-operator/internal/testproxy"
 	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/queue"
@@ -331,7 +332,7 @@ func TestKubeSecretsReadsOnlyLabelledCredentials(t *testing.T) {
 func TestFinishedJobsAreRecordedInTheHistory(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
-	db := openStore(t)
+	db := testpg.OpenShared(t)
 	payload := func(r *queue.EnqueueRequest) { r.Payload = []byte(`{"propertyId":"prop-h","userId":"user-h"}`) }
 	ok := f.job("enrich-hist-ok-"+f.ns, payload)
 	bad := f.job("enrich-hist-bad-"+f.ns, payload)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +20,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/testenv"
+	"github.com/jengu/queue-operator/internal/testpg"
 	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
@@ -132,27 +132,10 @@ func (f *fixture) competitorJob(db *store.Store, name string) (*jobsv1alpha1.Com
 	return job, q
 }
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		t.Fatal("DATABASE_URL is not set: run the tests with `make test`")
-	}
-	if err := store.Migrate(context.Background(), url, logr.Discard()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	db, err := store.Open(context.Background(), url)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(db.Close)
-	return db
-}
-
 func TestKilledWorkerProcessLosesNoJob(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	db := openStore(t)
+	db := testpg.OpenShared(t)
 	f := newFixture(t)
 	job, q := f.competitorJob(db, "competitor-kill-1")
 
@@ -182,7 +165,7 @@ func TestKilledWorkerProcessLosesNoJob(t *testing.T) {
 func TestSIGTERMHandsTheJobBackAndExitsZero(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	db := openStore(t)
+	db := testpg.OpenShared(t)
 	f := newFixture(t)
 	job, q := f.competitorJob(db, "competitor-term-1")
 	worker := f.startWorkerProcess("worker-t", time.Hour)
