@@ -161,6 +161,12 @@ func TestInvalidObjectsAreRejectedWithTheSchemaMessage(t *testing.T) {
 		{"JobQueue duration not a duration", edit(validJobQueue, func(s map[string]any) {
 			s["retry"] = map[string]any{"backoff": map[string]any{"delay": "5 seconds"}}
 		}), []string{"spec.retry.backoff.delay", "should match"}},
+		{"JobQueue rate limit both unlimited and capped", edit(validJobQueue, func(s map[string]any) {
+			s["rateLimit"] = map[string]any{"unlimited": true, "max": 10, "duration": "1m"}
+		}), []string{"spec.rateLimit", "either unlimited: true, or max and duration"}},
+		{"JobQueue rate limit without its window", edit(validJobQueue, func(s map[string]any) {
+			s["rateLimit"] = map[string]any{"max": 10}
+		}), []string{"spec.rateLimit", "either unlimited: true, or max and duration"}},
 		{"JobQueue minReplicas above maxReplicas", edit(validJobQueue, func(s map[string]any) {
 			s["autoscaling"] = map[string]any{"minReplicas": 5, "maxReplicas": 2}
 		}), []string{"minReplicas must not exceed maxReplicas"}},
@@ -351,4 +357,20 @@ func TestKubectlShowsPhaseAndProgress(t *testing.T) {
 
 	version := kubectl("version", "--client")
 	g.Expect(version).To(ContainSubstring("v1.37"), "kubectl is stamped with its version")
+}
+
+func TestAnUnlimitedRateLimitSwitchesTheSeedsOff(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	obj := fromYAML(t, ns, strings.Replace(validJobQueue, "competitor", "enrichment", 2))
+	obj.Object["spec"].(map[string]any)["rateLimit"] = map[string]any{"unlimited": true}
+	g.Expect(env.Client.Create(ctx, obj)).To(Succeed())
+	jq := &jobsv1alpha1.JobQueue{}
+	g.Expect(env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "enrichment"}, jq)).To(Succeed())
+	g.Expect(jq.Spec.Settings().RateLimit).To(BeNil(), "no limit, not the seed's 10 per minute")
+
+	seeded := &jobsv1alpha1.JobQueueSpec{Queue: jobsv1alpha1.QueueEnrichment}
+	g.Expect(seeded.Settings().RateLimit).NotTo(BeNil(), "unset: the seed's limit")
+	g.Expect(seeded.Settings().RateLimit.Max).To(Equal(int32(10)))
 }

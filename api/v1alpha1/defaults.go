@@ -67,7 +67,10 @@ func (s *JobQueueSpec) Settings() QueueSettings {
 		out.Backoff.Multiplier = b.Multiplier
 	}
 	out.Backoff.JitterPercent = b.JitterPercent
-	if s.RateLimit != nil {
+	switch {
+	case s.RateLimit != nil && s.RateLimit.Unlimited:
+		out.RateLimit = nil
+	case s.RateLimit != nil:
 		out.RateLimit = s.RateLimit
 	}
 	if s.Timeout.Duration > 0 {

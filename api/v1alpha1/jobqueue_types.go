@@ -59,19 +59,25 @@ type RetryPolicy struct {
 	Backoff Backoff `json:"backoff,omitempty"`
 }
 
-// RateLimit caps how many jobs of the queue start per window, across all workers.
+// RateLimit caps how many jobs of the queue start per window, across all workers; or, with
+// unlimited: true, says the queue has no cap (the seed's 10 per minute on enrichment included).
+// +kubebuilder:validation:XValidation:rule="has(self.unlimited) && self.unlimited ? !has(self.max) : (has(self.max) && has(self.duration))",message="set either unlimited: true, or max and duration"
 type RateLimit struct {
+	// unlimited switches the cap off, the seed's default included.
+	// +optional
+	Unlimited bool `json:"unlimited,omitempty"`
+
 	// max jobs started per duration.
-	// +required
+	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
-	Max int32 `json:"max"`
+	Max int32 `json:"max,omitempty"`
 
 	// duration of the window.
-	// +required
+	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	Duration metav1.Duration `json:"duration"`
+	Duration metav1.Duration `json:"duration,omitempty"`
 }
 
 // Retention is how long finished jobs are kept; it is the default of each job's
@@ -193,7 +199,7 @@ type JobQueueSpec struct {
 	Retry RetryPolicy `json:"retry,omitempty"`
 
 	// rateLimit caps job starts across all workers. Seed default: 10 per minute for enrichment,
-	// none for the others.
+	// none for the others; {unlimited: true} switches it off.
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
 
