@@ -83,6 +83,11 @@ dev: manifests build ## Run the whole system locally: control plane, CRDs, JobQu
 bench-queue: ## Benchmark the queue engine against Asynq and BullMQ (hack/bench; BENCHFLAGS=-quick)
 	hack/bench/run.sh $(BENCHFLAGS)
 
+.PHONY: bench-e2e
+bench-e2e: build ## Measure jobs through the CRs end to end: latency, kube-apiserver requests, etcd, CPU per job (hack/benche2e; BENCHE2EFLAGS=-jobs=50)
+	go build -o $(LOCALBIN)/benche2e ./hack/benche2e
+	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets hack/with-services.sh $(LOCALBIN)/benche2e -bin $(LOCALBIN)/queue-operator $(BENCHE2EFLAGS)
+
 .PHONY: clean
 clean: ## Remove bin/ and .dev/ (the tools cache in ~/.cache/queue-operator stays)
 	rm -rf $(LOCALBIN) .dev

@@ -37,21 +37,34 @@ func jwtSecret() string {
 // seedDemo stores the demo property (Barcelona) with 30 days of prices from today, so an
 // enrichment job has rows to enrich.
 func seedDemo(ctx context.Context, db *store.Store) error {
-	if _, err := db.UpsertProperty(ctx, store.Property{ID: DemoProperty, UserID: DemoUser,
+	return SeedProperty(ctx, db, DemoUser, DemoProperty, 30)
+}
+
+// SeedProperty stores a property of user in Barcelona with days of prices from today, as the
+// demo's, so an enrichment job of it has rows to enrich.
+func SeedProperty(ctx context.Context, db *store.Store, user, property string, days int) error {
+	if _, err := db.UpsertProperty(ctx, store.Property{ID: property, UserID: user,
 		Location: &store.Location{Latitude: 41.3874, Longitude: 2.1686}, CountryCode: "ES"}); err != nil {
-		return fmt.Errorf("seed demo property: %w", err)
+		return fmt.Errorf("seed property %s: %w", property, err)
 	}
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	rows := make([]store.PricingBase, 30)
+	rows := make([]store.PricingBase, days)
 	for i := range rows {
 		price := 120 + float64(i%7)*10
 		rows[i] = store.PricingBase{Date: today.AddDate(0, 0, i), Price: &price}
 	}
-	if err := db.UpsertPricingRows(ctx, DemoProperty, rows); err != nil {
-		return fmt.Errorf("seed demo pricing rows: %w", err)
+	if err := db.UpsertPricingRows(ctx, property, rows); err != nil {
+		return fmt.Errorf("seed pricing rows of %s: %w", property, err)
 	}
 	return nil
 }
+
+// JWTSecret is the secret the local facade verifies bearer tokens with: SUPABASE_JWT_SECRET, or
+// the development one.
+func JWTSecret() string { return jwtSecret() }
+
+// SignToken signs a Supabase-style access token of user with JWTSecret, valid for a day.
+func SignToken(user string) (string, error) { return signToken(jwtSecret(), user) }
 
 // startFacade runs the REST facade in this process until ctx ends and returns its address.
 func startFacade(ctx context.Context, log logr.Logger, cfg *rest.Config, rdb redis.UniversalClient, db *store.Store, opts Options) (string, error) {
@@ -73,8 +86,10 @@ func startFacade(ctx context.Context, log logr.Logger, cfg *rest.Config, rdb red
 }
 
 // signDemoToken signs a Supabase-style access token of the demo user, valid for a day.
-func signDemoToken(secret string) (string, error) {
-	claims := jwt.MapClaims{"sub": DemoUser, "aud": "authenticated", "role": "authenticated",
+func signDemoToken(secret string) (string, error) { return signToken(secret, DemoUser) }
+
+func signToken(secret, user string) (string, error) {
+	claims := jwt.MapClaims{"sub": user, "aud": "authenticated", "role": "authenticated",
 		"iat": time.Now().Unix(), "exp": time.Now().Add(24 * time.Hour).Unix()}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 }
