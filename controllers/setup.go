@@ -58,6 +58,13 @@ var _ History = (*store.Store)(nil)
 // DefaultWorkerImage is the product's one image, which runs `queue-operator worker`.
 const DefaultWorkerImage = "ghcr.io/jengu/queue-operator:latest"
 
+// DefaultKubeQPS and DefaultKubeBurst are the controller's client-side rate limits towards the
+// kube-apiserver.
+const (
+	DefaultKubeQPS   = 50
+	DefaultKubeBurst = 100
+)
+
 // DefaultOptions are the production settings.
 func DefaultOptions() Options {
 	return Options{

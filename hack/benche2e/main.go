@@ -184,7 +184,7 @@ func run(ctx context.Context, f flags) error {
 	}
 	defer db.Close()
 	ctrlCfg := rest.CopyConfig(cfg)
-	ctrlCfg.QPS, ctrlCfg.Burst = 50, 100 // the controller command's defaults
+	ctrlCfg.QPS, ctrlCfg.Burst = controllers.DefaultKubeQPS, controllers.DefaultKubeBurst // as the controller command
 	opts := controllers.DefaultOptions()
 	opts.History = db
 	mgr, err := controllers.NewManager(ctrlCfg, controllers.ManagerConfig{Redis: rdb, MetricsAddr: "0", ProbeAddr: "0",

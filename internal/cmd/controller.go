@@ -28,7 +28,7 @@ func (o *controllerOptions) command() *cobra.Command {
 	}
 	mc := &o.Manager
 	f := cmd.Flags()
-	o.Service.register(f, 50, 100, "kube-apiserver requests per second")
+	o.Service.register(f, controllers.DefaultKubeQPS, controllers.DefaultKubeBurst, "kube-apiserver requests per second")
 	f.StringVar(&mc.MetricsAddr, "metrics-bind-address", ":8080", `address of /metrics ("0" turns it off)`)
 	f.StringVar(&mc.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	f.BoolVar(&mc.LeaderElection, "leader-elect", false, "elect a leader, so several replicas can run")
