@@ -288,13 +288,7 @@ func TestRetryAnnotationMovesAFailedJobBackOncePerToken(t *testing.T) {
 	failOnce()
 	g.Expect(meta.IsStatusConditionTrue(f.status(job)().Conditions, jobsv1alpha1.ConditionFailed)).To(BeTrue())
 
-	annotate := func(token string) {
-		obj := &jobsv1alpha1.EnrichmentJob{}
-		g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(job), obj)).To(Succeed())
-		before := obj.DeepCopy()
-		obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: token})
-		g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
-	}
+	annotate := func(token string) { f.annotateRetry(g, job, token) }
 	annotate("first")
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
 	g.Expect(f.status(job)().AttemptsMade).To(BeZero(), "attempts reset")
@@ -321,11 +315,7 @@ func TestRetryingAFailedJobWhoseRecordRedisLostRunsItAgain(t *testing.T) {
 	_, err = q.Remove(ctx, job.Name, string(job.UID))
 	g.Expect(err).NotTo(HaveOccurred())
 
-	obj := &jobsv1alpha1.EnrichmentJob{}
-	g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(job), obj)).To(Succeed())
-	before := obj.DeepCopy()
-	obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: "after-a-flush"})
-	g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
+	f.annotateRetry(g, job, "after-a-flush")
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting), "the retry is what was asked")
 	g.Expect(f.leaseOne(g, q, "w").ID).To(Equal(job.Name))
 	g.Expect(f.status(job)().LastRetryToken).To(Equal("after-a-flush"))
@@ -356,11 +346,7 @@ func TestARetryTokenActsOnceWhateverFailsAroundIt(t *testing.T) {
 	// A token longer than status.lastRetryToken may hold: recording it in the status as it is
 	// would fail on every reconcile.
 	token := strings.Repeat("t", 200)
-	obj := &jobsv1alpha1.EnrichmentJob{}
-	g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(job), obj)).To(Succeed())
-	before := obj.DeepCopy()
-	obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: token})
-	g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
+	f.annotateRetry(g, job, token)
 
 	g.Eventually(runs.Load).WithTimeout(timeout).Should(Equal(int32(2)), "the retry runs the job again")
 	g.Consistently(runs.Load).WithTimeout(3*time.Second).Should(Equal(int32(2)), "once per token")
@@ -520,11 +506,7 @@ func TestFinishedJobsExpireWithoutTheirRecordOrJobQueue(t *testing.T) {
 	lost := completed("enrich-expire-lost-record")
 	_, err := q.Remove(ctx, lost.Name, string(lost.UID))
 	g.Expect(err).NotTo(HaveOccurred())
-	obj := &jobsv1alpha1.EnrichmentJob{}
-	g.Expect(f.c.Get(ctx, client.ObjectKeyFromObject(lost), obj)).To(Succeed())
-	before := obj.DeepCopy()
-	obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: "after-the-record-went"})
-	g.Expect(f.c.Patch(ctx, obj, client.MergeFrom(before))).To(Succeed())
+	f.annotateRetry(g, lost, "after-the-record-went")
 	g.Eventually(func() []string {
 		events := &eventsv1.EventList{}
 		g.Expect(f.c.List(ctx, events, client.InNamespace(f.ns))).To(Succeed())

@@ -149,6 +149,15 @@ func (f *fixture) phase(obj jobsv1alpha1.JobObject) func() jobsv1alpha1.JobPhase
 	return func() jobsv1alpha1.JobPhase { return f.status(obj)().Phase }
 }
 
+// annotateRetry asks for a retry of job with token, as kubectl annotate or the facade does.
+func (f *fixture) annotateRetry(g Gomega, job *jobsv1alpha1.EnrichmentJob, token string) {
+	obj := &jobsv1alpha1.EnrichmentJob{}
+	g.Expect(f.c.Get(context.Background(), client.ObjectKeyFromObject(job), obj)).To(Succeed())
+	before := obj.DeepCopy()
+	obj.SetAnnotations(map[string]string{jobsv1alpha1.AnnotationRetry: token})
+	g.Expect(f.c.Patch(context.Background(), obj, client.MergeFrom(before))).To(Succeed())
+}
+
 // leaseOne leases the job when it is due, failing the test if it does not come.
 func (f *fixture) leaseOne(g Gomega, q *queue.Queue, worker string) *queue.Record {
 	var job *queue.Record

@@ -515,37 +515,27 @@ func propertyOf(s *suite, id string) string {
 // grepLogs returns up to n lines of the components' logs that mention id (shortened), those
 // that look like trouble first.
 func grepLogs(dir, id string, n int) []string {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	var trouble, other []string
-	for _, file := range files {
-		f, err := os.Open(file)
-		if err != nil {
-			continue
+	eachLogLine(filepath.Join(dir, "*.log"), func(file string, raw []byte) {
+		line := string(raw)
+		if !strings.Contains(line, id) || connectionNoise(line) {
+			return
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if !strings.Contains(line, id) || connectionNoise(line) {
-				continue
-			}
-			if i := strings.Index(line, `"stacktrace"`); i > 0 {
-				line = line[:i]
-			}
-			if len(line) > 300 {
-				line = line[:300] + "…"
-			}
-			line = filepath.Base(file) + ": " + line
-			lower := strings.ToLower(line)
-			if strings.Contains(lower, "error") || strings.Contains(lower, "fail") || strings.Contains(lower, "stall") ||
-				strings.Contains(lower, "lost") || strings.Contains(lower, "stopped") || strings.Contains(lower, "ignored") {
-				trouble = append(trouble, line)
-			} else {
-				other = append(other, line)
-			}
+		if i := strings.Index(line, `"stacktrace"`); i > 0 {
+			line = line[:i]
 		}
-		_ = f.Close()
-	}
+		if len(line) > 300 {
+			line = line[:300] + "…"
+		}
+		line = filepath.Base(file) + ": " + line
+		lower := strings.ToLower(line)
+		if strings.Contains(lower, "error") || strings.Contains(lower, "fail") || strings.Contains(lower, "stall") ||
+			strings.Contains(lower, "lost") || strings.Contains(lower, "stopped") || strings.Contains(lower, "ignored") {
+			trouble = append(trouble, line)
+		} else {
+			other = append(other, line)
+		}
+	})
 	out := append(trouble, other...)
 	return out[:min(n, len(out))]
 }
@@ -569,7 +559,28 @@ func connectionNoise(line string) bool {
 // By job id.
 func workersSaid(dir string) map[string][]string {
 	said := map[string][]string{}
-	files, _ := filepath.Glob(filepath.Join(dir, "worker-*.log"))
+	eachLogLine(filepath.Join(dir, "worker-*.log"), func(_ string, raw []byte) {
+		var line struct {
+			Msg, Job, Worker, Error, Reason string
+			TS                              string `json:"ts"`
+		}
+		if json.Unmarshal(raw, &line) != nil || line.Job == "" {
+			return
+		}
+		for _, prefix := range []string{"Complete failed", "Fail failed", "Complete refused", "Fail refused",
+			"Hand back failed", "Job stopped: its lease ended"} {
+			if strings.HasPrefix(line.Msg, prefix) {
+				said[line.Job] = append(said[line.Job], fmt.Sprintf("%s %s: %s: %s%s", line.TS, line.Worker, line.Msg, line.Error, line.Reason))
+				return
+			}
+		}
+	})
+	return said
+}
+
+// eachLogLine calls fn with every line of the log files the pattern matches (lines up to 1 MiB).
+func eachLogLine(pattern string, fn func(file string, line []byte)) {
+	files, _ := filepath.Glob(pattern)
 	for _, file := range files {
 		f, err := os.Open(file)
 		if err != nil {
@@ -578,22 +589,8 @@ func workersSaid(dir string) map[string][]string {
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			var line struct {
-				Msg, Job, Worker, Error, Reason string
-				TS                              string `json:"ts"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) != nil || line.Job == "" {
-				continue
-			}
-			for _, prefix := range []string{"Complete failed", "Fail failed", "Complete refused", "Fail refused",
-				"Hand back failed", "Job stopped: its lease ended"} {
-				if strings.HasPrefix(line.Msg, prefix) {
-					said[line.Job] = append(said[line.Job], fmt.Sprintf("%s %s: %s: %s%s", line.TS, line.Worker, line.Msg, line.Error, line.Reason))
-					break
-				}
-			}
+			fn(file, sc.Bytes())
 		}
 		_ = f.Close()
 	}
-	return said
 }
