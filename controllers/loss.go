@@ -55,7 +55,8 @@ func (l lossRepairer) run(ctx context.Context, t housekeepingTarget) {
 }
 
 // reEnqueue enqueues every unfinished job of the target's kind and namespace that has no
-// record (unless its history says it completed), and brings each back to its reconciler.
+// record (unless its history says it completed), and brings each back to its reconciler. A job
+// whose status never showed a record is left to its reconciler.
 func (l lossRepairer) reEnqueue(ctx context.Context, t housekeepingTarget) error {
 	jq := &jobsv1alpha1.JobQueue{}
 	if err := l.client.Get(ctx, t.jobQueue, jq); err != nil {
@@ -69,6 +70,12 @@ func (l lossRepairer) reEnqueue(ctx context.Context, t housekeepingTarget) error
 	var requests []queue.EnqueueRequest
 	for _, job := range list.Jobs() {
 		if job.JobStatus().Phase.IsFinished() || !job.GetDeletionTimestamp().IsZero() {
+			continue
+		}
+		if job.JobStatus().QueueVersion == 0 {
+			// Never reported enqueued: a job of a new queue (whose epoch is new too), or one whose
+			// first status is within the grace. Its reconciler enqueues it as any new job.
+			t.notify(ctx, job.GetName())
 			continue
 		}
 		if _, completed, err := completedBeforeLoss(ctx, l.history, job); err != nil {
