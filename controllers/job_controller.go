@@ -42,6 +42,7 @@ type JobReconciler struct {
 	engine   *queue.Engine
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
+	lag      *statusLag
 	opts     Options
 }
 
@@ -72,6 +73,9 @@ func (f freshReads) Get(ctx context.Context, key client.ObjectKey, obj client.Ob
 func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	obj := r.kind.New()
 	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.lag.forget(req.NamespacedName)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	q := r.engine.Queue(obj.GetNamespace(), string(obj.QueueName()))
@@ -86,10 +90,11 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		return reconcile.Result{}, err
 	}
 	settings := (&jobsv1alpha1.JobQueueSpec{Queue: obj.QueueName()}).Settings()
+	var lagWait time.Duration
 	switch {
 	case found:
 		settings = jobQueue.Spec.Settings()
-		err = r.mirror(ctx, obj, q, jobQueue)
+		lagWait, err = r.mirror(ctx, obj, q, jobQueue)
 	case obj.JobStatus().Phase.IsFinished():
 		err = r.refuseRetry(ctx, obj, fmt.Sprintf("there is no JobQueue %q in namespace %s", obj.QueueName(), obj.GetNamespace()))
 	default:
@@ -98,36 +103,41 @@ func (r *JobReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	return r.expireFinished(ctx, obj, q, settings)
+	result, err := r.expireFinished(ctx, obj, q, settings)
+	if lagWait > 0 && (result.RequeueAfter == 0 || lagWait < result.RequeueAfter) {
+		result.RequeueAfter = lagWait
+	}
+	return result, err
 }
 
 // mirror brings the job's record and status in line: enqueued, at the CR's priority, retried on
-// request, and the status caught up with the record.
-func (r *JobReconciler) mirror(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) error {
+// request, and the status caught up with the record. It returns when to look again at a status
+// left lagging for now (statusLag).
+func (r *JobReconciler) mirror(ctx context.Context, obj jobsv1alpha1.JobObject, q *queue.Queue, jq *jobsv1alpha1.JobQueue) (time.Duration, error) {
 	record, gone, err := r.ensureEnqueued(ctx, obj, q, jq)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !gone && rolledBack(obj.JobStatus(), record) {
 		if gone, err = r.dropIfFinished(ctx, obj, q, record); err != nil {
-			return err
+			return 0, err
 		}
 		if !gone {
 			if record, err = r.raiseVersion(ctx, obj, q); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}
 	if gone {
-		return r.retryWithoutRecord(ctx, obj, q, jq)
+		return 0, r.retryWithoutRecord(ctx, obj, q, jq)
 	}
 	if priority := int(obj.Common().Priority); record.Priority != priority && !record.State.IsFinished() {
 		if _, err := q.SetPriority(ctx, obj.GetName(), string(obj.GetUID()), priority); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if record, err = r.handleRetryRequest(ctx, obj, q, record); err != nil {
-		return err
+		return 0, err
 	}
 	return r.catchUp(ctx, obj, record)
 }
@@ -150,7 +160,7 @@ func (r *JobReconciler) reconcileDelete(ctx context.Context, obj jobsv1alpha1.Jo
 		}
 		log.Error(err, "Releasing the finalizer without removing the Redis record; the orphan sweep removes it later",
 			"waited", waited)
-	} else if removed {
+	} else if removed && !obj.JobStatus().Phase.IsFinished() {
 		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonCancelled, "Delete", "Removed the job from queue %s", q.Name)
 	}
 	before := obj.DeepCopyObject().(jobsv1alpha1.JobObject)
@@ -380,24 +390,27 @@ func shortToken(token string) string {
 	return token
 }
 
-// catchUp writes the status the record implies when the CR lags it. Progress of an active job
-// with a live lease is left to its worker, which coalesces it: the controller writes only phase
-// changes then, so a job costs the kube-apiserver a handful of writes.
-func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject, record *queue.Record) error {
-	status := obj.JobStatus()
-	if record.Version <= status.QueueVersion {
-		return nil
-	}
+// catchUp writes the status the record implies when the CR has lagged it for the status grace
+// (statusLag), and otherwise returns how long it leaves the lag to the worker. Progress of an
+// active job with a live lease is left to its worker, which coalesces it: the controller writes
+// only phase changes then, so a job costs the kube-apiserver a handful of writes.
+func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject, record *queue.Record) (time.Duration, error) {
+	status, key := obj.JobStatus(), client.ObjectKeyFromObject(obj)
 	phase, ok := jobstatus.PhaseOf(record.State)
-	if !ok {
-		return nil
-	}
 	leaseLive := record.LeaseUntil.After(r.clock.Now())
-	if phase == jobsv1alpha1.PhaseActive && status.Phase == jobsv1alpha1.PhaseActive && leaseLive {
-		return nil
+	if record.Version <= status.QueueVersion || !ok ||
+		phase == jobsv1alpha1.PhaseActive && status.Phase == jobsv1alpha1.PhaseActive && leaseLive {
+		r.lag.forget(key)
+		return 0, nil
 	}
-	_, err := jobstatus.Sync(ctx, r.status, obj, record)
-	return err
+	if wait := r.lag.wait(key, r.clock.Now()); wait > 0 {
+		return wait, nil
+	}
+	if _, err := jobstatus.Sync(ctx, r.status, obj, record); err != nil {
+		return 0, err
+	}
+	r.lag.forget(key)
+	return 0, nil
 }
 
 // expireFinished deletes a finished job once its TTL has passed (the one retention clock), and

@@ -116,6 +116,32 @@ func TestJobWaitsForItsJobQueue(t *testing.T) {
 	g.Expect(meta.IsStatusConditionTrue(f.status(job)().Conditions, jobsv1alpha1.ConditionQueueReady)).To(BeTrue())
 }
 
+// A new queue has no epoch yet, as a lost one has not: its first jobs are enqueued, never
+// reported lost by the loss repairer's first round.
+func TestANewQueuesFirstJobsAreNotReportedLost(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, nil, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	var jobs []*jobsv1alpha1.EnrichmentJob
+	for i := range 5 {
+		job := f.enrichmentJob(fmt.Sprintf("enrich-newqueue-%d", i))
+		f.create(job)
+		jobs = append(jobs, job)
+	}
+	for _, job := range jobs {
+		g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+		g.Eventually(func() []string { return eventReasons(f, job.Name) }).WithTimeout(timeout).
+			Should(ContainElement(jobsv1alpha1.ReasonEnqueued))
+	}
+	g.Consistently(func() []string {
+		var reasons []string
+		for _, job := range jobs {
+			reasons = append(reasons, eventReasons(f, job.Name)...)
+		}
+		return reasons
+	}).WithTimeout(time.Second).ShouldNot(ContainElement(jobsv1alpha1.ReasonReEnqueued))
+}
+
 func TestCRFollowsTheEngineThroughARetryCycle(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -476,6 +502,8 @@ func TestTTLDeletesFinishedJobs(t *testing.T) {
 	}).WithTimeout(timeout).Should(BeTrue())
 	_, err = q.Get(ctx, job.Name)
 	g.Expect(errors.Is(err, queue.ErrNotFound)).To(BeTrue(), "its record went with it")
+	g.Consistently(func() []string { return eventReasons(f, job.Name) }).WithTimeout(time.Second).
+		ShouldNot(ContainElement(jobsv1alpha1.ReasonCancelled), "an expired job was not cancelled")
 }
 
 func TestFinishedJobsExpireWithoutTheirRecordOrJobQueue(t *testing.T) {
@@ -507,17 +535,7 @@ func TestFinishedJobsExpireWithoutTheirRecordOrJobQueue(t *testing.T) {
 	_, err := q.Remove(ctx, lost.Name, string(lost.UID))
 	g.Expect(err).NotTo(HaveOccurred())
 	f.annotateRetry(g, lost, "after-the-record-went")
-	g.Eventually(func() []string {
-		events := &eventsv1.EventList{}
-		g.Expect(f.c.List(ctx, events, client.InNamespace(f.ns))).To(Succeed())
-		var reasons []string
-		for _, e := range events.Items {
-			if e.Regarding.Name == lost.Name {
-				reasons = append(reasons, e.Reason)
-			}
-		}
-		return reasons
-	}).WithTimeout(timeout).Should(ContainElement(jobsv1alpha1.ReasonRetryIgnored), "a retry it cannot act on says so")
+	g.Eventually(func() []string { return eventReasons(f, lost.Name) }).WithTimeout(timeout).Should(ContainElement(jobsv1alpha1.ReasonRetryIgnored), "a retry it cannot act on says so")
 	g.Eventually(gone(lost)).WithTimeout(timeout).Should(BeTrue(), "expired without its record")
 
 	// Its JobQueue deleted.
@@ -559,23 +577,7 @@ func TestWriteBudgetOfOneJob(t *testing.T) {
 	job.Finalizers = []string{jobsv1alpha1.Finalizer} // as the facade creates jobs
 	f.create(job)
 
-	w, err := env.WatchClient().Watch(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(f.ns),
-		client.MatchingFields{"metadata.name": job.Name})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer w.Stop()
-	var writes []string
-	var mu sync.Mutex
-	go func() {
-		for e := range w.ResultChan() {
-			if e.Type == watch.Modified {
-				obj := e.Object.(*jobsv1alpha1.EnrichmentJob)
-				mu.Lock()
-				writes = append(writes, fmt.Sprintf("%s@%d", obj.Status.Phase, obj.Status.QueueVersion))
-				mu.Unlock()
-			}
-		}
-	}()
-
+	writes := f.watchWrites(g, job)
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
 	leased := f.leaseOne(g, q, "w")
 	for tick := 1; tick <= 10; tick++ {
@@ -585,12 +587,74 @@ func TestWriteBudgetOfOneJob(t *testing.T) {
 		_, err = q.Heartbeat(ctx, leased.ID, leased.Token, 30*time.Second)
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	_, err = q.Complete(ctx, leased.ID, leased.Token, nil)
+	_, err := q.Complete(ctx, leased.ID, leased.Token, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseCompleted))
 	time.Sleep(2 * time.Second) // a resync passes: it must not write
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("writes to the job after create: %d %v", len(writes), writes)
-	g.Expect(len(writes)).To(BeNumerically("<=", 5))
+	t.Logf("writes to the job after create: %d %v", len(writes()), writes())
+	g.Expect(len(writes())).To(BeNumerically("<=", 5))
+}
+
+// watchWrites records each write to job's CR from now on, as phase@queueVersion.
+func (f *fixture) watchWrites(g Gomega, job *jobsv1alpha1.EnrichmentJob) func() []string {
+	ctx, cancel := context.WithCancel(context.Background())
+	f.t.Cleanup(cancel)
+	w, err := env.WatchClient().Watch(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(f.ns),
+		client.MatchingFields{"metadata.name": job.Name})
+	g.Expect(err).NotTo(HaveOccurred())
+	var writes []string
+	var mu sync.Mutex
+	go func() {
+		defer w.Stop()
+		for e := range w.ResultChan() {
+			if e.Type == watch.Modified {
+				obj := e.Object.(*jobsv1alpha1.EnrichmentJob)
+				mu.Lock()
+				writes = append(writes, fmt.Sprintf("%s@%d", obj.Status.Phase, obj.Status.QueueVersion))
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), writes...)
+	}
+}
+
+// The controller leaves a lagging status to the worker for the status grace: a job that a
+// worker starts and ends within it is written once, by its worker, and never shows Waiting; a
+// job nobody starts is shown Waiting once the grace has passed.
+func TestAJobStartedWithinTheStatusGraceIsNeverWrittenWaiting(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	const grace = 2 * time.Second
+	opts := testOptions()
+	opts.StatusGrace = grace
+	f := newFixture(t, nil, opts)
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+
+	fast := f.enrichmentJob("enrich-grace-fast")
+	fast.Finalizers = []string{jobsv1alpha1.Finalizer} // as the facade creates jobs
+	writes := f.watchWrites(g, fast)
+	f.create(fast)
+	leased := f.leaseOne(g, q, "w")
+	_, err := q.Complete(ctx, leased.ID, leased.Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	record, err := q.Get(ctx, leased.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	// The worker writes the end it made, as its status writer does.
+	obj := &jobsv1alpha1.EnrichmentJob{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(fast), obj)).To(Succeed())
+	_, err = jobstatus.Sync(ctx, env.Client, obj, record)
+	g.Expect(err).NotTo(HaveOccurred())
+	want := []string{fmt.Sprintf("Completed@%d", record.Version)}
+	g.Eventually(writes).WithTimeout(timeout).Should(Equal(want))
+	g.Consistently(writes).WithTimeout(2 * grace).Should(Equal(want))
+
+	idle := f.enrichmentJob("enrich-grace-idle")
+	f.create(idle)
+	g.Consistently(f.phase(idle)).WithTimeout(grace / 2).Should(BeEmpty())
+	g.Eventually(f.phase(idle)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
 }

@@ -41,6 +41,11 @@ type Options struct {
 	WorkerImage string
 	// RedisURL is given to the workers (REDIS_URL) unless their template sets it.
 	RedisURL string
+	// StatusGrace is how long the controller leaves a job's CR lagging its record before it
+	// writes the status itself: the worker writes its own transitions within its start delay
+	// (workers.DefaultStartWriteDelay, which must stay below it), and a job started within the
+	// grace never has its Waiting written. Zero writes at once.
+	StatusGrace time.Duration
 	// History receives each finished job's row before its CR expires, and tells a job that
 	// completed from one that Redis lost before it ran (nil: only the workers write the
 	// history, and a lost record is always enqueued again).
@@ -74,9 +79,13 @@ func DefaultOptions() Options {
 		HousekeepingInterval: 5 * time.Second,
 		OrphanAge:            time.Minute,
 		MaxStalls:            1,
+		StatusGrace:          DefaultStatusGrace,
 		Clock:                clock.RealClock{},
 	}
 }
+
+// DefaultStatusGrace is Options.StatusGrace in production.
+const DefaultStatusGrace = 2 * time.Second
 
 // jobKind is a job kind as the controllers run it: the kind, and the channel through which
 // the engine's events (followed by the housekeeping) bring its jobs back to its reconciler.
@@ -117,6 +126,7 @@ func setupJobKind(mgr ctrl.Manager, engine *queue.Engine, opts Options, kind *jo
 		engine:   engine,
 		recorder: mgr.GetEventRecorder("queue-operator"),
 		clock:    opts.Clock,
+		lag:      newStatusLag(opts.StatusGrace),
 		opts:     opts,
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -72,6 +72,7 @@ func NewPool(q *queue.Queue, processor Processor, opts ...Option) *Pool {
 
 type noStatus struct{}
 
+func (noStatus) Started(string)    {}
 func (noStatus) Transition(string) {}
 func (noStatus) Progress(string)   {}
 
@@ -207,7 +208,7 @@ func (p *Pool) releaseStrays(ctx context.Context, held *heldJobs) error {
 // run processes one leased job and ends its lease: complete, fail, or hand back.
 func (p *Pool) run(ctx context.Context, record *queue.Record) {
 	log := p.log.WithValues("job", record.ID, "attempt", record.AttemptsMade+1)
-	p.status.Transition(record.ID)
+	p.status.Started(record.ID)
 	timeout := record.Timeout
 	if timeout <= 0 {
 		timeout = p.defaultTimeout

@@ -134,6 +134,39 @@ func (f *fixture) status(job *jobsv1alpha1.EnrichmentJob) func() jobsv1alpha1.Jo
 	}
 }
 
+// watchPhases records the phase of each status write to job's CR from now on.
+func (f *fixture) watchPhases(job *jobsv1alpha1.EnrichmentJob) func() []jobsv1alpha1.JobPhase {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f.t.Cleanup(cancel)
+	w, err := env.WatchClient().Watch(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(f.ns),
+		client.MatchingFields{"metadata.name": job.Name})
+	if err != nil {
+		f.t.Fatalf("watch %s: %v", job.Name, err)
+	}
+	var mu sync.Mutex
+	var phases []jobsv1alpha1.JobPhase
+	go func() {
+		defer w.Stop()
+		var version int64
+		for e := range w.ResultChan() {
+			obj, ok := e.Object.(*jobsv1alpha1.EnrichmentJob)
+			if !ok || obj.Status.QueueVersion == version {
+				continue
+			}
+			version = obj.Status.QueueVersion
+			mu.Lock()
+			phases = append(phases, obj.Status.Phase)
+			mu.Unlock()
+		}
+	}()
+	return func() []jobsv1alpha1.JobPhase {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]jobsv1alpha1.JobPhase(nil), phases...)
+	}
+}
+
 func TestJobCompletesWithProgressOnTheCR(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)

@@ -17,11 +17,19 @@ import (
 
 // StatusSink hears which jobs' CRs should follow their Redis records.
 type StatusSink interface {
+	// Started: the job's attempt started; its CR is written after the start delay, so a job that
+	// ends within it costs one write, of its end.
+	Started(id string)
 	// Transition: the job changed phase; its CR is written as soon as it can be.
 	Transition(id string)
 	// Progress: the job progressed; its CR is written at most every progress interval.
 	Progress(id string)
 }
+
+// DefaultStartWriteDelay is how long a started job's Active status waits for the job's end: an
+// attempt that ends within it never has its Active written. It stays below the controller's
+// status grace (controllers.DefaultStatusGrace), so the worker, not the controller, writes it.
+const DefaultStartWriteDelay = time.Second
 
 // CRStatusWriter writes job CR status from the Redis record, in the background, so the pool
 // never waits on the kube-apiserver. Each write reads the newest record, so an outage or a burst of
@@ -31,6 +39,7 @@ type CRStatusWriter struct {
 	queue            *queue.Queue
 	newObj           func() jobsv1alpha1.JobObject
 	progressInterval time.Duration
+	startDelay       time.Duration
 	log              logr.Logger
 
 	writing   sync.Mutex // one writeDue at a time (Run and Flush)
@@ -50,20 +59,43 @@ type pendingWrite struct {
 
 var _ StatusSink = &CRStatusWriter{}
 
-// NewCRStatusWriter writes the CRs (made by newObj) of q's jobs through c.
-func NewCRStatusWriter(c client.Client, q *queue.Queue, newObj func() jobsv1alpha1.JobObject, progressInterval time.Duration, log logr.Logger) *CRStatusWriter {
-	return &CRStatusWriter{client: c, queue: q, newObj: newObj, progressInterval: progressInterval, log: log,
-		pending: map[string]*pendingWrite{}, lastWrite: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+// StatusWriterOption tunes a CRStatusWriter.
+type StatusWriterOption func(*CRStatusWriter)
+
+// WithStartWriteDelay sets how long a started job's Active status waits for its end
+// (DefaultStartWriteDelay; zero writes it at once).
+func WithStartWriteDelay(d time.Duration) StatusWriterOption {
+	return func(w *CRStatusWriter) { w.startDelay = d }
 }
+
+// NewCRStatusWriter writes the CRs (made by newObj) of q's jobs through c.
+func NewCRStatusWriter(c client.Client, q *queue.Queue, newObj func() jobsv1alpha1.JobObject, progressInterval time.Duration,
+	log logr.Logger, opts ...StatusWriterOption) *CRStatusWriter {
+	w := &CRStatusWriter{client: c, queue: q, newObj: newObj, progressInterval: progressInterval, startDelay: DefaultStartWriteDelay,
+		log: log, pending: map[string]*pendingWrite{}, lastWrite: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(w)
+	}
+	return w
+}
+
+// Started schedules a write after the start delay; the job's end, if it comes first, takes its
+// place.
+func (w *CRStatusWriter) Started(id string) { w.schedule(id, time.Now().Add(w.startDelay)) }
 
 // Transition schedules a write now.
 func (w *CRStatusWriter) Transition(id string) { w.schedule(id, time.Now()) }
 
-// Progress schedules a write one progress interval after the job's last write.
+// Progress schedules a write one progress interval after the job's last write, and, for a job
+// not written since it started, no sooner than its start write.
 func (w *CRStatusWriter) Progress(id string) {
 	w.mu.Lock()
-	last := w.lastWrite[id]
+	last, written := w.lastWrite[id]
 	w.mu.Unlock()
+	if !written {
+		w.Started(id)
+		return
+	}
 	w.schedule(id, last.Add(w.progressInterval))
 }
 

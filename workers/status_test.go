@@ -48,3 +48,33 @@ func TestStatusWriterForgetsJobsHandedOff(t *testing.T) {
 	}
 	g.Eventually(writer.TrackedJobs).WithTimeout(timeout).Should(BeZero(), "jobs handed off are forgotten")
 }
+
+// A job's start is written only once it has run for the start delay: one that ends sooner costs
+// its CR one status write, of its end, and one that runs longer shows Active while it runs.
+func TestAJobThatEndsWithinTheStartDelayWritesOnlyItsEnd(t *testing.T) {
+	cases := []struct {
+		name       string
+		runFor     time.Duration
+		wantPhases []jobsv1alpha1.JobPhase
+	}{
+		{"ends at once", 0, []jobsv1alpha1.JobPhase{jobsv1alpha1.PhaseCompleted}},
+		{"ends after the delay", 2 * workers.DefaultStartWriteDelay,
+			[]jobsv1alpha1.JobPhase{jobsv1alpha1.PhaseActive, jobsv1alpha1.PhaseCompleted}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			f := newFixture(t)
+			job := f.job(fmt.Sprintf("enrich-start-delay-%d", i))
+			phases := f.watchPhases(job)
+			f.run(workers.ProcessorFunc(func(ctx context.Context, _ workers.Task, progress workers.Progress) ([]byte, error) {
+				progress(10, "started")
+				time.Sleep(tc.runFor)
+				return nil, nil
+			}))
+			g.Eventually(f.status(job)).WithTimeout(timeout).Should(HaveField("Phase", jobsv1alpha1.PhaseCompleted))
+			g.Eventually(phases).WithTimeout(timeout).Should(Equal(tc.wantPhases))
+			g.Consistently(phases).WithTimeout(2 * workers.DefaultStartWriteDelay).Should(Equal(tc.wantPhases))
+		})
+	}
+}

@@ -141,6 +141,18 @@ func printReport(out io.Writer, f flags, rows []rateRow, procs []proc) {
 	row("  total", func(r rateRow) string {
 		return fmt.Sprintf("%.2f | %.2f", perJob(r, total(r.done)-total(r.before)), perJob(r, total(r.gone)-total(r.before)))
 	})
+	writes := func(s snapshot) float64 {
+		t := 0.0
+		for k, v := range s.requests {
+			if isWrite(k) {
+				t += v
+			}
+		}
+		return t
+	}
+	row("  writes (create, patch, update, delete)", func(r rateRow) string {
+		return fmt.Sprintf("%.2f | %.2f", perJob(r, writes(r.done)-writes(r.before)), perJob(r, writes(r.gone)-writes(r.before)))
+	})
 	row("etcd in-use growth/live job", func(r rateRow) string {
 		return fmt.Sprintf("%.0f B", perJob(r, r.done.etcdInUse-r.before.etcdInUse))
 	})
@@ -172,4 +184,13 @@ func printReport(out io.Writer, f flags, rows []rateRow, procs []proc) {
 			fmt.Fprintf(out, "rate %g: first error: %s\n", r.rate, r.s.firstErr)
 		}
 	}
+}
+
+// isWrite says whether a request count key ("resource VERB") is of a verb that writes.
+func isWrite(key string) bool {
+	switch key[strings.LastIndexByte(key, ' ')+1:] {
+	case "POST", "PUT", "PATCH", "DELETE", "APPLY":
+		return true
+	}
+	return false
 }

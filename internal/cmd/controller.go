@@ -38,6 +38,7 @@ func (o *controllerOptions) command() *cobra.Command {
 	f.DurationVar(&mc.Options.HousekeepingInterval, "housekeeping-interval", mc.Options.HousekeepingInterval, "stalled-lease and retention sweep interval")
 	bindEnvString(f, &mc.Options.WorkerImage, "worker-image", "WORKER_IMAGE", controllers.DefaultWorkerImage, "image of the worker Deployments when a JobQueue names none")
 	f.IntVar(&mc.Options.MaxStalls, "max-stalls", mc.Options.MaxStalls, "times a job may lose its worker before it fails")
+	f.DurationVar(&mc.Options.StatusGrace, "status-grace", mc.Options.StatusGrace, "how long a job's status may lag its record before the controller writes it (the worker writes its own transitions sooner)")
 	return cmd
 }
 
