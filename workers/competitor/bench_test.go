@@ -48,9 +48,8 @@ func BenchmarkProcess60Hotels(b *testing.B) {
 	b.ReportMetric(60, "hotels/op")
 }
 
-// BenchmarkParse3Pages parses three recorded pages of 20 hotels (the JSON the fake serves),
-// without HTTP or PostgreSQL.
-func BenchmarkParse3Pages(b *testing.B) {
+// recordPages fetches the three pages of 20 hotels the fake SerpApi serves for a search of 60.
+func recordPages(b *testing.B) [][]byte {
 	api := fakeserpapi.New(fakeserpapi.WithAPIKey(testKey), fakeserpapi.WithHotels(fakeserpapi.DemoHotels(60, 2, 1)...))
 	defer api.Close()
 	var pages [][]byte
@@ -68,19 +67,56 @@ func BenchmarkParse3Pages(b *testing.B) {
 		_ = json.Unmarshal(body, &r)
 		token = r.Pagination.NextPageToken
 	}
+	return pages
+}
+
+// parsePages reads the recorded pages as Search does.
+func parsePages(b *testing.B, pages [][]byte) []Hotel {
+	var hotels []Hotel
+	for _, page := range pages {
+		var r serpResponse
+		if err := json.Unmarshal(page, &r); err != nil {
+			b.Fatal(err)
+		}
+		hotels = append(hotels, r.hotels("EUR")...)
+	}
+	if len(hotels) != 60 {
+		b.Fatalf("%d hotels, want 60", len(hotels))
+	}
+	return hotels
+}
+
+// BenchmarkParse3Pages parses three recorded pages of 20 hotels, without HTTP or PostgreSQL.
+func BenchmarkParse3Pages(b *testing.B) {
+	pages := recordPages(b)
 	b.SetBytes(int64(len(pages[0]) + len(pages[1]) + len(pages[2])))
 	b.ReportAllocs()
 	for b.Loop() {
-		n := 0
-		for _, page := range pages {
-			var r serpResponse
-			if err := json.Unmarshal(page, &r); err != nil {
-				b.Fatal(err)
-			}
-			n += len(r.hotels("EUR"))
+		parsePages(b, pages)
+	}
+}
+
+// BenchmarkParseAndStore3Pages is one job's own work without the provider's HTTP: three recorded
+// pages parsed, the job's 60 rows replaced in PostgreSQL (one transaction), and the statistics.
+func BenchmarkParseAndStore3Pages(b *testing.B) {
+	ctx := context.Background()
+	db := openStore(b)
+	pages := recordPages(b)
+	id := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	if _, err := db.UpsertProperty(ctx, store.Property{ID: id, UserID: "user-1"}); err != nil {
+		b.Fatal(err)
+	}
+	search := store.CompetitorSearch{Namespace: "bench", JobID: id, PropertyID: id, CheckIn: day("2026-07-01"),
+		CheckOut: day("2026-07-03"), Adults: 2}
+	b.ReportAllocs()
+	for b.Loop() {
+		hotels := parsePages(b, pages)
+		if err := db.ReplaceCompetitorPrices(ctx, search, storePrices(hotels)); err != nil {
+			b.Fatal(err)
 		}
-		if n != 60 {
-			b.Fatalf("%d hotels, want 60", n)
+		if s := summarize(SourceSerpAPI, 3, hotels, "EUR", ptr(150.0)); s.Priced != 60 {
+			b.Fatalf("%d priced, want 60", s.Priced)
 		}
 	}
+	b.ReportMetric(60, "hotels/op")
 }
