@@ -207,3 +207,18 @@ func TestCurrencyOf(t *testing.T) {
 		}
 	}
 }
+
+func TestSerpAPIKeepsAHotelListedOnTwoPagesOnce(t *testing.T) {
+	again := threeHotels[0]
+	again.Nightly = ptr(999.0)
+	api := fakeserpapi.New(fakeserpapi.WithAPIKey(testKey), fakeserpapi.WithPageSize(2),
+		fakeserpapi.WithHotels(threeHotels[0], threeHotels[1], again))
+	defer api.Close()
+	hotels, err := NewSerpAPI(WithBaseURL(api.Endpoint())).Search(context.Background(), testSearch(), func(int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hotels) != 2 || *hotels[0].NightlyRate != 120 {
+		t.Errorf("hotels %+v: want tok-a once, as first listed, and tok-b", hotels)
+	}
+}
