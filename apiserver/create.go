@@ -56,7 +56,8 @@ func (s *Server) createCompetitor(c *gin.Context) {
 	var req competitorRequest
 	s.create(c, jobsv1alpha1.QueueCompetitor, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
 		return &jobsv1alpha1.CompetitorJob{Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common,
-			Location: req.Location, CheckIn: req.CheckIn, CheckOut: req.CheckOut, Adults: req.Adults}}, nil
+			Location: req.Location, CheckIn: req.CheckIn, CheckOut: req.CheckOut, Adults: req.Adults,
+			Currency: req.Currency, CredentialSecretName: req.CredentialSecretName}}, nil
 	})
 }
 

@@ -168,6 +168,7 @@ func TestAnotherUsersJobIsAbsentOnEveryRoute(t *testing.T) {
 	for _, route := range []struct{ method, path string }{
 		{http.MethodGet, "/api/jobs/%s"},
 		{http.MethodGet, "/api/jobs/%s/events"},
+		{http.MethodGet, "/api/jobs/%s/result"},
 		{http.MethodPost, "/api/jobs/%s/retry"},
 		{http.MethodDelete, "/api/jobs/%s"},
 	} {

@@ -59,6 +59,9 @@ type competitorRequest struct {
 	CheckIn  string `json:"checkIn"`
 	CheckOut string `json:"checkOut"`
 	Adults   int32  `json:"adults"`
+	Currency string `json:"currency"`
+	// CredentialSecretName names the job's SerpApi key Secret; the key itself is never sent.
+	CredentialSecretName string `json:"credentialSecretName"`
 }
 
 type analyticsRequest struct {

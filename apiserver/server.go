@@ -144,6 +144,7 @@ func (s *Server) routes() http.Handler {
 	api.GET("/jobs", s.listJobs)
 	api.GET("/jobs/dlq/list", s.listDeadLetters)
 	api.GET("/jobs/:jobId", s.getJob)
+	api.GET("/jobs/:jobId/result", s.getJobResult)
 	api.GET(strings.TrimPrefix(eventsRoute, "/api"), s.jobEvents)
 	api.POST("/jobs/:jobId/retry", s.retryJob)
 	api.DELETE("/jobs/:jobId", s.cancelJob)

@@ -21,9 +21,9 @@ func TestConstraintViolationsAreClearErrors(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	mustProperty(t, s, "p1", "u1")
-	search := store.CompetitorSearch{JobID: "competitor-1", PropertyID: "p1", CheckIn: day("2026-07-01"),
+	search := store.CompetitorSearch{Namespace: "jengu", JobID: "competitor-1", PropertyID: "p1", CheckIn: day("2026-07-01"),
 		CheckOut: day("2026-07-03"), Adults: 2}
-	price := []store.CompetitorPrice{{HotelID: "h1", HotelName: "Hotel One", Price: 100, Currency: "EUR"}}
+	price := []store.CompetitorPrice{{HotelID: "h1", HotelName: "Hotel One", Price: ptr(100.0), Currency: "EUR"}}
 	job := store.JobResult{JobID: "enrich-1", Queue: "enrichment", Namespace: "jengu", UserID: "u1",
 		PropertyID: "p1", Status: store.JobCompleted, Attempts: 1, CreatedAt: testNow}
 	features := func(mutate func(*store.PricingFeatures)) []store.PricingFeatures {
@@ -167,33 +167,47 @@ func TestConstraintViolationsAreClearErrors(t *testing.T) {
 			write: func() error {
 				bad := search
 				bad.CheckOut = day("2026-06-30")
-				return s.UpsertCompetitorPrices(ctx, bad, price)
+				return s.ReplaceCompetitorPrices(ctx, bad, price)
 			},
 			wantConstraint: "competitor_prices_stay_order",
-			wantMsg:        []string{"upsert competitor prices of job competitor-1"},
+			wantMsg:        []string{"replace competitor prices of job jengu/competitor-1"},
 		},
 		{
 			name: "competitor search without adults",
 			write: func() error {
 				bad := search
 				bad.Adults = 0
-				return s.UpsertCompetitorPrices(ctx, bad, price)
+				return s.ReplaceCompetitorPrices(ctx, bad, price)
 			},
 			wantConstraint: "competitor_prices_adults_range",
 		},
 		{
 			name: "currency not ISO 4217",
 			write: func() error {
-				return s.UpsertCompetitorPrices(ctx, search, []store.CompetitorPrice{{HotelID: "h1", Price: 1, Currency: "euro"}})
+				return s.ReplaceCompetitorPrices(ctx, search, []store.CompetitorPrice{{HotelID: "h1", Price: ptr(1.0), Currency: "euro"}})
 			},
 			wantConstraint: "competitor_prices_currency_format",
+		},
+		{
+			name: "competitor rating above 5",
+			write: func() error {
+				return s.ReplaceCompetitorPrices(ctx, search, []store.CompetitorPrice{{HotelID: "h1", Currency: "EUR", OverallRating: ptr(9.1)}})
+			},
+			wantConstraint: "competitor_prices_overall_rating_range",
+		},
+		{
+			name: "competitor hotel class 7",
+			write: func() error {
+				return s.ReplaceCompetitorPrices(ctx, search, []store.CompetitorPrice{{HotelID: "h1", Currency: "EUR", HotelClass: ptr(7)}})
+			},
+			wantConstraint: "competitor_prices_hotel_class_range",
 		},
 		{
 			name: "competitor prices of an unknown property",
 			write: func() error {
 				bad := search
 				bad.PropertyID = "ghost"
-				return s.UpsertCompetitorPrices(ctx, bad, price)
+				return s.ReplaceCompetitorPrices(ctx, bad, price)
 			},
 			wantConstraint: "competitor_prices_property_fk",
 		},

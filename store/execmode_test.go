@@ -153,22 +153,22 @@ func exerciseStore(t *testing.T, s *store.Store) {
 		t.Errorf("ListPricingRows (-want +got):\n%s", diff)
 	}
 
-	search := store.CompetitorSearch{JobID: "competitor-1", PropertyID: propertyID,
+	search := store.CompetitorSearch{Namespace: "jengu", JobID: "competitor-1", PropertyID: propertyID,
 		CheckIn: first, CheckOut: first.AddDate(0, 0, 2), Adults: 2}
 	fetched := time.Date(2026, 1, 1, 8, 0, 0, 999, kiritimati)
-	if err := s.UpsertCompetitorPrices(ctx, search, []store.CompetitorPrice{
-		{HotelID: "h'1", HotelName: "L'Hôtel \"Royal\"", Price: 199.99, Currency: "AUD", FetchedAt: fetched},
-		{HotelID: "h2", HotelName: "", Price: 0, Currency: "AUD"},
+	if err := s.ReplaceCompetitorPrices(ctx, search, []store.CompetitorPrice{
+		{HotelID: "h'1", HotelName: "L'Hôtel \"Royal\"", Price: ptr(199.99), Currency: "AUD", FetchedAt: fetched},
+		{HotelID: "h2", HotelName: "", Price: ptr(0.0), Currency: "AUD"},
 	}); err != nil {
-		t.Fatalf("UpsertCompetitorPrices: %v", err)
+		t.Fatalf("ReplaceCompetitorPrices: %v", err)
 	}
-	prices, err := s.ListCompetitorPrices(ctx, search.JobID)
+	prices, err := s.ListCompetitorPrices(ctx, search.Namespace, search.JobID)
 	if err != nil {
 		t.Fatalf("ListCompetitorPrices: %v", err)
 	}
 	wantPrices := []store.CompetitorPrice{
-		{HotelID: "h2", HotelName: "", Price: 0, Currency: "AUD", FetchedAt: testNow},
-		{HotelID: "h'1", HotelName: "L'Hôtel \"Royal\"", Price: 199.99, Currency: "AUD",
+		{HotelID: "h2", HotelName: "", Price: ptr(0.0), Currency: "AUD", FetchedAt: testNow},
+		{HotelID: "h'1", HotelName: "L'Hôtel \"Royal\"", Price: ptr(199.99), Currency: "AUD",
 			FetchedAt: fetched.UTC().Truncate(time.Microsecond)},
 	}
 	if diff := cmp.Diff(wantPrices, prices); diff != "" {

@@ -43,9 +43,9 @@ func competitorProcessor(db *store.Store, work time.Duration) workers.Processor 
 		checkOut, _ := time.Parse(time.DateOnly, spec.CheckOut)
 		var prices []store.CompetitorPrice
 		for i := range hotels {
-			prices = append(prices, store.CompetitorPrice{HotelID: fmt.Sprintf("hotel-%d", i), HotelName: "Hotel", Price: 100 + float64(i), Currency: "EUR"})
+			prices = append(prices, store.CompetitorPrice{HotelID: fmt.Sprintf("hotel-%d", i), HotelName: "Hotel", Price: ptr(100 + float64(i)), Currency: "EUR"})
 		}
-		err := db.UpsertCompetitorPrices(ctx, store.CompetitorSearch{JobID: job.ID, PropertyID: spec.PropertyID,
+		err := db.ReplaceCompetitorPrices(ctx, store.CompetitorSearch{Namespace: job.Namespace, JobID: job.ID, PropertyID: spec.PropertyID,
 			CheckIn: checkIn, CheckOut: checkOut, Adults: int(spec.Adults)}, prices)
 		if err != nil {
 			return nil, err
@@ -141,7 +141,7 @@ func TestKilledWorkerProcessLosesNoJob(t *testing.T) {
 
 	first := f.startWorkerProcess("worker-a", time.Hour)
 	g.Eventually(func() string { r, _ := q.Get(ctx, job.Name); return r.Worker }).WithTimeout(timeout).Should(Equal("worker-a"))
-	g.Eventually(func() int { rows, _ := db.ListCompetitorPrices(ctx, job.Name); return len(rows) }).WithTimeout(timeout).Should(Equal(hotels))
+	g.Eventually(func() int { rows, _ := db.ListCompetitorPrices(ctx, job.Namespace, job.Name); return len(rows) }).WithTimeout(timeout).Should(Equal(hotels))
 	g.Expect(first.Process.Kill()).To(Succeed())
 	_ = first.Wait()
 
@@ -157,7 +157,7 @@ func TestKilledWorkerProcessLosesNoJob(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(record.Worker).To(Equal("worker-b"))
 	g.Expect(record.AttemptsMade).To(Equal(2), "the killed worker's attempt counts")
-	rows, err := db.ListCompetitorPrices(ctx, job.Name)
+	rows, err := db.ListCompetitorPrices(ctx, job.Namespace, job.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(rows).To(HaveLen(hotels), "each row exactly once after the re-run")
 }
@@ -180,3 +180,4 @@ func TestSIGTERMHandsTheJobBackAndExitsZero(t *testing.T) {
 	g.Expect(record.State).To(Equal(queue.StateWaiting))
 	g.Expect(record.AttemptsMade).To(BeZero())
 }
+func ptr[T any](v T) *T { return &v }

@@ -41,7 +41,7 @@ var ErrNoProcessor = errors.New("no processor for this queue")
 func (r Registry) For(queueName jobsv1alpha1.QueueName) (NewProcessorFunc, error) {
 	newProcessor, ok := r[queueName]
 	if !ok || newProcessor == nil {
-		return nil, fmt.Errorf("queue %queueName: %w", queueName, ErrNoProcessor)
+		return nil, fmt.Errorf("queue %s: %w", queueName, ErrNoProcessor)
 	}
 	return newProcessor, nil
 }
@@ -54,7 +54,7 @@ func (r Registry) New(queueName jobsv1alpha1.QueueName, deps ProcessorDeps) (Pro
 	}
 	p, err := newProcessor(deps)
 	if err != nil {
-		return nil, fmt.Errorf("queue %queueName: build its processor: %w", queueName, err)
+		return nil, fmt.Errorf("queue %s: build its processor: %w", queueName, err)
 	}
 	return p, nil
 }

@@ -29,8 +29,9 @@ func TestRegistry(t *testing.T) {
 	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment, jobsv1alpha1.QueueAnalytics}, r.Queues()); diff != "" {
 		t.Errorf("Queues() (-want +got):\n%s", diff)
 	}
-	if _, err := r.For(jobsv1alpha1.QueueCompetitor); !errors.Is(err, workers.ErrNoProcessor) {
-		t.Errorf("For(competitor) = %v, want ErrNoProcessor", err)
+	if _, err := r.For(jobsv1alpha1.QueueCompetitor); !errors.Is(err, workers.ErrNoProcessor) ||
+		err.Error() != "queue competitor: no processor for this queue" {
+		t.Errorf("For(competitor) = %v, want ErrNoProcessor naming the queue", err)
 	}
 	if _, err := r.New(jobsv1alpha1.QueueCompetitor, workers.ProcessorDeps{}); !errors.Is(err, workers.ErrNoProcessor) {
 		t.Errorf("New(competitor) = %v, want ErrNoProcessor", err)

@@ -7,7 +7,7 @@ import (
 // CompetitorJobSpec asks for competitors' prices around a property for a stay (the seed's
 // CompetitorJobData).
 // +kubebuilder:validation:XValidation:rule="self.checkOut > self.checkIn",message="checkOut must be after checkIn",fieldPath=".checkOut"
-// +kubebuilder:validation:XValidation:rule="self.location == oldSelf.location && self.checkIn == oldSelf.checkIn && self.checkOut == oldSelf.checkOut && self.adults == oldSelf.adults",message="spec is immutable except priority"
+// +kubebuilder:validation:XValidation:rule=`self.location == oldSelf.location && self.checkIn == oldSelf.checkIn && self.checkOut == oldSelf.checkOut && self.adults == oldSelf.adults && (has(self.currency) ? self.currency : "") == (has(oldSelf.currency) ? oldSelf.currency : "") && (has(self.credentialSecretName) ? self.credentialSecretName : "") == (has(oldSelf.credentialSecretName) ? oldSelf.credentialSecretName : "")`,message="spec is immutable except priority"
 // +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1)",message="spec is immutable except priority"
 type CompetitorJobSpec struct {
 	JobCommonSpec `json:",inline"`
@@ -35,6 +35,22 @@ type CompetitorJobSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=30
 	Adults int32 `json:"adults"`
+
+	// currency is the ISO 4217 code to price in (e.g. EUR), the currency of the property's own
+	// prices it is compared with. Empty: the worker's SERPAPI_CURRENCY, else USD (the
+	// provider's default).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[A-Z]{3}$`
+	// +kubebuilder:validation:MaxLength=3
+	Currency string `json:"currency,omitempty"`
+
+	// credentialSecretName names a Secret in the job's namespace, labelled
+	// jobs.jengu.io/credential=true, whose key serpApiKey is the hotel-price API's key (else the
+	// worker's SERPAPI_API_KEY). API keys are never put in a spec.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	CredentialSecretName string `json:"credentialSecretName,omitempty"`
 }
 
 // +kubebuilder:object:root=true

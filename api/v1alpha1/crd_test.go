@@ -139,6 +139,8 @@ func TestInvalidObjectsAreRejectedWithTheSchemaMessage(t *testing.T) {
 		}), []string{"spec.location.longitude", "should be greater than or equal to -180"}},
 		{"country code not alpha-2", edit(validEnrichment, func(s map[string]any) { s["countryCode"] = "ESP" }),
 			[]string{"spec.countryCode", "should match"}},
+		{"currency not ISO 4217", edit(validCompetitor, func(s map[string]any) { s["currency"] = "eur" }),
+			[]string{"spec.currency", "should match"}},
 		{"adults 0", edit(validCompetitor, func(s map[string]any) { s["adults"] = 0 }),
 			[]string{"spec.adults", "should be greater than or equal to 1"}},
 		{"adults 31", edit(validCompetitor, func(s map[string]any) { s["adults"] = 31 }),
@@ -221,6 +223,8 @@ func TestSpecIsImmutableExceptPriority(t *testing.T) {
 		{"countryCode may not be added", validEnrichment, func(s map[string]any) { s["countryCode"] = "DE" }, false, "spec is immutable except priority"},
 		{"timeoutSeconds may not be added", validCompetitor, func(s map[string]any) { s["timeoutSeconds"] = int64(60) }, false, "spec is immutable except priority"},
 		{"adults may not", validCompetitor, func(s map[string]any) { s["adults"] = int64(3) }, false, "spec is immutable except priority"},
+		{"currency may not be added", validCompetitor, func(s map[string]any) { s["currency"] = "GBP" }, false, "spec is immutable except priority"},
+		{"credentialSecretName may not be added", validCompetitor, func(s map[string]any) { s["credentialSecretName"] = "serpapi" }, false, "spec is immutable except priority"},
 		{"params may not be added", validAnalytics, func(s map[string]any) { s["params"] = map[string]any{"a": "b"} }, false, "spec is immutable except priority"},
 		{"queue may not", validJobQueue, func(s map[string]any) { s["queue"] = "enrichment" }, false, "queue is immutable"},
 	}

@@ -230,8 +230,8 @@ func TestWorkerRefusals(t *testing.T) {
 		wantIs  error
 	}{
 		{name: "no queue", args: []string{"worker"}, wantErr: `required flag(s) "queue" not set`},
-		{name: "a queue without a processor", args: []string{"worker", "--queue", "competitor"},
-			wantErr: "the competitor processor is not built yet", wantIs: workers.ErrNoProcessor},
+		{name: "a queue without a processor", args: []string{"worker", "--queue", "analytics-heavy"},
+			wantErr: "the analytics-heavy processor is not built yet", wantIs: workers.ErrNoProcessor},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,7 +273,7 @@ func TestDevFlags(t *testing.T) {
 }
 
 func TestProcessors(t *testing.T) {
-	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment}, processors.Queues()); diff != "" {
+	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment, jobsv1alpha1.QueueCompetitor}, processors.Queues()); diff != "" {
 		t.Errorf("queues with a processor (-want +got):\n%s", diff)
 	}
 	for _, q := range processors.Queues() {

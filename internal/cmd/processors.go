@@ -3,6 +3,7 @@ package cmd
 import (
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/workers"
+	"github.com/jengu/queue-operator/workers/competitor"
 	"github.com/jengu/queue-operator/workers/enrichment"
 )
 
@@ -11,4 +12,5 @@ import (
 // workers, because the processor packages import workers.
 var processors = workers.Registry{
 	jobsv1alpha1.QueueEnrichment: enrichment.New,
+	jobsv1alpha1.QueueCompetitor: competitor.New,
 }

@@ -25,29 +25,7 @@ import (
 func TestEnrichmentThroughTheRESTAPI(t *testing.T) {
 	g := NewWithT(t)
 	sys := newSystem(t, g)
-	secret := []byte("e2e-jwt-secret-e2e-jwt-secret-e2e-jwt")
-
-	facade, err := apiserver.Connect(sys.ctx, env.Config, apiserver.Config{Namespace: sys.ns, Redis: sys.rdb, Store: sys.db,
-		JWTSecret: secret}, apiserver.WithLogger(testr.New(t)))
-	g.Expect(err).NotTo(HaveOccurred())
-	go func() { _ = facade.Run(sys.ctx) }()
-	api := httptest.NewServer(facade.Handler())
-	defer api.Close()
-
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "user-1", "aud": "authenticated",
-		"exp": time.Now().Add(time.Hour).Unix()}).SignedString(secret)
-	g.Expect(err).NotTo(HaveOccurred())
-	call := func(method, path string) map[string]any {
-		req, _ := http.NewRequest(method, api.URL+path, strings.NewReader("{}"))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		g.Expect(err).NotTo(HaveOccurred())
-		defer resp.Body.Close()
-		var body map[string]any
-		g.Expect(json.NewDecoder(resp.Body).Decode(&body)).To(Succeed())
-		return body
-	}
+	call := restClient(t, g, sys, "user-1")
 
 	enqueued := call(http.MethodPost, "/api/files/"+sys.propertyID+"/enrich")
 	g.Expect(enqueued).To(HaveKeyWithValue("status", "queued"))
@@ -90,4 +68,36 @@ func TestEnrichmentThroughTheRESTAPI(t *testing.T) {
 	property, err := sys.db.GetProperty(sys.ctx, sys.propertyID)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(property.EnrichmentStatus).To(Equal(store.EnrichmentCompleted))
+}
+
+// restClient serves the REST facade for the system's namespace and returns a call as user with
+// a JSON body ("{}" when none), decoding the JSON answer (its HTTP status as "httpStatus").
+func restClient(t *testing.T, g Gomega, sys *system, user string) func(method, path string, body ...string) map[string]any {
+	secret := []byte("e2e-jwt-secret-e2e-jwt-secret-e2e-jwt")
+	facade, err := apiserver.Connect(sys.ctx, env.Config, apiserver.Config{Namespace: sys.ns, Redis: sys.rdb, Store: sys.db,
+		JWTSecret: secret}, apiserver.WithLogger(testr.New(t)))
+	g.Expect(err).NotTo(HaveOccurred())
+	go func() { _ = facade.Run(sys.ctx) }()
+	api := httptest.NewServer(facade.Handler())
+	t.Cleanup(api.Close)
+
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "aud": "authenticated",
+		"exp": time.Now().Add(time.Hour).Unix()}).SignedString(secret)
+	g.Expect(err).NotTo(HaveOccurred())
+	return func(method, path string, body ...string) map[string]any {
+		return callAPI(g, api.URL, token, method, path, append(body, "{}")[0])
+	}
+}
+
+func callAPI(g Gomega, base, token, method, path, body string) map[string]any {
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	var decoded map[string]any
+	g.Expect(json.NewDecoder(resp.Body).Decode(&decoded)).To(Succeed())
+	decoded["httpStatus"] = float64(resp.StatusCode)
+	return decoded
 }

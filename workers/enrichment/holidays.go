@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jengu/queue-operator/workers/outside"
 )
 
 // Holiday is one public holiday of a country.
@@ -78,12 +80,12 @@ func (c *CalendarificClient) Holidays(ctx context.Context, apiKey, country strin
 	}
 
 	var env calendarificResponse
-	envErr := json.Unmarshal(resp.body, &env)
+	envErr := json.Unmarshal(resp.Body, &env)
 	if err := c.statusError(resp, env, envErr); err != nil {
 		return nil, fmt.Errorf("holidays %s %d: %w", country, year, err)
 	}
 	if envErr != nil {
-		return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, envErr)}
+		return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.Status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, envErr)}
 	}
 
 	var body calendarificHolidays
@@ -91,7 +93,7 @@ func (c *CalendarificClient) Holidays(ctx context.Context, apiKey, country strin
 	// like that); anything else must be the object.
 	if raw := strings.TrimSpace(string(env.Response)); raw != "" && raw != "[]" && raw != "null" {
 		if err := json.Unmarshal(env.Response, &body); err != nil {
-			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, err)}
+			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.Status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, err)}
 		}
 	}
 
@@ -107,11 +109,11 @@ func (c *CalendarificClient) Holidays(ctx context.Context, apiKey, country strin
 		}
 		iso := h.Date.ISO
 		if len(iso) < len(dateLayout) {
-			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: holiday %q has date %q", ErrMalformedResponse, h.Name, iso)}
+			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.Status, Err: fmt.Errorf("%w: holiday %q has date %q", ErrMalformedResponse, h.Name, iso)}
 		}
 		d, err := parseDay(iso[:len(dateLayout)])
 		if err != nil {
-			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.status, Err: fmt.Errorf("%w: holiday %q: %w", ErrMalformedResponse, h.Name, err)}
+			return nil, &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: resp.Status, Err: fmt.Errorf("%w: holiday %q: %w", ErrMalformedResponse, h.Name, err)}
 		}
 		k := key{d, h.Name}
 		if seen[k] {
@@ -138,8 +140,8 @@ func (c *CalendarificClient) keepType(types []string) bool {
 // statusError maps a Calendarific answer to the package's outcomes. The code is the HTTP
 // status, or meta.code when the HTTP status is a 2xx but meta says otherwise (older
 // Calendarific answered errors with HTTP 200).
-func (c *CalendarificClient) statusError(resp *response, env calendarificResponse, envErr error) error {
-	code := resp.status
+func (c *CalendarificClient) statusError(resp *outside.Response, env calendarificResponse, envErr error) error {
+	code := resp.Status
 	if code >= 200 && code < 300 && envErr == nil && env.Meta.Code != 0 && env.Meta.Code != http.StatusOK {
 		code = env.Meta.Code
 	}
@@ -152,7 +154,7 @@ func (c *CalendarificClient) statusError(resp *response, env calendarificRespons
 	}
 	switch {
 	case code == http.StatusTooManyRequests:
-		return &APIError{Outcome: OutcomeRateLimited, Source: SourceCalendarific, StatusCode: http.StatusTooManyRequests, RetryAfter: c.o.retryAfter(resp.header), Reason: reason}
+		return &APIError{Outcome: OutcomeRateLimited, Source: SourceCalendarific, StatusCode: http.StatusTooManyRequests, RetryAfter: c.o.retryAfter(resp.Header), Reason: reason}
 	case code >= 500:
 		return &APIError{Outcome: OutcomeRetryable, Source: SourceCalendarific, StatusCode: code, Reason: reason}
 	default:

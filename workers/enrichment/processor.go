@@ -10,6 +10,7 @@ import (
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
+	"github.com/jengu/queue-operator/workers/outside"
 )
 
 // Processor is the enrichment queue's processor: it enriches every pricing row of the job's
@@ -59,15 +60,9 @@ func (p *Processor) Process(ctx context.Context, job workers.Task, progress work
 	if err != nil {
 		return nil, err
 	}
-	property, err := p.store.GetProperty(ctx, spec.PropertyID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, workers.Permanent(fmt.Errorf("property %s no longer exists", spec.PropertyID))
-	}
+	property, err := workers.OwnedProperty(ctx, p.store, spec.PropertyID, spec.UserID)
 	if err != nil {
 		return nil, err
-	}
-	if property.UserID != spec.UserID {
-		return nil, workers.Permanent(fmt.Errorf("property %s does not belong to user %s", spec.PropertyID, spec.UserID))
 	}
 	rows, err := p.store.ListPricingRows(ctx, spec.PropertyID)
 	if err != nil {
@@ -120,16 +115,10 @@ func (p *Processor) calendarificKeyFor(ctx context.Context, job workers.Task, sp
 // failure turns an enrichment error into the worker's outcome, and marks the property failed
 // when no attempt is left.
 func (p *Processor) failure(ctx context.Context, propertyID string, job workers.Task, err error) error {
-	var out error
-	switch OutcomeOf(err) {
-	case OutcomePermanent:
-		out = workers.Permanent(err)
-	case OutcomeRateLimited:
-		var limited *APIError
-		errors.As(err, &limited)
-		return workers.RateLimited(err, limited.RetryAfter)
-	default:
-		out = err
+	out := outside.AsJobError(err)
+	var limited *workers.RateLimitedError
+	if errors.As(out, &limited) {
+		return out
 	}
 	var permanent *workers.PermanentError
 	if errors.As(out, &permanent) || job.Attempt >= job.MaxAttempts {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/jengu/queue-operator/workers/outside"
 )
 
 // dailyVariables are the Open-Meteo daily variables fetched, in the order of the request.
@@ -188,8 +190,8 @@ func (c *WeatherClient) fetchRange(ctx context.Context, source, baseURL string, 
 	}
 
 	var body openMeteoDaily
-	if err := json.Unmarshal(resp.body, &body); err != nil {
-		return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, err)}
+	if err := json.Unmarshal(resp.Body, &body); err != nil {
+		return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.Status, Err: fmt.Errorf("%w: %w", ErrMalformedResponse, err)}
 	}
 	d := body.Daily
 	n := len(d.Time)
@@ -200,7 +202,7 @@ func (c *WeatherClient) fetchRange(ctx context.Context, source, baseURL string, 
 		"weather_code":       len(d.WeatherCode),
 	} {
 		if l != n {
-			return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.status,
+			return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.Status,
 				Err: fmt.Errorf("%w: daily.%s has %d values for %d days", ErrMalformedResponse, name, l, n)}
 		}
 	}
@@ -210,7 +212,7 @@ func (c *WeatherClient) fetchRange(ctx context.Context, source, baseURL string, 
 	for i, s := range d.Time {
 		dd, err := parseDay(s)
 		if err != nil {
-			return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.status, Err: fmt.Errorf("%w: daily.time: %w", ErrMalformedResponse, err)}
+			return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.Status, Err: fmt.Errorf("%w: daily.time: %w", ErrMalformedResponse, err)}
 		}
 		// With a gap allowance the range holds days nobody asked for; drop them.
 		if !wanted[dd] {
@@ -232,30 +234,30 @@ func (c *WeatherClient) fetchRange(ctx context.Context, source, baseURL string, 
 }
 
 // statusError maps an Open-Meteo HTTP status to the package's outcomes.
-func (c *WeatherClient) statusError(source string, resp *response) error {
-	if resp.status >= 200 && resp.status < 300 {
+func (c *WeatherClient) statusError(source string, resp *outside.Response) error {
+	if resp.Status >= 200 && resp.Status < 300 {
 		return nil
 	}
 	var e openMeteoError
 	reason := ""
-	if !resp.truncated && json.Unmarshal(resp.body, &e) == nil {
+	if !resp.Truncated && json.Unmarshal(resp.Body, &e) == nil {
 		reason = e.Reason
 	}
 	switch {
-	case resp.status == http.StatusTooManyRequests:
-		return &APIError{Outcome: OutcomeRateLimited, Source: source, StatusCode: http.StatusTooManyRequests, RetryAfter: c.o.retryAfter(resp.header), Reason: reason}
-	case resp.status >= 500:
+	case resp.Status == http.StatusTooManyRequests:
+		return &APIError{Outcome: OutcomeRateLimited, Source: source, StatusCode: http.StatusTooManyRequests, RetryAfter: c.o.retryAfter(resp.Header), Reason: reason}
+	case resp.Status >= 500:
 		if reason == "" {
-			reason = http.StatusText(resp.status)
+			reason = http.StatusText(resp.Status)
 		}
-		return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.status, Reason: reason}
+		return &APIError{Outcome: OutcomeRetryable, Source: source, StatusCode: resp.Status, Reason: reason}
 	default:
 		// 400 is Open-Meteo's answer to bad parameters, coordinates out of range above
 		// all; the reason names the parameter. Other 4xx (404 on a wrong base URL) are
 		// configuration errors that no retry fixes either.
 		if reason == "" {
-			reason = http.StatusText(resp.status)
+			reason = http.StatusText(resp.Status)
 		}
-		return &APIError{Outcome: OutcomePermanent, Source: source, StatusCode: resp.status, Reason: reason}
+		return &APIError{Outcome: OutcomePermanent, Source: source, StatusCode: resp.Status, Reason: reason}
 	}
 }
