@@ -117,7 +117,13 @@ func newStore(t *testing.T, opts ...store.Option) (*store.Store, *pgx.Conn) {
 // store's own do; it is closed when the test ends.
 func connect(t *testing.T, dbURL string) *pgx.Conn {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), withQuery(t, dbURL, "search_path", store.DefaultSchema))
+	return connectIn(t, dbURL, store.DefaultSchema)
+}
+
+// connectIn opens a direct connection that resolves names in schema, closed when the test ends.
+func connectIn(t *testing.T, dbURL, schema string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), withQuery(t, dbURL, "search_path", schema))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

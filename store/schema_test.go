@@ -22,7 +22,7 @@ func TestMigrateBesideAnotherAppsPublicProperties(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := newDatabase(t)
-	plain := connect(t, withQuery(t, dbURL, "search_path", "public"))
+	plain := connectIn(t, dbURL, "public")
 	if _, err := plain.Exec(ctx, mainAppTables); err != nil {
 		t.Fatalf("create the main app's table: %v", err)
 	}
@@ -75,12 +75,11 @@ func TestMigrateMovesAnInstallFromPublicIntoTheSchema(t *testing.T) {
 	if err := store.MigrateUpTo(ctx, legacy, testr.New(t), "public", 2); err != nil {
 		t.Fatalf("migrate as the older release: %v", err)
 	}
-	old := openStore(t, legacy, store.WithSchema("public"))
-	mustProperty(t, old, "p1", "user-1")
-	if err := old.UpsertPricingRows(ctx, "p1", []store.PricingBase{{Date: day("2026-01-01"), Price: ptr(120.0)}}); err != nil {
+	if _, err := connectIn(t, legacy, "public").Exec(ctx, `
+		INSERT INTO properties (id, user_id) VALUES ('p1', 'user-1');
+		INSERT INTO pricing_rows (property_id, date, price) VALUES ('p1', '2026-01-01', 120);`); err != nil {
 		t.Fatal(err)
 	}
-	old.Close()
 
 	migrate(t, legacy)
 
