@@ -1,8 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
+	"net"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr/testr"
@@ -147,4 +153,86 @@ func TestSchemaFromEnv(t *testing.T) {
 			t.Errorf("SchemaFromEnv(%v) = %q, want %q", tt.env, got, tt.want)
 		}
 	}
+}
+
+// TestOpenRefusesAnIgnoredSearchPath plays a transaction pooler that drops the search_path
+// startup parameter (as Supavisor does): the store must refuse to start rather than resolve its
+// table names in public.
+func TestOpenRefusesAnIgnoredSearchPath(t *testing.T) {
+	t.Parallel()
+	dbURL := newDatabase(t)
+	migrate(t, dbURL)
+	proxied := startupParamDropper(t, dbURL, "search_path")
+
+	_, err := store.Open(context.Background(), proxied)
+	if err == nil || !strings.Contains(err.Error(), `ignored the search_path startup parameter`) {
+		t.Fatalf("Open through a pooler that drops search_path = %v, want a refusal naming it", err)
+	}
+	err = store.Migrate(context.Background(), proxied, testr.New(t))
+	if err == nil || !strings.Contains(err.Error(), `ignored the search_path startup parameter`) {
+		t.Fatalf("Migrate through a pooler that drops search_path = %v, want a refusal naming it", err)
+	}
+	// The same database, reached directly, is fine.
+	openStore(t, dbURL)
+}
+
+// startupParamDropper proxies dbURL's server, removing param from each connection's startup
+// message, and returns the URL to reach it through.
+func startupParamDropper(t *testing.T, dbURL, param string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	target := u.Host
+	go func() {
+		for {
+			client, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer client.Close()
+				server, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer server.Close()
+				if err := forwardStartup(client, server, param); err != nil {
+					return
+				}
+				go func() { _, _ = io.Copy(server, client) }()
+				_, _ = io.Copy(client, server)
+			}()
+		}
+	}()
+	u.Host = l.Addr().String()
+	return u.String()
+}
+
+// forwardStartup copies the startup message (length, protocol, key NUL value NUL ..., NUL) from
+// client to server without param.
+func forwardStartup(client, server net.Conn, param string) error {
+	var size uint32
+	if err := binary.Read(client, binary.BigEndian, &size); err != nil {
+		return err
+	}
+	body := make([]byte, size-4)
+	if _, err := io.ReadFull(client, body); err != nil {
+		return err
+	}
+	fields := bytes.Split(body[4:len(body)-1], []byte{0})
+	out := append([]byte(nil), body[:4]...)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if string(fields[i]) != param {
+			out = append(append(append(append(out, fields[i]...), 0), fields[i+1]...), 0)
+		}
+	}
+	out = append(out, 0)
+	return binary.Write(server, binary.BigEndian, append(binary.BigEndian.AppendUint32(nil, uint32(len(out)+4)), out...))
 }
