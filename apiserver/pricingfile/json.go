@@ -76,7 +76,7 @@ func (doc *Document) apply(format Format) (Format, error) {
 		format.DateFormat = doc.DateFormat
 	}
 	if doc.Currency != "" {
-		format.Currency = doc.Currency
+		format.Currency = strings.ToUpper(doc.Currency)
 	}
 	switch doc.Decimal {
 	case "":
