@@ -142,13 +142,9 @@ func (s *Server) prepare(c *gin.Context, queueName jobsv1alpha1.QueueName, req a
 	if err != nil {
 		return nil, err
 	}
-	property, err := s.cfg.Store.GetProperty(c, propertyID)
-	switch {
-	case errors.Is(err, store.ErrNotFound), err == nil && property.UserID != user:
-		return nil, &apiError{Status: http.StatusNotFound, Code: "file_not_found", Message: "file " + propertyID + " not found"}
-	case err != nil:
-		s.log.Error(err, "Reading the property failed", "property", propertyID)
-		return nil, unavailable("the database is unreachable; try again")
+	property, err := s.callersFile(c, propertyID)
+	if err != nil {
+		return nil, err
 	}
 	job, err := build(common, property)
 	if err != nil {

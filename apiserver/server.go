@@ -60,6 +60,7 @@ type Server struct {
 	clock    clock.Clock
 	// sseKeepAlive is how often an idle event stream gets a comment line and a fresh status read.
 	sseKeepAlive time.Duration
+	openAPIJSON  []byte
 	handler      http.Handler
 	// stopping ends the event streams when the server shuts down.
 	stopping chan struct{}
@@ -106,6 +107,10 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err := s.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, err
 	}
+	var err error
+	if s.openAPIJSON, err = openAPIDocument(); err != nil {
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -136,6 +141,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
 	r.GET("/metrics/json", s.metricsJSON)
+	r.GET(openAPIRoute, s.openAPI)
 
 	api := r.Group("/api", s.authenticate)
 	api.POST("/files/:id/enrich", s.createEnrichment)
@@ -148,6 +154,7 @@ func (s *Server) routes() http.Handler {
 	api.GET(strings.TrimPrefix(eventsRoute, "/api"), s.jobEvents)
 	api.POST("/jobs/:jobId/retry", s.retryJob)
 	api.DELETE("/jobs/:jobId", s.cancelJob)
+	s.fileRoutes(api)
 	return r
 }
 

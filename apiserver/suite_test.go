@@ -77,6 +77,7 @@ type fixture struct {
 	engine *queue.Engine
 	// facade is the client with the facade's own permissions.
 	facade client.Client
+	server *apiserver.Server
 }
 
 type fixtureOption func(*fixtureConfig)
@@ -139,6 +140,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 		t.Fatalf("connect the facade: %v", err)
 	}
 	go func() { _ = server.Run(ctx) }()
+	f.server = server
 	ts := httptest.NewServer(server.Handler())
 	t.Cleanup(ts.Close)
 	f.url = ts.URL

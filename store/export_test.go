@@ -1,6 +1,9 @@
 package store
 
 import (
+	"context"
+
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -10,3 +13,8 @@ func (s *Store) ExecMode() pgx.QueryExecMode { return s.pool.Config().ConnConfig
 
 // Pool is the store's pool; for tests that look at its sessions.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// MigrateUpTo applies the migrations up to version in schema, as an older release did.
+func MigrateUpTo(ctx context.Context, url string, log logr.Logger, schema string, version int64) error {
+	return migrate(ctx, url, log, schema, version)
+}

@@ -113,10 +113,17 @@ func newStore(t *testing.T, opts ...store.Option) (*store.Store, *pgx.Conn) {
 	return openStore(t, dbURL, opts...), connect(t, dbURL)
 }
 
-// connect opens a direct connection, closed when the test ends.
+// connect opens a direct connection that resolves names in the store's default schema, as the
+// store's own do; it is closed when the test ends.
 func connect(t *testing.T, dbURL string) *pgx.Conn {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dbURL)
+	return connectIn(t, dbURL, store.DefaultSchema)
+}
+
+// connectIn opens a direct connection that resolves names in schema, closed when the test ends.
+func connectIn(t *testing.T, dbURL, schema string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), withQuery(t, dbURL, "search_path", schema))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

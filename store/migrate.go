@@ -26,9 +26,9 @@ const (
 // it recognisable in pg_locks (classid 0x71756575, objid 0x655f6f70).
 const MigrationLockKey int64 = 0x71756575655f6f70
 
-// SchemaVersionTable is goose's table of applied migrations. It has a name of its own because the
-// database may be shared (Supabase) with another goose user, whose goose_db_version it must not
-// read as ours.
+// SchemaVersionTable is goose's table of applied migrations, in the product's schema (so two
+// installs in two schemas of one database keep their own). It has a name of its own because the
+// schema may be shared with another goose user, whose goose_db_version it must not read as ours.
 const SchemaVersionTable = "queue_operator_schema_version"
 
 //go:embed migrations/*.sql
@@ -44,9 +44,11 @@ func MigrationURL(getenv func(string) string) string {
 }
 
 // OpenFromEnv is what every component does at start: it migrates over MigrationURL(getenv), then
-// opens the store over DATABASE_URL. Pass os.Getenv.
+// opens the store over DATABASE_URL, both in the schema DATABASE_SCHEMA names (DefaultSchema when
+// unset; a WithSchema option wins). Pass os.Getenv.
 func OpenFromEnv(ctx context.Context, getenv func(string) string, log logr.Logger, opts ...Option) (*Store, error) {
-	if err := Migrate(ctx, MigrationURL(getenv), log.WithName("migrate")); err != nil {
+	opts = append([]Option{WithSchema(SchemaFromEnv(getenv))}, opts...)
+	if err := Migrate(ctx, MigrationURL(getenv), log.WithName("migrate"), opts...); err != nil {
 		return nil, err
 	}
 	return Open(ctx, getenv(EnvDatabaseURL), opts...)
@@ -57,11 +59,23 @@ func OpenFromEnv(ctx context.Context, getenv func(string) string, log logr.Logge
 // waits there until the first is done, then finds nothing to do. The lock is a session's, so url
 // must reach PostgreSQL directly (or through a session pooler): a transaction pooler would hand
 // the lock's session to someone else. See MigrationURL.
-func Migrate(ctx context.Context, url string, log logr.Logger) error {
+//
+// The migrations run in the schema WithSchema names (DefaultSchema otherwise), which Migrate
+// creates; goose's version table lives there too. Of opts, only WithSchema matters.
+func Migrate(ctx context.Context, url string, log logr.Logger, opts ...Option) error {
+	return migrate(ctx, url, log, newOptions(opts).schema, 0)
+}
+
+// migrate applies the migrations up to version upTo (all of them when 0) in schema.
+func migrate(ctx context.Context, url string, log logr.Logger, schema string, upTo int64) error {
+	if err := checkSchemaName(schema); err != nil {
+		return err
+	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return fmt.Errorf("parse migration URL: %w", err)
 	}
+	inSchema(cfg, schema)
 	lockConn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connect to %s for migrations: %w", cfg.Host, err)
@@ -76,6 +90,12 @@ func Migrate(ctx context.Context, url string, log logr.Logger) error {
 			log.Error(err, "Release the migration lock; closing the session releases it")
 		}
 	}()
+	if err := checkSearchPath(ctx, lockConn, schema); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := adoptLegacyVersionTable(ctx, lockConn, schema); err != nil {
+		return err
+	}
 
 	// Migrations run over other connections than the lock's: goose wants a *sql.DB.
 	db := stdlib.OpenDB(*cfg)
@@ -85,7 +105,7 @@ func Migrate(ctx context.Context, url string, log logr.Logger) error {
 		return fmt.Errorf("open embedded migrations: %w", err)
 	}
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations,
-		goose.WithTableName(SchemaVersionTable),
+		goose.WithTableName(schema+"."+SchemaVersionTable),
 		// Go migrations registered elsewhere in the binary are not ours.
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithLogger(goose.NopLogger()),
@@ -93,7 +113,12 @@ func Migrate(ctx context.Context, url string, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
-	results, err := provider.Up(ctx)
+	var results []*goose.MigrationResult
+	if upTo > 0 {
+		results, err = provider.UpTo(ctx, upTo)
+	} else {
+		results, err = provider.Up(ctx)
+	}
 	for _, r := range results { // on failure, the migrations applied before it
 		if r.Error == nil {
 			log.Info("Applied migration", "version", r.Source.Version, "file", path.Base(r.Source.Path),
@@ -107,7 +132,7 @@ func Migrate(ctx context.Context, url string, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	log.Info("Database schema is up to date", "version", version, "applied", len(results))
+	log.Info("Database schema is up to date", "schema", schema, "version", version, "applied", len(results))
 	return nil
 }
 

@@ -63,6 +63,12 @@ type schema struct {
 
 func snapshotSchema(t *testing.T, conn *pgx.Conn) schema {
 	t.Helper()
+	return snapshotSchemaOf(t, conn, store.DefaultSchema)
+}
+
+// snapshotSchemaOf is the tables of one PostgreSQL schema, and the versions goose keeps there.
+func snapshotSchemaOf(t *testing.T, conn *pgx.Conn, name string) schema {
+	t.Helper()
 	list := func(query string) []string {
 		rows, err := conn.Query(context.Background(), query)
 		if err != nil {
@@ -75,15 +81,18 @@ func snapshotSchema(t *testing.T, conn *pgx.Conn) schema {
 		return out
 	}
 	return schema{
-		Versions: list(`SELECT version_id || ' ' || is_applied FROM ` + store.SchemaVersionTable + ` ORDER BY id`),
+		Versions: list(`SELECT version_id || ' ' || is_applied FROM ` + name + `.` + store.SchemaVersionTable + ` ORDER BY id`),
 		Columns: list(`
 			SELECT table_name || '.' || column_name || ' ' || data_type || ' nullable=' || is_nullable
 				|| ' default=' || coalesce(column_default, '-')
-			FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position`),
+			FROM information_schema.columns WHERE table_schema = '` + name + `'
+				AND table_name <> '` + store.SchemaVersionTable + `' ORDER BY table_name, ordinal_position`),
 		Constraints: list(`
 			SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
-			FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1`),
-		Indexes: list(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`),
+			FROM pg_constraint WHERE connamespace = '` + name + `'::regnamespace
+				AND conrelid <> '` + name + `.` + store.SchemaVersionTable + `'::regclass ORDER BY 1`),
+		Indexes: list(`SELECT indexdef FROM pg_indexes WHERE schemaname = '` + name + `'
+			AND tablename <> '` + store.SchemaVersionTable + `' ORDER BY indexname`),
 	}
 }
 

@@ -78,30 +78,36 @@ func (s *Store) UpsertPricingRows(ctx context.Context, propertyID string, rows [
 		return fmt.Errorf("upsert pricing rows of %s: %w", propertyID, err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for start := 0; start < len(rows); start += upsertBatchRows {
-			batch := rows[start:min(start+upsertBatchRows, len(rows))]
-			prices := make([]*float64, len(batch))
-			occupancy := make([]*float64, len(batch))
-			for i, r := range batch {
-				prices[i], occupancy[i] = r.Price, r.Occupancy
-			}
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO pricing_rows AS r (property_id, date, price, occupancy)
-				SELECT $1, d.date, d.price, d.occupancy
-				FROM unnest($2::date[], $3::numeric[], $4::float8[]) AS d(date, price, occupancy)
-				ON CONFLICT (property_id, date) DO UPDATE SET
-					price = EXCLUDED.price,
-					occupancy = EXCLUDED.occupancy`,
-				propertyID, dates[start:start+len(batch)], prices, occupancy); err != nil {
-				return err
-			}
-		}
-		return nil
+		return upsertPricingBase(ctx, tx, propertyID, dates, rows)
 	})
 	if err != nil {
 		return fmt.Errorf("upsert pricing rows of %s: %w", propertyID, classify(err))
 	}
 	s.log.V(1).Info("Upserted pricing rows", "property", propertyID, "rows", len(rows))
+	return nil
+}
+
+// upsertPricingBase writes the days' prices and occupancy in tx, in batches; dates are the rows'
+// days as pgDates checked them.
+func upsertPricingBase(ctx context.Context, tx pgx.Tx, propertyID string, dates []pgtype.Date, rows []PricingBase) error {
+	for start := 0; start < len(rows); start += upsertBatchRows {
+		batch := rows[start:min(start+upsertBatchRows, len(rows))]
+		prices := make([]*float64, len(batch))
+		occupancy := make([]*float64, len(batch))
+		for i, r := range batch {
+			prices[i], occupancy[i] = r.Price, r.Occupancy
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO pricing_rows AS r (property_id, date, price, occupancy)
+			SELECT $1, d.date, d.price, d.occupancy
+			FROM unnest($2::date[], $3::numeric[], $4::float8[]) AS d(date, price, occupancy)
+			ON CONFLICT (property_id, date) DO UPDATE SET
+				price = EXCLUDED.price,
+				occupancy = EXCLUDED.occupancy`,
+			propertyID, dates[start:start+len(batch)], prices, occupancy); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -167,12 +173,13 @@ func (s *Store) UpsertPricingFeatures(ctx context.Context, propertyID string, fe
 	return nil
 }
 
+const pricingRowColumns = `date, price, occupancy, temp_max_c, temp_min_c, precipitation_mm, weather_code,
+	is_holiday, holiday_name, day_of_week, is_weekend, month, quarter, iso_week, iso_year, season,
+	days_to_next_holiday, enriched_at`
+
 // ListPricingRows returns the property's days in date order; none for an unknown property.
 func (s *Store) ListPricingRows(ctx context.Context, propertyID string) ([]PricingRow, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT date, price, occupancy, temp_max_c, temp_min_c, precipitation_mm, weather_code, is_holiday,
-			holiday_name, day_of_week, is_weekend, month, quarter, iso_week, iso_year, season,
-			days_to_next_holiday, enriched_at
+	rows, err := s.pool.Query(ctx, `SELECT `+pricingRowColumns+`
 		FROM pricing_rows WHERE property_id = $1 ORDER BY date`, propertyID)
 	if err != nil {
 		return nil, fmt.Errorf("list pricing rows of %s: %w", propertyID, err)

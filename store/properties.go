@@ -17,6 +17,8 @@ const (
 	EnrichmentRunning   EnrichmentStatus = "running"
 	EnrichmentCompleted EnrichmentStatus = "completed"
 	EnrichmentFailed    EnrichmentStatus = "failed"
+	// EnrichmentStale: the file's rows were replaced after an enrichment ran; enrich it again.
+	EnrichmentStale EnrichmentStatus = "stale"
 )
 
 // Location is a point on Earth in decimal degrees (WGS 84).
@@ -33,16 +35,21 @@ type Property struct {
 	Location *Location
 	// CountryCode is ISO 3166-1 alpha-2, or empty when unknown.
 	CountryCode string
+	// Name and Currency (ISO 4217) come with an upload; empty when unknown. UpsertProperty
+	// ignores them.
+	Name     string
+	Currency string
 
 	// The store manages these; UpsertProperty ignores them.
 	EnrichmentStatus EnrichmentStatus
 	EnrichedAt       time.Time // zero until an enrichment completes
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	UploadedAt       time.Time // zero for a property no upload wrote
 }
 
 const propertyColumns = `id, user_id, latitude, longitude, country_code, enrichment_status, enriched_at,
-	created_at, updated_at`
+	created_at, updated_at, name, currency, uploaded_at`
 
 // UpsertProperty creates the property, or updates its location and country. A nil Location or an
 // empty CountryCode keeps what is stored, so a writer that knows less never erases what another
@@ -111,11 +118,15 @@ func scanProperty(row pgx.Row) (Property, error) {
 		lat, lon   *float64
 		country    *string
 		enrichedAt *time.Time
+		name       *string
+		currency   *string
+		uploadedAt *time.Time
 	)
 	if err := row.Scan(&p.ID, &p.UserID, &lat, &lon, &country, &p.EnrichmentStatus, &enrichedAt,
-		&p.CreatedAt, &p.UpdatedAt); err != nil {
+		&p.CreatedAt, &p.UpdatedAt, &name, &currency, &uploadedAt); err != nil {
 		return Property{}, err
 	}
+	p.Name, p.Currency, p.UploadedAt = derefString(name), derefString(currency), derefTime(uploadedAt)
 	if lat != nil && lon != nil {
 		p.Location = &Location{Latitude: *lat, Longitude: *lon}
 	}

@@ -40,18 +40,20 @@ func (realClock) Now() time.Time { return time.Now() }
 
 // Store reads and writes the results schema over a connection pool.
 type Store struct {
-	pool  *pgxpool.Pool
-	clock Clock
-	log   logr.Logger
+	pool   *pgxpool.Pool
+	clock  Clock
+	log    logr.Logger
+	schema string
 }
 
 type options struct {
 	clock    Clock
 	log      logr.Logger
 	execMode *pgx.QueryExecMode
+	schema   string
 }
 
-// Option configures Open.
+// Option configures Open and Migrate.
 type Option func(*options)
 
 // WithClock sets the clock that stamps created_at, updated_at, enriched_at and the like.
@@ -67,16 +69,19 @@ func WithQueryExecMode(m pgx.QueryExecMode) Option { return func(o *options) { o
 // server answers. Unless the URL sets default_query_exec_mode (or WithQueryExecMode is given),
 // queries use the simple protocol: transaction poolers such as Supabase's hand each transaction
 // to any server connection, so a statement prepared on one is missing on the next. The schema
-// must already be migrated (see Migrate).
+// must already be migrated (see Migrate), in the same schema (WithSchema). Every connection
+// resolves table names in that schema alone (search_path as a startup parameter); Open fails when
+// the server, or a pooler in front of it, does not take it.
 func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
-	o := options{clock: realClock{}, log: logr.Discard()}
-	for _, opt := range opts {
-		opt(&o)
+	o := newOptions(opts)
+	if err := checkSchemaName(o.schema); err != nil {
+		return nil, err
 	}
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err) // pgx redacts the password
 	}
+	inSchema(cfg.ConnConfig, o.schema)
 	switch {
 	case o.execMode != nil:
 		cfg.ConnConfig.DefaultQueryExecMode = *o.execMode
@@ -91,10 +96,25 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		pool.Close()
 		return nil, fmt.Errorf("ping %s/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
+	if err := checkSearchPath(ctx, pool, o.schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open %s/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+	}
 	o.log.Info("Connected to PostgreSQL", "host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database,
-		"execMode", cfg.ConnConfig.DefaultQueryExecMode.String(), "maxConns", cfg.MaxConns)
-	return &Store{pool: pool, clock: o.clock, log: o.log}, nil
+		"schema", o.schema, "execMode", cfg.ConnConfig.DefaultQueryExecMode.String(), "maxConns", cfg.MaxConns)
+	return &Store{pool: pool, clock: o.clock, log: o.log, schema: o.schema}, nil
 }
+
+func newOptions(opts []Option) options {
+	o := options{clock: realClock{}, log: logr.Discard(), schema: DefaultSchema}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// Schema is the PostgreSQL schema the store's tables live in.
+func (s *Store) Schema() string { return s.schema }
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() { s.pool.Close() }

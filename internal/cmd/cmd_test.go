@@ -272,6 +272,28 @@ func TestDevFlags(t *testing.T) {
 	}
 }
 
+func TestDevFakeAPIsFlag(t *testing.T) {
+	tests := []struct {
+		env  string
+		args []string
+		want bool
+	}{
+		{env: "", want: false},
+		{env: "0", want: false},
+		{env: "1", want: true},
+		{env: "", args: []string{"--fake-apis"}, want: true},
+		{env: "1", args: []string{"--fake-apis=false"}, want: false},
+	}
+	for _, tt := range tests {
+		t.Setenv(EnvFakeAPIs, tt.env)
+		o := newDevOptions()
+		parse(t, o.command(), tt.args)
+		if o.FakeAPIs != tt.want {
+			t.Errorf("FAKE_APIS=%q %v: fake APIs %v, want %v", tt.env, tt.args, o.FakeAPIs, tt.want)
+		}
+	}
+}
+
 func TestProcessors(t *testing.T) {
 	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment, jobsv1alpha1.QueueCompetitor}, processors.Queues()); diff != "" {
 		t.Errorf("queues with a processor (-want +got):\n%s", diff)

@@ -15,6 +15,8 @@ import (
 // devOptions are the dev environment's flags.
 type devOptions struct {
 	Env devenv.Options
+	// FakeAPIs runs loopback stand-ins of the outside APIs and points the workers at them.
+	FakeAPIs bool
 }
 
 func newDevOptions() *devOptions { return &devOptions{Env: devenv.Options{Out: os.Stdout}} }
@@ -30,6 +32,11 @@ func (o *devOptions) command() *cobra.Command {
 			defer stop()
 			log := zap.New(zap.UseDevMode(true))
 			ctrl.SetLogger(log)
+			if o.FakeAPIs {
+				env, stopFakes := startFakeAPIs(log.WithName("fakeapis"))
+				defer stopFakes()
+				opts.WorkerEnv, opts.FakeAPIs = env, true
+			}
 			return devenv.Run(ctx, log, opts)
 		},
 	}
@@ -39,5 +46,7 @@ func (o *devOptions) command() *cobra.Command {
 	f.StringVar(&o.Env.StateDir, "state-dir", ".dev", "directory for the kubeconfig")
 	f.StringVar(&o.Env.Namespace, "namespace", "default", "namespace of the sample JobQueues")
 	f.StringVar(&o.Env.APIAddress, "api-address", "localhost:3001", "address of the REST facade")
+	f.BoolVar(&o.FakeAPIs, "fake-apis", os.Getenv(EnvFakeAPIs) != "" && os.Getenv(EnvFakeAPIs) != "0",
+		"run loopback stand-ins of Open-Meteo and Calendarific and point the workers at them, so jobs complete offline (env FAKE_APIS)")
 	return cmd
 }

@@ -46,6 +46,11 @@ type Options struct {
 	WorkerQueues []jobsv1alpha1.QueueName
 	// APIAddress is where the REST facade listens (":3001").
 	APIAddress string
+	// WorkerEnv is added to the worker processes' environment (the stand-ins' URLs under
+	// FAKE_APIS).
+	WorkerEnv []string
+	// FakeAPIs says the workers talk to loopback stand-ins of the outside APIs.
+	FakeAPIs bool
 }
 
 // Run starts the control plane, installs CRDs and sample JobQueues, prints how to use it, and
@@ -129,8 +134,8 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 	if err != nil {
 		return err
 	}
-	printUsage(opts.Out, kubeconfigPath, opts.SamplesDir, installed, opts.WorkerQueues)
-	printAPIUsage(opts.Out, facade, demoToken)
+	printUsage(opts.Out, kubeconfigPath, opts.SamplesDir, installed, opts)
+	printAPIUsage(opts.Out, facade, demoToken, opts.SamplesDir)
 	log.Info("Starting the controller")
 	return mgr.Start(ctx)
 }
@@ -147,7 +152,7 @@ func startWorkers(ctx context.Context, log logr.Logger, kubeconfig string, opts 
 		// No metrics server: the workers would all want the same port.
 		args := workercmd.Command{Queue: queueName, Namespace: opts.Namespace, MetricsAddr: workercmd.MetricsOff}.Args()
 		cmd := exec.Command(self, args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		cmd.Env = append(append(os.Environ(), opts.WorkerEnv...), "KUBECONFIG="+kubeconfig)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start %s worker: %w", queueName, err)
@@ -225,7 +230,11 @@ func workersLine(queues []jobsv1alpha1.QueueName) string {
 	return strings.Join(names, ", ")
 }
 
-func printUsage(out io.Writer, kubeconfig, samples string, queues []string, workerQueues []jobsv1alpha1.QueueName) {
+func printUsage(out io.Writer, kubeconfig, samples string, queues []string, opts Options) {
+	apis := "the real ones (Open-Meteo over the internet; holidays offline unless CALENDARIFIC_API_KEY is set)"
+	if opts.FakeAPIs {
+		apis = "loopback stand-ins (FAKE_APIS): every job completes offline"
+	}
 	lines := []string{
 		"",
 		"queue-operator dev environment is up (Ctrl-C stops everything).",
@@ -241,7 +250,8 @@ func printUsage(out io.Writer, kubeconfig, samples string, queues []string, work
 		"  kubectl apply -f " + filepath.Join(samples, "enrichmentjob.yaml"),
 		"  kubectl get queuejobs",
 		"",
-		"Running: the controller, the REST facade, and a worker for each queue with a processor: " + workersLine(workerQueues) + ".",
+		"Running: the controller, the REST facade, and a worker for each queue with a processor: " + workersLine(opts.WorkerQueues) + ".",
+		"Outside APIs: " + apis + ".",
 		"",
 	}
 	fmt.Fprintln(out, strings.Join(lines, "\n"))

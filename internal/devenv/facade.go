@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 const (
 	DemoUser     = "demo-user"
 	DemoProperty = "demo-property"
+	// SampleFile is the sample pricing file of the samples directory the usage uploads.
+	SampleFile = "pricing-barcelona.csv"
 	// devJWTSecret signs the demo token when SUPABASE_JWT_SECRET is not set. It is only for the
 	// local environment, whose facade listens on this machine.
 	devJWTSecret = "queue-operator-dev-secret-not-for-production-use"
@@ -94,20 +97,25 @@ func signToken(secret, user string) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 }
 
-func printAPIUsage(out io.Writer, addr, token string) {
+func printAPIUsage(out io.Writer, addr, token, samplesDir string) {
 	base := "http://" + strings.Replace(addr, "[::]", "localhost", 1)
 	auth := `-H "Authorization: Bearer $TOKEN"`
+	sample := filepath.Join(samplesDir, SampleFile)
 	lines := []string{
-		"REST API on " + base + " (the seed's contract; a demo property " + DemoProperty + " of " + DemoUser + " is in PostgreSQL):",
+		"REST API on " + base + " (the seed's contract, plus file uploads; a demo property " + DemoProperty + " of " + DemoUser + " is in PostgreSQL too):",
 		"  export TOKEN=" + token,
-		"  curl -s -X POST " + base + "/api/files/" + DemoProperty + "/enrich " + auth + "        # 202 {jobId}",
-		"  JOB=$(curl -s -X POST " + base + "/api/files/" + DemoProperty + "/enrich " + auth + " | sed 's/.*\"jobId\":\"\\([^\"]*\\)\".*/\\1/')",
+		"  FILE=$(curl -s " + auth + " -H 'Content-Type: text/csv' --data-binary @" + sample + " \\",
+		"    '" + base + "/api/files?latitude=41.39&longitude=2.17&countryCode=ES' | sed 's/.*\"fileId\":\"\\([^\"]*\\)\".*/\\1/')",
+		"  JOB=$(curl -s -X POST " + base + "/api/files/$FILE/enrich " + auth + " | sed 's/.*\"jobId\":\"\\([^\"]*\\)\".*/\\1/')",
 		"  curl -s " + base + "/api/jobs/$JOB " + auth + "                 # status, progress, attemptsMade",
 		"  curl -sN " + base + "/api/jobs/$JOB/events " + auth + "         # Server-Sent Events until it ends",
+		"  curl -s '" + base + "/api/files/'$FILE'/rows?limit=3' " + auth + "   # the enriched rows",
+		"  curl -s " + base + "/api/files " + auth + "                     # your files",
 		"  curl -s " + base + "/api/jobs " + auth + "                      # your jobs",
 		"  curl -s " + base + "/api/jobs/dlq/list " + auth + "             # failed jobs",
 		"  curl -s -X POST " + base + "/api/jobs/$JOB/retry " + auth + "   # retry a failed job",
 		"  curl -s " + base + "/metrics/json                                 # queue depths",
+		"  curl -s " + base + "/api/openapi.json                             # this API, described",
 		"  kubectl get enrichmentjobs",
 		"",
 	}

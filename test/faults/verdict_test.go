@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/test/faults/faultproc"
 )
 
@@ -71,7 +72,9 @@ func readFacts(ctx context.Context, pool *pgxpool.Pool, namespace string) (facts
 		f.effects[id] = e
 	}
 	rows.Close()
-	rows, err = pool.Query(ctx, `SELECT job_id, status FROM job_results WHERE namespace = $1`, namespace)
+	// The suite's pool resolves names in public, where its own tables are; the product's are in
+	// the store's schema.
+	rows, err = pool.Query(ctx, `SELECT job_id, status FROM `+store.DefaultSchema+`.job_results WHERE namespace = $1`, namespace)
 	if err != nil {
 		return f, err
 	}

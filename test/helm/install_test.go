@@ -103,6 +103,7 @@ func TestDefaultValuesInstall(t *testing.T) {
 	g.Expect(c.Args).To(Equal([]string{"apiserver", "--bind-address=:3001"}))
 	g.Expect(envVar(c, "REDIS_URL").Value).To(Equal("redis://redis.example:6379/0"))
 	secretRef(g, c, "DATABASE_URL", "qo-queue-operator", "DATABASE_URL")
+	g.Expect(envVar(c, "DATABASE_SCHEMA").Value).To(Equal("queue_operator"))
 	secretRef(g, c, "SUPABASE_JWT_SECRET", "qo-queue-operator", "SUPABASE_JWT_SECRET")
 	g.Expect(envVar(c, "POD_NAMESPACE").ValueFrom.FieldRef.FieldPath).To(Equal("metadata.namespace"))
 	g.Expect(c.Ports).To(ConsistOf(corev1.ContainerPort{Name: "http", ContainerPort: 3001, Protocol: corev1.ProtocolTCP}))

@@ -172,7 +172,7 @@ func TestEnrich(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			om := newFakeOpenMeteo(t, weatherFixture)
 			cf := newFakeCalendarific(t, calendarificHolidays)
-			cf.respond = tt.calRespond
+			cf.Respond = tt.calRespond
 			e := NewEnricher(append(append(om.options(), cf.options()...), WithClock(fixedClock(tt.now)))...)
 
 			var stages []Stage
@@ -249,7 +249,7 @@ func TestFeatureRowJSON(t *testing.T) {
 // against the fake Open-Meteo: one archive request per run, the rest is local work.
 func BenchmarkFeatures3Years(b *testing.B) {
 	om := newFakeOpenMeteo(b, nil)
-	om.synthetic = true
+	om.Synthetic = true
 	e := NewEnricher(append(om.options(), WithClock(fixedClock("2025-06-01T00:00:00Z")))...)
 	var ds []time.Time
 	for d := date("2022-01-01"); d.Before(date("2025-01-01")); d = d.AddDate(0, 0, 1) {

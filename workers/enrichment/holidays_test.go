@@ -164,7 +164,7 @@ func TestCalendarificHolidays(t *testing.T) {
 
 func TestCalendarificEmptyResponseArray(t *testing.T) {
 	fake := newFakeCalendarific(t, nil)
-	fake.respond = func(w http.ResponseWriter, r *http.Request) {
+	fake.Respond = func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"meta": map[string]int{"code": 200}, "response": []any{}})
 	}
 	got, err := NewCalendarificClient(fake.options()...).Holidays(context.Background(), "k", "AQ", 2024)
@@ -245,7 +245,7 @@ func TestCalendarificErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFakeCalendarific(t, nil)
-			fake.respond = tt.respond
+			fake.Respond = tt.respond
 			c := NewCalendarificClient(append(fake.options(), WithTimeout(50*time.Millisecond))...)
 			_, err := c.Holidays(context.Background(), key, "ES", 2024)
 			if err == nil {
@@ -266,7 +266,7 @@ func TestCalendarificErrors(t *testing.T) {
 
 func TestCalendarificConnectionErrorHidesTheKey(t *testing.T) {
 	fake := newFakeCalendarific(t, nil)
-	fake.srv.Close() // nothing listens any more: a connection error carrying the URL
+	fake.Server.Close() // nothing listens any more: a connection error carrying the URL
 	_, err := NewCalendarificClient(fake.options()...).Holidays(context.Background(), "very-secret-key", "ES", 2024)
 	if got := OutcomeOf(err); got != OutcomeRetryable {
 		t.Errorf("OutcomeOf(%v) = %v, want retryable", err, got)

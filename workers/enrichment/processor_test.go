@@ -174,7 +174,7 @@ func TestProcessorEnrichesEveryRow(t *testing.T) {
 func TestProcessorRetriesAFailingWeatherAPI(t *testing.T) {
 	g := NewWithT(t)
 	f := newProcessorFixture(t)
-	f.meteo.failures.Store(2)
+	f.meteo.Failures.Store(2)
 	f.enqueue(f.prefix+"-job", f.property("flaky"))
 	job := f.finished(g, f.prefix+"-job")
 	g.Expect(job.State).To(Equal(queue.StateCompleted), job.Error)
@@ -194,7 +194,7 @@ func TestProcessorFailsPermanentlyForADeletedProperty(t *testing.T) {
 func TestProcessorRateLimitedAttemptIsNotCounted(t *testing.T) {
 	g := NewWithT(t)
 	f := newProcessorFixture(t)
-	f.meteo.rateLimits.Store(1)
+	f.meteo.RateLimits.Store(1)
 	f.enqueue(f.prefix+"-job", f.property("limited"))
 	job := f.finished(g, f.prefix+"-job")
 	g.Expect(job.State).To(Equal(queue.StateCompleted), job.Error)
@@ -257,7 +257,7 @@ func BenchmarkProcessor3Years(b *testing.B) {
 	}
 	defer db.Close()
 	meteo := newFakeOpenMeteo(b, nil)
-	meteo.synthetic = true
+	meteo.Synthetic = true
 	id := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	if _, err := db.UpsertProperty(ctx, store.Property{ID: id, UserID: "user-1", CountryCode: "ES"}); err != nil {
 		b.Fatal(err)

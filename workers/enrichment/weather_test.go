@@ -98,7 +98,7 @@ func TestWeatherOneRequestPerContiguousRange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFakeOpenMeteo(t, nil)
-			fake.synthetic = true
+			fake.Synthetic = true
 			c := NewWeatherClient(append(append(fake.options(), clock), tt.opts...)...)
 			res, err := c.Daily(context.Background(), madridLat, madridLon, tt.dates)
 			if err != nil {
@@ -295,7 +295,7 @@ func TestWeatherErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFakeOpenMeteo(t, nil)
-			fake.respond = tt.respond
+			fake.Respond = tt.respond
 			c := NewWeatherClient(append(fake.options(),
 				WithClock(fixedClock("2024-06-01T12:00:00Z")),
 				WithTimeout(50*time.Millisecond),
@@ -335,7 +335,7 @@ func TestWeatherRefusesBadCoordinatesWithoutARequest(t *testing.T) {
 func TestWeatherCallerCancellationIsNotATimeout(t *testing.T) {
 	fake := newFakeOpenMeteo(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	fake.respond = func(w http.ResponseWriter, r *http.Request) {
+	fake.Respond = func(w http.ResponseWriter, r *http.Request) {
 		cancel() // the worker shuts down while the request is in flight
 		<-r.Context().Done()
 	}

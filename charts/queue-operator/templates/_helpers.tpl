@@ -69,8 +69,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.apiserver.existingSecret }}{{ .Values.apiserver.jwtSecretKey }}{{ else }}SUPABASE_JWT_SECRET{{ end }}
 {{- end }}
 
-{{/* DATABASE_URL, and DATABASE_MIGRATION_URL when there may be one. */}}
+{{/* DATABASE_URL, DATABASE_SCHEMA, and DATABASE_MIGRATION_URL when there may be one. */}}
 {{- define "queue-operator.database.env" -}}
+- name: DATABASE_SCHEMA
+  value: {{ .Values.database.schema | quote }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
