@@ -200,8 +200,11 @@ func TestEnrichmentJobRunsEndToEnd(t *testing.T) {
 			}
 		}
 	}).Should(ContainElement(jobsv1alpha1.PhaseCompleted))
-	// Waiting may be skipped: the worker can lease the job before the controller writes it.
-	g.Expect(seen).To(ContainElement(jobsv1alpha1.PhaseActive), "phases seen: %v", seen)
+	// Waiting and Active may be skipped: the controller leaves Waiting to a worker that starts the
+	// job within the status grace, and the worker writes Active only for an attempt that runs
+	// longer than its start delay. What kubectl sees last is the end.
+	g.Expect(seen[len(seen)-1]).To(Equal(jobsv1alpha1.PhaseCompleted), "phases seen: %v", seen)
+	g.Expect(seen).NotTo(ContainElement(jobsv1alpha1.PhaseFailed), "phases seen: %v", seen)
 	g.Expect(stored.Status.QueuedAt).NotTo(BeNil())
 	g.Expect(stored.Status.StartedAt).NotTo(BeNil())
 
