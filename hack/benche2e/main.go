@@ -291,13 +291,17 @@ func run(ctx context.Context, f flags) error {
 		if err != nil {
 			return err
 		}
+		objects, err := m.objectSizes(ctx)
+		if err != nil {
+			return err
+		}
 		progress("rate %g/s: waiting for the TTL deletions", rate)
 		ttlErr := m.waitNoJobs(ctx, f.retention+2*time.Minute)
 		gone, err := m.snapshot(ctx)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, rateRow{rate: rate, s: s, before: before, done: done, gone: gone, ttlErr: ttlErr})
+		rows = append(rows, rateRow{rate: rate, s: s, before: before, done: done, gone: gone, objects: objects, ttlErr: ttlErr})
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

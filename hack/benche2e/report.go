@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	eventsv1 "k8s.io/api/events/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
@@ -44,6 +46,45 @@ func (m *measurer) snapshot(ctx context.Context) (snapshot, error) {
 	return s, nil
 }
 
+// objectSizes are the mean JSON sizes of the namespace's job CRs and Events: what the
+// kube-apiserver stores in etcd for each (CRs are stored as JSON).
+type objectSizes struct {
+	cr, managedFields, status, event float64
+}
+
+func (m *measurer) objectSizes(ctx context.Context) (objectSizes, error) {
+	var sizes objectSizes
+	jobs := &jobsv1alpha1.EnrichmentJobList{}
+	if err := m.kube.List(ctx, jobs, client.InNamespace(m.namespace)); err != nil {
+		return sizes, err
+	}
+	for i := range jobs.Items {
+		job := &jobs.Items[i]
+		sizes.cr += jsonSize(job)
+		sizes.managedFields += jsonSize(job.ManagedFields)
+		sizes.status += jsonSize(job.Status)
+	}
+	events := &eventsv1.EventList{}
+	if err := m.kube.List(ctx, events, client.InNamespace(m.namespace)); err != nil {
+		return sizes, err
+	}
+	for i := range events.Items {
+		sizes.event += jsonSize(&events.Items[i])
+	}
+	if n := float64(len(jobs.Items)); n > 0 {
+		sizes.cr, sizes.managedFields, sizes.status = sizes.cr/n, sizes.managedFields/n, sizes.status/n
+	}
+	if n := float64(len(events.Items)); n > 0 {
+		sizes.event /= n
+	}
+	return sizes, nil
+}
+
+func jsonSize(v any) float64 {
+	b, _ := json.Marshal(v)
+	return float64(len(b))
+}
+
 // waitNoJobs waits until the namespace holds no EnrichmentJob (the TTL deleted them all).
 func (m *measurer) waitNoJobs(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -64,6 +105,7 @@ type rateRow struct {
 	rate               float64
 	s                  summary
 	before, done, gone snapshot
+	objects            objectSizes
 	ttlErr             error
 }
 
@@ -156,6 +198,10 @@ func printReport(out io.Writer, f flags, rows []rateRow, procs []proc) {
 	row("etcd in-use growth/live job", func(r rateRow) string {
 		return fmt.Sprintf("%.0f B", perJob(r, r.done.etcdInUse-r.before.etcdInUse))
 	})
+	row("finished CR as JSON (mean)", func(r rateRow) string { return fmt.Sprintf("%.0f B", r.objects.cr) })
+	row("  of which managedFields", func(r rateRow) string { return fmt.Sprintf("%.0f B", r.objects.managedFields) })
+	row("  of which status", func(r rateRow) string { return fmt.Sprintf("%.0f B", r.objects.status) })
+	row("Event as JSON (mean)", func(r rateRow) string { return fmt.Sprintf("%.0f B", r.objects.event) })
 	row("etcd in-use after TTL - before", func(r rateRow) string {
 		return fmt.Sprintf("%+.0f KiB", (r.gone.etcdInUse-r.before.etcdInUse)/1024)
 	})
