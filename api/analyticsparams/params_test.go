@@ -26,8 +26,10 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "none: the defaults", typ: jobsv1alpha1.AnalysisDemandForecast, want: analyticsparams.Defaults()},
 		{name: "forecast settings", typ: jobsv1alpha1.AnalysisDemandForecast,
-			raw:  map[string]string{"horizonDays": "14", "model": "regression", "target": "occupancy", "holdoutDays": "21"},
-			want: with(func(p *analyticsparams.Params) { p.HorizonDays, p.Model, p.Target, p.HoldoutDays = 14, "regression", "occupancy", 21 })},
+			raw: map[string]string{"horizonDays": "14", "model": "regression", "target": "occupancy", "holdoutDays": "21"},
+			want: with(func(p *analyticsparams.Params) {
+				p.HorizonDays, p.Model, p.Target, p.HoldoutDays = 14, "regression", "occupancy", 21
+			})},
 		{name: "importance settings", typ: jobsv1alpha1.AnalysisFeatureImportance,
 			raw:  map[string]string{"shuffles": "3", "folds": "4", "seed": "42", "target": "occupancy"},
 			want: with(func(p *analyticsparams.Params) { p.Shuffles, p.Folds, p.Seed, p.Target = 3, 4, 42, "occupancy" })},
