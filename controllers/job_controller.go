@@ -440,6 +440,10 @@ func (r *JobReconciler) recordHistory(ctx context.Context, obj jobsv1alpha1.JobO
 	if status.Phase == jobsv1alpha1.PhaseFailed {
 		row.Status, row.Error = store.JobFailed, status.Message
 	}
+	if analytics, ok := obj.(*jobsv1alpha1.AnalyticsJob); ok {
+		// The CR goes, so nothing can run on its stored input any more.
+		row.InputRef = analytics.Spec.InputRef
+	}
 	if record, err := q.Get(ctx, obj.GetName()); err == nil && record.UID == string(obj.GetUID()) && json.Valid(record.Result) {
 		row.Result = record.Result
 	}
