@@ -32,6 +32,10 @@ const (
 	ModelRegression Model = "regression"
 )
 
+// AnalysisTypes are the analyses that have params defined here: every AnalysisType.
+var AnalysisTypes = []jobsv1alpha1.AnalysisType{jobsv1alpha1.AnalysisSummary, jobsv1alpha1.AnalysisWeatherImpact,
+	jobsv1alpha1.AnalysisDemandForecast, jobsv1alpha1.AnalysisFeatureImportance}
+
 // Models lists the supported demand-forecast models.
 var Models = []Model{ModelHoltWinters, ModelRegression}
 

@@ -261,11 +261,7 @@ func TestFeatureImportanceRanksAPlantedRelationFirst(t *testing.T) {
 }
 
 func TestBadInputsSayWhatIsMissing(t *testing.T) {
-	noWeather := syntheticDays(60, false)
-	for i := range noWeather {
-		noWeather[i].TempMaxC, noWeather[i].TempMinC, noWeather[i].PrecipitationMM = nan, nan, nan
-		noWeather[i].IsHoliday, noWeather[i].DaysToNextHoliday = nan, nan
-	}
+	noWeather := withoutEnrichment(syntheticDays(60, false))
 	cases := []struct {
 		name string
 		typ  jobsv1alpha1.AnalysisType

@@ -67,3 +67,12 @@ func syntheticDays(n int, withWeather bool) []analytics.Row {
 }
 
 func round1(x float64) float64 { return math.Round(10*x) / 10 }
+
+// withoutEnrichment drops the enrichment features of rows, as on a property never enriched.
+func withoutEnrichment(rows []analytics.Row) []analytics.Row {
+	for i := range rows {
+		rows[i].TempMaxC, rows[i].TempMinC, rows[i].PrecipitationMM = nan, nan, nan
+		rows[i].IsHoliday, rows[i].DaysToNextHoliday = nan, nan
+	}
+	return rows
+}
