@@ -83,6 +83,16 @@ type system struct {
 }
 
 func newSystem(t *testing.T, g Gomega) *system {
+	// A worker with the real enrichment processor; Open-Meteo is the fake, holidays offline.
+	return startSystem(t, g, jobsv1alpha1.QueueEnrichment, func(db *store.Store) workers.Processor {
+		meteo := openMeteo(t)
+		return enrichment.NewProcessor(db, enrichment.NewEnricher(enrichment.WithArchiveURL(meteo.URL+"/v1/archive"),
+			enrichment.WithForecastURL(meteo.URL+"/v1/forecast")))
+	})
+}
+
+// startSystem runs the system with the JobQueue and a worker of one queue.
+func startSystem(t *testing.T, g Gomega, queueName jobsv1alpha1.QueueName, processor func(*store.Store) workers.Processor) *system {
 	ctx, cancel := context.WithCancel(context.Background())
 	dbURL := os.Getenv("DATABASE_URL")
 	if dbURL == "" {
@@ -96,8 +106,8 @@ func newSystem(t *testing.T, g Gomega) *system {
 		ns: fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1_000_000)}
 
 	g.Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.ns}})).To(Succeed())
-	g.Expect(env.Client.Create(ctx, &jobsv1alpha1.JobQueue{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "enrichment"},
-		Spec: jobsv1alpha1.JobQueueSpec{Queue: jobsv1alpha1.QueueEnrichment}})).To(Succeed())
+	g.Expect(env.Client.Create(ctx, &jobsv1alpha1.JobQueue{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: string(queueName)},
+		Spec: jobsv1alpha1.JobQueueSpec{Queue: queueName}})).To(Succeed())
 	s.propertyID = s.ns + "-madrid"
 	_, err = db.UpsertProperty(ctx, store.Property{ID: s.propertyID, UserID: "user-1", CountryCode: "ES",
 		Location: &store.Location{Latitude: 40.4168, Longitude: -3.7038}})
@@ -130,13 +140,10 @@ func newSystem(t *testing.T, g Gomega) *system {
 		}
 	})
 
-	// A worker with the real enrichment processor; Open-Meteo is the fake, holidays offline.
-	meteo := openMeteo(t)
-	processor := enrichment.NewProcessor(db, enrichment.NewEnricher(enrichment.WithArchiveURL(meteo.URL+"/v1/archive"),
-		enrichment.WithForecastURL(meteo.URL+"/v1/forecast")))
+	worker := processor(db)
 	go func() {
-		s.workerDone <- workers.Run(ctx, workers.Config{Namespace: s.ns, Queue: jobsv1alpha1.QueueEnrichment, Redis: s.rdb,
-			Kube: env.Client, Processor: processor, Results: db, WorkerID: "e2e-worker", Log: testr.New(t), ProgressInterval: time.Second})
+		s.workerDone <- workers.Run(ctx, workers.Config{Namespace: s.ns, Queue: queueName, Redis: s.rdb,
+			Kube: env.Client, Processor: worker, Results: db, WorkerID: "e2e-worker", Log: testr.New(t), ProgressInterval: time.Second})
 	}()
 	return s
 }
