@@ -74,7 +74,10 @@ func TestAnalyticsThroughTheRESTAPI(t *testing.T) {
 	headline := fmt.Sprint(returned["headline"])
 	g.Expect(headline).To(HavePrefix("forecast 14 d of price (holt-winters), backtest MAPE 0.0%"))
 	g.Expect(returned).To(HaveKeyWithValue("rows", 70.0))
-	g.Eventually(func() any { _, body := call(http.MethodGet, "/api/jobs/"+jobID, nil); return body["job"].(map[string]any)["message"] }).
+	g.Eventually(func() any {
+		_, body := call(http.MethodGet, "/api/jobs/"+jobID, nil)
+		return body["job"].(map[string]any)["message"]
+	}).
 		Should(Equal(headline), "the CR's message is the headline")
 
 	stored, err := sys.db.GetAnalyticsResult(sys.ctx, sys.ns, jobID)
