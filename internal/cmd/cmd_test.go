@@ -273,7 +273,7 @@ func TestDevFlags(t *testing.T) {
 }
 
 func TestProcessors(t *testing.T) {
-	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment}, processors.Queues()); diff != "" {
+	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment, jobsv1alpha1.QueueAnalytics}, processors.Queues()); diff != "" {
 		t.Errorf("queues with a processor (-want +got):\n%s", diff)
 	}
 	for _, q := range processors.Queues() {
