@@ -115,3 +115,30 @@ func TestAnExpiringAnalyticsJobReleasesItsStoredInput(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(row.Status).To(Equal(store.JobFailed))
 }
+
+func TestACancelledAnalyticsJobReleasesItsStoredInput(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	db := testpg.OpenShared(t)
+	opts := testOptions()
+	opts.History = db
+	f := newFixture(t, nil, opts)
+	f.jobQueue(jobsv1alpha1.QueueAnalytics)
+	property, name := "prop-cancelled-"+f.ns, "analytics-cancelled-"+f.ns
+	_, err := db.UpsertProperty(ctx, store.Property{ID: property, UserID: "user-1"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(db.SaveAnalyticsInput(ctx, store.AnalyticsInput{ID: name, PropertyID: property, UserID: "user-1",
+		Rows: []byte(`[{"date":"2026-01-01","price":1}]`)})).To(Succeed())
+	job := &jobsv1alpha1.AnalyticsJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
+		Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: property, UserID: "user-1"},
+			AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: name}}
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+
+	g.Expect(f.c.Delete(ctx, job)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.AnalyticsJob{}))
+	}).WithTimeout(timeout).Should(BeTrue(), "the CR goes")
+	_, err = db.GetAnalyticsInput(ctx, name)
+	g.Expect(err).To(MatchError(store.ErrNotFound), "no history row will release a cancelled job's input")
+}

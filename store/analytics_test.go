@@ -199,4 +199,14 @@ func TestRecordingAJobResultReleasesItsAnalyticsInput(t *testing.T) {
 	if !exists("theirs") {
 		t.Error("a job released an input of another user")
 	}
+	// A cancelled job's input, released without a history row.
+	if err := s.ReleaseAnalyticsInput(ctx, "theirs", "u1", "p1"); err != nil || !exists("theirs") {
+		t.Errorf("ReleaseAnalyticsInput of another user's input = %v, and it is gone: %v", err, !exists("theirs"))
+	}
+	if err := s.ReleaseAnalyticsInput(ctx, "theirs", "u2", "p2"); err != nil || exists("theirs") {
+		t.Errorf("ReleaseAnalyticsInput = %v, and the input is still stored: %v", err, exists("theirs"))
+	}
+	if err := s.ReleaseAnalyticsInput(ctx, "theirs", "u2", "p2"); err != nil {
+		t.Errorf("ReleaseAnalyticsInput of an input already gone = %v", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // JobStatus is how a finished job ended; the values are the seed's.
@@ -111,11 +112,29 @@ func upsertJobResult(ctx context.Context, tx pgx.Tx, r JobResult, finishedAt tim
 // releaseInput deletes the analytics input the record releases, so that analytics_inputs holds
 // only the inputs of jobs that may still run.
 func releaseInput(ctx context.Context, tx pgx.Tx, r JobResult) error {
-	if r.InputRef == "" {
+	return deleteInput(ctx, tx, r.InputRef, r.UserID, r.PropertyID)
+}
+
+// ReleaseAnalyticsInput deletes the analytics input id when it belongs to the user and property:
+// the job that named it is gone without finishing (cancelled), so nothing will read it. An input
+// already gone, or another user's, is left as it is without error.
+func (s *Store) ReleaseAnalyticsInput(ctx context.Context, id, userID, propertyID string) error {
+	if err := deleteInput(ctx, s.pool, id, userID, propertyID); err != nil {
+		return fmt.Errorf("release analytics input %s: %w", id, err)
+	}
+	return nil
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func deleteInput(ctx context.Context, db execer, id, userID, propertyID string) error {
+	if id == "" {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `DELETE FROM analytics_inputs WHERE id = $1 AND user_id = $2 AND property_id = $3`,
-		r.InputRef, r.UserID, r.PropertyID)
+	_, err := db.Exec(ctx, `DELETE FROM analytics_inputs WHERE id = $1 AND user_id = $2 AND property_id = $3`,
+		id, userID, propertyID)
 	return err
 }
 
