@@ -66,6 +66,9 @@ func (s *Server) createCompetitor(c *gin.Context) {
 func (s *Server) createAnalytics(c *gin.Context) {
 	var req analyticsRequest
 	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
+		if string(req.Data) == "null" {
+			req.Data = nil // as absent
+		}
 		if err := analyticsRows(req.Data); err != nil {
 			return nil, err
 		}

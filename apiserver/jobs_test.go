@@ -119,7 +119,7 @@ func TestEnqueueRefusesBadInputNamingTheField(t *testing.T) {
 			400, "invalid_request", "analysisType", "Unsupported value"},
 		{"analytics with no rows", "/api/files/" + located + "/analytics", map[string]any{"analysisType": "summary", "data": []any{}},
 			400, "invalid_request", "data", "at least one row"},
-		{"analytics with null data", "/api/files/" + located + "/analytics", map[string]any{"analysisType": "summary", "data": nil},
+		{"analytics data not rows", "/api/files/" + located + "/analytics", map[string]any{"analysisType": "summary", "data": "rows"},
 			400, "invalid_request", "data", "JSON array"},
 		{"analytics data not an array", "/api/files/" + located + "/analytics", map[string]any{"analysisType": "summary", "data": map[string]any{}},
 			400, "invalid_request", "data", "JSON array"},
