@@ -62,20 +62,27 @@ func (s *Server) createCompetitor(c *gin.Context) {
 }
 
 // createAnalytics answers POST /api/files/:id/analytics with the seed's AnalyticsJobData. The
-// data rows go to PostgreSQL under the job's id, which the CR's inputRef names.
+// data rows go to PostgreSQL under the job's id, which the CR's inputRef names; without data the
+// job analyses the property's stored pricing rows.
 func (s *Server) createAnalytics(c *gin.Context) {
 	var req analyticsRequest
 	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
+		if string(req.Data) == "null" {
+			req.Data = nil // as absent
+		}
 		if err := analyticsRows(req.Data); err != nil {
 			return nil, err
 		}
-		params, err := analyticsParams(req.Params)
+		params, err := analyticsParams(req.AnalysisType, req.Params)
 		if err != nil {
 			return nil, err
 		}
 		return &jobsv1alpha1.AnalyticsJob{Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common,
 			AnalysisType: req.AnalysisType, Params: params}}, nil
 	}, func(ctx context.Context, job jobsv1alpha1.JobObject) error {
+		if len(req.Data) == 0 {
+			return nil
+		}
 		// The input is saved only once the kube-apiserver accepts the job (a dry run), so an invalid
 		// request leaves no rows behind; saving it again is a no-op.
 		job.(*jobsv1alpha1.AnalyticsJob).Spec.InputRef = job.GetName()

@@ -117,10 +117,21 @@ func TestEnqueueRefusesBadInputNamingTheField(t *testing.T) {
 		{"analytics of an unknown type", "/api/files/" + located + "/analytics",
 			map[string]any{"analysisType": "astrology", "data": []any{map[string]any{"price": 1}}},
 			400, "invalid_request", "analysisType", "Unsupported value"},
-		{"analytics without data", "/api/files/" + located + "/analytics", map[string]any{"analysisType": "summary"},
-			400, "invalid_request", "data", "required"},
+		{"analytics with no rows", "/api/files/" + located + "/analytics", map[string]any{"analysisType": "summary", "data": []any{}},
+			400, "invalid_request", "data", "at least one row"},
+		{"analytics data not rows", "/api/files/" + located + "/analytics", map[string]any{"analysisType": "summary", "data": "rows"},
+			400, "invalid_request", "data", "JSON array"},
 		{"analytics data not an array", "/api/files/" + located + "/analytics", map[string]any{"analysisType": "summary", "data": map[string]any{}},
 			400, "invalid_request", "data", "JSON array"},
+		{"analytics with a param its type does not take", "/api/files/" + located + "/analytics",
+			map[string]any{"analysisType": "summary", "data": []any{map[string]any{"date": "2026-01-01"}}, "params": map[string]any{"weekly": true}},
+			400, "invalid_request", "params.weekly", "unknown parameter: summary takes no params"},
+		{"analytics horizon over a year", "/api/files/" + located + "/analytics",
+			map[string]any{"analysisType": "demand-forecast", "data": []any{map[string]any{"date": "2026-01-01"}}, "params": map[string]any{"horizonDays": 400}},
+			400, "invalid_request", "params.horizonDays", "from 1 to 365"},
+		{"analytics with an unknown model", "/api/files/" + located + "/analytics",
+			map[string]any{"analysisType": "demand-forecast", "data": []any{map[string]any{"date": "2026-01-01"}}, "params": map[string]any{"model": "prophet"}},
+			400, "invalid_request", "params.model", "one of holt-winters, regression"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,13 +105,28 @@ func TestIdempotencyKeyReturnsTheSameJob(t *testing.T) {
 	g.Expect(theirs.Body["jobId"]).NotTo(Equal(first.Body["jobId"]))
 }
 
+func TestAnalyticsWithoutDataAnalysesTheStoredRows(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	property := f.property("user-a", false)
+	r := f.do(http.MethodPost, "/api/files/"+property+"/analytics", "user-a", map[string]any{
+		"analysisType": "demand-forecast", "params": map[string]any{"horizonDays": 14}})
+	g.Expect(r.Code).To(Equal(http.StatusAccepted), r.Raw)
+	id := r.Body["jobId"].(string)
+	_, err := db.GetAnalyticsInput(context.Background(), id)
+	g.Expect(err).To(MatchError(store.ErrNotFound), "no input is stored")
+	data := f.job("user-a", id)()["data"]
+	g.Expect(data).NotTo(HaveKey("inputRef"))
+	g.Expect(data).To(HaveKeyWithValue("params", map[string]any{"horizonDays": "14"}))
+}
+
 func TestAnalyticsDataGoesToPostgreSQLAndTheJobRefersToIt(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	property := f.property("user-a", false)
 	rows := []any{map[string]any{"date": "2026-01-01", "price": 120.5}, map[string]any{"date": "2026-01-02", "price": 99}}
 	r := f.do(http.MethodPost, "/api/files/"+property+"/analytics", "user-a", map[string]any{
-		"analysisType": "demand-forecast", "data": rows, "params": map[string]any{"horizonDays": 14, "model": "prophet", "weekly": true, "seed": 9007199254740993, "note": nil}})
+		"analysisType": "demand-forecast", "data": rows, "params": map[string]any{"horizonDays": 14, "model": "regression", "target": "occupancy", "holdoutDays": "21"}})
 	g.Expect(r.Code).To(Equal(http.StatusAccepted), r.Raw)
 	id := r.Body["jobId"].(string)
 	g.Expect(id).To(MatchRegexp(`^analytics-[0-9a-f]{8}-[0-9]{13}$`))
@@ -124,6 +139,6 @@ func TestAnalyticsDataGoesToPostgreSQLAndTheJobRefersToIt(t *testing.T) {
 
 	data := f.job("user-a", id)()["data"]
 	g.Expect(data).To(And(HaveKeyWithValue("inputRef", id), HaveKeyWithValue("analysisType", "demand-forecast"),
-		HaveKeyWithValue("params", map[string]any{"horizonDays": "14", "model": "prophet", "weekly": "true",
-			"seed": "9007199254740993", "note": "null"})))
+		HaveKeyWithValue("params", map[string]any{"horizonDays": "14", "model": "regression", "target": "occupancy",
+			"holdoutDays": "21"})))
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/jengu/queue-operator/api/analyticsparams"
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 )
 
@@ -126,9 +128,23 @@ func jsonType(goKind string) string {
 	return "of another type"
 }
 
-// analyticsParams turns the seed's params (any JSON values) into the CR's strings: a string as
-// it is, anything else in its compact JSON form.
-func analyticsParams(in map[string]json.RawMessage) (map[string]string, error) {
+// analyticsParams turns the seed's params (any JSON values) into the CR's strings, a string as
+// it is, anything else in its compact JSON form, and checks them against the analysis type's keys
+// and bounds (analyticsparams, which the processor reads them with too). An unknown type is left
+// to the CRD's enum to name.
+func analyticsParams(analysisType jobsv1alpha1.AnalysisType, in map[string]json.RawMessage) (map[string]string, error) {
+	out, err := paramStrings(in)
+	if err != nil || !slices.Contains(analyticsparams.AnalysisTypes, analysisType) {
+		return out, err
+	}
+	var bad *analyticsparams.Error
+	if _, err := analyticsparams.Parse(analysisType, out); errors.As(err, &bad) {
+		return nil, fieldError("params."+bad.Key, bad.Reason)
+	}
+	return out, nil
+}
+
+func paramStrings(in map[string]json.RawMessage) (map[string]string, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
@@ -148,10 +164,11 @@ func analyticsParams(in map[string]json.RawMessage) (map[string]string, error) {
 	return out, nil
 }
 
-// analyticsRows checks the seed's data: a JSON array of rows.
+// analyticsRows checks the seed's data: absent (the property's stored rows are analysed), or a
+// JSON array of rows.
 func analyticsRows(data json.RawMessage) error {
-	if len(data) == 0 || string(data) == "null" {
-		return fieldError("data", "required: the rows to analyse, a JSON array")
+	if len(data) == 0 {
+		return nil
 	}
 	var rows []json.RawMessage
 	if err := json.Unmarshal(data, &rows); err != nil {

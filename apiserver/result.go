@@ -29,6 +29,7 @@ type resultReader func(ctx context.Context, db *store.Store, job finishedJob) (a
 var resultReaders = map[jobsv1alpha1.QueueName]resultReader{
 	jobsv1alpha1.QueueEnrichment: returnValueResult,
 	jobsv1alpha1.QueueCompetitor: competitorResult,
+	jobsv1alpha1.QueueAnalytics:  analyticsResult,
 }
 
 // getJobResult answers GET /api/jobs/:jobId/result: a completed job's full result, owner-checked
@@ -56,6 +57,11 @@ func (s *Server) getJobResult(c *gin.Context) {
 		return
 	}
 	result, err := read(c, s.cfg.Store, finishedJob{Namespace: s.cfg.Namespace, ID: id, ReturnValue: returnValue})
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(c, &apiError{Status: http.StatusNotFound, Code: "no_result",
+			Message: "job " + id + " completed, but its result is no longer stored; see returnvalue at GET /api/jobs/" + id})
+		return
+	}
 	if err != nil {
 		s.log.Error(err, "Reading the job's result failed", "job", id)
 		s.fail(c, unavailable("the job's result is unreachable; try again"))
@@ -122,6 +128,12 @@ type competitorHotel struct {
 
 // competitorResult is a competitor job's statistics (its return value) and every hotel stored,
 // cheapest first, hotels without a price last.
+// analyticsResult is the analysis the worker stored (docs/openapi.yaml, AnalyticsResult).
+func analyticsResult(ctx context.Context, db *store.Store, job finishedJob) (any, error) {
+	stored, err := db.GetAnalyticsResult(ctx, job.Namespace, job.ID)
+	return stored.Result, err
+}
+
 func competitorResult(ctx context.Context, db *store.Store, job finishedJob) (any, error) {
 	prices, err := db.ListCompetitorPrices(ctx, job.Namespace, job.ID)
 	if err != nil {

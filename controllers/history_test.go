@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -79,4 +80,65 @@ func TestAJobCompletedBeforeRedisWasLostIsNotRunAgain(t *testing.T) {
 		_, err := q.Get(ctx, job.Name)
 		return err
 	}).WithTimeout(2*time.Second).Should(MatchError(queue.ErrNotFound), "and it is not enqueued to run again")
+}
+
+func TestAnExpiringAnalyticsJobReleasesItsStoredInput(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	db := testpg.OpenShared(t)
+	opts := testOptions()
+	opts.History = db
+	f := newFixture(t, nil, opts)
+	f.jobQueue(jobsv1alpha1.QueueAnalytics, func(jq *jobsv1alpha1.JobQueue) { jq.Spec.Retry.Attempts = ptr.To[int32](1) })
+	property, name := "prop-expiring-"+f.ns, "analytics-expiring-"+f.ns
+	_, err := db.UpsertProperty(ctx, store.Property{ID: property, UserID: "user-1"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(db.SaveAnalyticsInput(ctx, store.AnalyticsInput{ID: name, PropertyID: property, UserID: "user-1",
+		Rows: []byte(`[{"date":"2026-01-01","price":1}]`)})).To(Succeed())
+	job := &jobsv1alpha1.AnalyticsJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
+		Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: property, UserID: "user-1",
+			TTLSecondsAfterFinished: ptr.To[int32](2)}, AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: name}}
+	f.create(job)
+
+	// It fails for good (the worker keeps a failed job's input for a retry from the dead letter
+	// set); when the CR expires, nothing can run on the input any more.
+	q := f.queue(jobsv1alpha1.QueueAnalytics)
+	leased := f.leaseOne(g, q, "w")
+	_, err = q.Fail(ctx, leased.ID, leased.Token, queue.Failure{Kind: queue.FailPermanent, Message: "bad rows"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.AnalyticsJob{}))
+	}).WithTimeout(timeout).Should(BeTrue(), "the CR expires")
+	_, err = db.GetAnalyticsInput(ctx, name)
+	g.Expect(err).To(MatchError(store.ErrNotFound), "the stored input went with the CR")
+	row, err := db.GetJobResult(ctx, f.ns, name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(row.Status).To(Equal(store.JobFailed))
+}
+
+func TestACancelledAnalyticsJobReleasesItsStoredInput(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	db := testpg.OpenShared(t)
+	opts := testOptions()
+	opts.History = db
+	f := newFixture(t, nil, opts)
+	f.jobQueue(jobsv1alpha1.QueueAnalytics)
+	property, name := "prop-cancelled-"+f.ns, "analytics-cancelled-"+f.ns
+	_, err := db.UpsertProperty(ctx, store.Property{ID: property, UserID: "user-1"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(db.SaveAnalyticsInput(ctx, store.AnalyticsInput{ID: name, PropertyID: property, UserID: "user-1",
+		Rows: []byte(`[{"date":"2026-01-01","price":1}]`)})).To(Succeed())
+	job := &jobsv1alpha1.AnalyticsJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
+		Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: property, UserID: "user-1"},
+			AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: name}}
+	f.create(job)
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+
+	g.Expect(f.c.Delete(ctx, job)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(f.c.Get(ctx, client.ObjectKeyFromObject(job), &jobsv1alpha1.AnalyticsJob{}))
+	}).WithTimeout(timeout).Should(BeTrue(), "the CR goes")
+	_, err = db.GetAnalyticsInput(ctx, name)
+	g.Expect(err).To(MatchError(store.ErrNotFound), "no history row will release a cancelled job's input")
 }

@@ -163,6 +163,7 @@ func (r *JobReconciler) reconcileDelete(ctx context.Context, obj jobsv1alpha1.Jo
 	} else if removed && !obj.JobStatus().Phase.IsFinished() {
 		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonCancelled, "Delete", "Removed the job from queue %s", q.Name)
 	}
+	r.releaseInput(ctx, obj)
 	before := obj.DeepCopyObject().(jobsv1alpha1.JobObject)
 	controllerutil.RemoveFinalizer(obj, jobsv1alpha1.Finalizer)
 	// The resourceVersion precondition pins the object: a stale read must never release the
@@ -171,6 +172,19 @@ func (r *JobReconciler) reconcileDelete(ctx context.Context, obj jobsv1alpha1.Jo
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	return reconcile.Result{}, nil
+}
+
+// releaseInput deletes the stored input of an AnalyticsJob that goes, whatever its phase (a
+// finished one's history row released it already). Best effort: PostgreSQL being down must not
+// hold a deletion; the input then stays, as it would without a history database.
+func (r *JobReconciler) releaseInput(ctx context.Context, obj jobsv1alpha1.JobObject) {
+	analytics, ok := obj.(*jobsv1alpha1.AnalyticsJob)
+	if !ok || r.opts.History == nil || analytics.Spec.InputRef == "" {
+		return
+	}
+	if err := r.opts.History.ReleaseAnalyticsInput(ctx, analytics.Spec.InputRef, analytics.Spec.UserID, analytics.Spec.PropertyID); err != nil {
+		logf.FromContext(ctx).Error(err, "Releasing the deleted job's stored input failed; it stays", "input", analytics.Spec.InputRef)
+	}
 }
 
 // ensureFinalizer adds the finalizer when whoever created the CR did not.
@@ -452,6 +466,10 @@ func (r *JobReconciler) recordHistory(ctx context.Context, obj jobsv1alpha1.JobO
 		Attempts: int(status.AttemptsMade), CreatedAt: obj.GetCreationTimestamp().Time, FinishedAt: status.FinishedAt.Time}
 	if status.Phase == jobsv1alpha1.PhaseFailed {
 		row.Status, row.Error = store.JobFailed, status.Message
+	}
+	if analytics, ok := obj.(*jobsv1alpha1.AnalyticsJob); ok {
+		// The CR goes, so nothing can run on its stored input any more.
+		row.InputRef = analytics.Spec.InputRef
 	}
 	if record, err := q.Get(ctx, obj.GetName()); err == nil && record.UID == string(obj.GetUID()) && json.Valid(record.Result) {
 		row.Result = record.Result

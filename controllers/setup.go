@@ -56,6 +56,9 @@ type Options struct {
 type History interface {
 	RecordJobResultIfLater(ctx context.Context, r store.JobResult) error
 	GetJobResult(ctx context.Context, namespace, jobID string) (store.JobResult, error)
+	// ReleaseAnalyticsInput deletes the stored input of an AnalyticsJob deleted before it
+	// finished (cancelled), which no history row will release.
+	ReleaseAnalyticsInput(ctx context.Context, id, userID, propertyID string) error
 }
 
 var _ History = (*store.Store)(nil)

@@ -72,8 +72,9 @@ func (s *Store) GetAnalyticsInput(ctx context.Context, id string) (AnalyticsInpu
 	return in, nil
 }
 
-// AnalyticsResult is the outcome of an analytics job.
+// AnalyticsResult is the outcome of an analytics job, keyed by the job's namespace and id.
 type AnalyticsResult struct {
+	Namespace    string
 	JobID        string
 	PropertyID   string
 	AnalysisType AnalysisType
@@ -85,25 +86,27 @@ type AnalyticsResult struct {
 // UpsertAnalyticsResult stores the job's result; a re-run job replaces it.
 func (s *Store) UpsertAnalyticsResult(ctx context.Context, r AnalyticsResult) error {
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO analytics_results AS r (job_id, property_id, analysis_type, result, created_at)
-		VALUES ($1, $2, $3, $4::jsonb, $5)
-		ON CONFLICT (job_id) DO UPDATE SET
+		INSERT INTO analytics_results AS r (namespace, job_id, property_id, analysis_type, result, created_at)
+		VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+		ON CONFLICT (namespace, job_id) DO UPDATE SET
 			property_id = EXCLUDED.property_id,
 			analysis_type = EXCLUDED.analysis_type,
 			result = EXCLUDED.result`,
-		r.JobID, r.PropertyID, string(r.AnalysisType), r.Result, s.now())
+		r.Namespace, r.JobID, r.PropertyID, string(r.AnalysisType), r.Result, s.now())
 	if err != nil {
 		return fmt.Errorf("upsert analytics result of job %s: %w", r.JobID, classify(err))
 	}
 	return nil
 }
 
-// GetAnalyticsResult returns the job's result, or ErrNotFound.
-func (s *Store) GetAnalyticsResult(ctx context.Context, jobID string) (AnalyticsResult, error) {
+// GetAnalyticsResult returns the result of the namespace's job, or ErrNotFound. It does not check
+// who asks: the caller has found the job the caller's (its CR, or its history row).
+func (s *Store) GetAnalyticsResult(ctx context.Context, namespace, jobID string) (AnalyticsResult, error) {
 	var r AnalyticsResult
 	err := s.pool.QueryRow(ctx, `
-		SELECT job_id, property_id, analysis_type, result, created_at FROM analytics_results WHERE job_id = $1`,
-		jobID).Scan(&r.JobID, &r.PropertyID, &r.AnalysisType, &r.Result, &r.CreatedAt)
+		SELECT namespace, job_id, property_id, analysis_type, result, created_at FROM analytics_results
+		WHERE namespace = $1 AND job_id = $2`,
+		namespace, jobID).Scan(&r.Namespace, &r.JobID, &r.PropertyID, &r.AnalysisType, &r.Result, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return AnalyticsResult{}, fmt.Errorf("get analytics result of job %s: %w", jobID, ErrNotFound)
 	}

@@ -72,7 +72,7 @@ func TestUpsertAnalyticsResultTwiceLeavesOneRow(t *testing.T) {
 	ctx := context.Background()
 	s, conn := newStore(t)
 	mustProperty(t, s, "p1", "u1")
-	r := store.AnalyticsResult{JobID: "analytics-1", PropertyID: "p1", AnalysisType: store.AnalysisDemandForecast,
+	r := store.AnalyticsResult{Namespace: "team-a", JobID: "analytics-1", PropertyID: "p1", AnalysisType: store.AnalysisDemandForecast,
 		Result: json.RawMessage(`{"forecast":[{"date":"2026-04-01","demand":0.82}],"model":"ets"}`)}
 
 	for run := range 2 {
@@ -83,7 +83,7 @@ func TestUpsertAnalyticsResultTwiceLeavesOneRow(t *testing.T) {
 	if n := count(t, conn, "analytics_results"); n != 1 {
 		t.Errorf("%d results, want 1", n)
 	}
-	got, err := s.GetAnalyticsResult(ctx, "analytics-1")
+	got, err := s.GetAnalyticsResult(ctx, "team-a", "analytics-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestUpsertAnalyticsResultTwiceLeavesOneRow(t *testing.T) {
 	if err := s.UpsertAnalyticsResult(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.GetAnalyticsResult(ctx, "analytics-1")
+	got, err = s.GetAnalyticsResult(ctx, "team-a", "analytics-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,106 @@ func TestUpsertAnalyticsResultTwiceLeavesOneRow(t *testing.T) {
 		t.Errorf("GetAnalyticsResult after re-run (-want +got):\n%s", diff)
 	}
 
-	if _, err := s.GetAnalyticsResult(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetAnalyticsResult(ctx, "team-a", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetAnalyticsResult of an unknown job = %v, want ErrNotFound", err)
+	}
+}
+
+func TestAnalyticsResultsOfTwoNamespacesAreTwoRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, conn := newStore(t)
+	mustProperty(t, s, "p1", "u1")
+	results := map[string]store.AnalyticsResult{}
+	for _, ns := range []string{"team-a", "team-b"} {
+		r := store.AnalyticsResult{Namespace: ns, JobID: "analytics-1", PropertyID: "p1", AnalysisType: store.AnalysisSummary,
+			Result: json.RawMessage(`{"namespace":"` + ns + `"}`)}
+		if err := s.UpsertAnalyticsResult(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		r.CreatedAt = testNow
+		results[ns] = r
+	}
+	if n := count(t, conn, "analytics_results"); n != 2 {
+		t.Errorf("%d results, want 2", n)
+	}
+	for ns, want := range results {
+		got, err := s.GetAnalyticsResult(ctx, ns, "analytics-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, jsonEqual); diff != "" {
+			t.Errorf("GetAnalyticsResult of %s (-want +got):\n%s", ns, diff)
+		}
+	}
+	if _, err := s.GetAnalyticsResult(ctx, "team-c", "analytics-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAnalyticsResult of another namespace = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRecordingAJobResultReleasesItsAnalyticsInput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	mustProperty(t, s, "p1", "u1")
+	mustProperty(t, s, "p2", "u2")
+	for _, in := range []store.AnalyticsInput{
+		{ID: "analytics-1", PropertyID: "p1", UserID: "u1"},
+		{ID: "analytics-2", PropertyID: "p1", UserID: "u1"},
+		{ID: "theirs", PropertyID: "p2", UserID: "u2"},
+	} {
+		in.Rows = json.RawMessage(`[{"date":"2026-01-01","price":100}]`)
+		if err := s.SaveAnalyticsInput(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record := func(jobID, inputRef string, ifLater bool) {
+		t.Helper()
+		r := store.JobResult{JobID: jobID, Queue: "analytics-heavy", Namespace: "ns", UserID: "u1", PropertyID: "p1",
+			Status: store.JobCompleted, Attempts: 1, CreatedAt: testNow, FinishedAt: testNow, InputRef: inputRef}
+		write := s.RecordJobResult
+		if ifLater {
+			write = s.RecordJobResultIfLater
+		}
+		if err := write(ctx, r); err != nil {
+			t.Fatalf("record %s: %v", jobID, err)
+		}
+	}
+	exists := func(id string) bool {
+		_, err := s.GetAnalyticsInput(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	record("analytics-1", "analytics-1", false)
+	if exists("analytics-1") {
+		t.Error("the input of a recorded job is still stored")
+	}
+	if !exists("analytics-2") {
+		t.Error("recording one job deleted another job's input")
+	}
+	// The controller's write at expiry finds the worker's row and keeps it, but still releases
+	// the input.
+	record("analytics-2", "", false)
+	record("analytics-2", "analytics-2", true)
+	if exists("analytics-2") {
+		t.Error("the controller's write at expiry left the input")
+	}
+	// A kubectl-made job of user u1 naming u2's input does not delete it.
+	record("analytics-3", "theirs", false)
+	if !exists("theirs") {
+		t.Error("a job released an input of another user")
+	}
+	// A cancelled job's input, released without a history row.
+	if err := s.ReleaseAnalyticsInput(ctx, "theirs", "u1", "p1"); err != nil || !exists("theirs") {
+		t.Errorf("ReleaseAnalyticsInput of another user's input = %v, and it is gone: %v", err, !exists("theirs"))
+	}
+	if err := s.ReleaseAnalyticsInput(ctx, "theirs", "u2", "p2"); err != nil || exists("theirs") {
+		t.Errorf("ReleaseAnalyticsInput = %v, and the input is still stored: %v", err, exists("theirs"))
+	}
+	if err := s.ReleaseAnalyticsInput(ctx, "theirs", "u2", "p2"); err != nil {
+		t.Errorf("ReleaseAnalyticsInput of an input already gone = %v", err)
 	}
 }

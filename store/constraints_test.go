@@ -238,7 +238,7 @@ func TestConstraintViolationsAreClearErrors(t *testing.T) {
 		{
 			name: "analysis type not in the enum",
 			write: func() error {
-				return s.UpsertAnalyticsResult(ctx, store.AnalyticsResult{JobID: "analytics-1", PropertyID: "p1",
+				return s.UpsertAnalyticsResult(ctx, store.AnalyticsResult{Namespace: "ns", JobID: "analytics-1", PropertyID: "p1",
 					AnalysisType: "forecast", Result: json.RawMessage(`{}`)})
 			},
 			wantConstraint: "analytics_results_analysis_type_valid",

@@ -189,12 +189,12 @@ func exerciseStore(t *testing.T, s *store.Store) {
 		t.Errorf("GetAnalyticsInput (-want +got):\n%s", diff)
 	}
 
-	result := store.AnalyticsResult{JobID: "analytics-1", PropertyID: propertyID,
+	result := store.AnalyticsResult{Namespace: "ns", JobID: "analytics-1", PropertyID: propertyID,
 		AnalysisType: store.AnalysisWeatherImpact, Result: json.RawMessage(`{"correlation":-0.25,"n":2}`)}
 	if err := s.UpsertAnalyticsResult(ctx, result); err != nil {
 		t.Fatalf("UpsertAnalyticsResult: %v", err)
 	}
-	gotResult, err := s.GetAnalyticsResult(ctx, result.JobID)
+	gotResult, err := s.GetAnalyticsResult(ctx, "ns", result.JobID)
 	if err != nil {
 		t.Fatalf("GetAnalyticsResult: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // JobStatus is how a finished job ended; the values are the seed's.
@@ -34,6 +35,10 @@ type JobResult struct {
 	Result     json.RawMessage
 	CreatedAt  time.Time // when the job was created (the CR's creationTimestamp)
 	FinishedAt time.Time // zero means now
+	// InputRef names an analytics input (analytics_inputs) this record releases: it is deleted in
+	// the same transaction as the record is written, when it belongs to the job's user and
+	// property (a kubectl-made job may name anyone's input). Empty releases nothing.
+	InputRef string
 }
 
 // Limits of ListJobResults, the seed's for GET /api/jobs.
@@ -72,7 +77,26 @@ func (s *Store) recordJobResult(ctx context.Context, r JobResult, onlyIf string)
 	if !r.FinishedAt.IsZero() {
 		finishedAt = pgTime(r.FinishedAt)
 	}
-	_, err := s.pool.Exec(ctx, `
+	var err error
+	if r.InputRef == "" {
+		// One statement: no transaction's extra round trips on the path every job takes.
+		err = upsertJobResult(ctx, s.pool, r, finishedAt, onlyIf)
+	} else {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if err := upsertJobResult(ctx, tx, r, finishedAt, onlyIf); err != nil {
+				return err
+			}
+			return releaseInput(ctx, tx, r)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("record result of job %s: %w", r.JobID, classify(err))
+	}
+	return nil
+}
+
+func upsertJobResult(ctx context.Context, db execer, r JobResult, finishedAt time.Time, onlyIf string) error {
+	_, err := db.Exec(ctx, `
 		INSERT INTO job_results AS j (job_id, queue, namespace, user_id, property_id, status, attempts, error,
 			result, created_at, finished_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
@@ -88,10 +112,36 @@ func (s *Store) recordJobResult(ctx context.Context, r JobResult, onlyIf string)
 			finished_at = EXCLUDED.finished_at `+onlyIf,
 		r.JobID, r.Queue, r.Namespace, r.UserID, r.PropertyID, string(r.Status), r.Attempts,
 		nullIfEmpty(escapeNUL(r.Error)), nullIfEmptyJSON(r.Result), pgTime(r.CreatedAt), finishedAt)
-	if err != nil {
-		return fmt.Errorf("record result of job %s: %w", r.JobID, classify(err))
+	return err
+}
+
+// releaseInput deletes the analytics input the record releases, so that analytics_inputs holds
+// only the inputs of jobs that may still run.
+func releaseInput(ctx context.Context, tx pgx.Tx, r JobResult) error {
+	return deleteInput(ctx, tx, r.InputRef, r.UserID, r.PropertyID)
+}
+
+// ReleaseAnalyticsInput deletes the analytics input id when it belongs to the user and property:
+// the job that named it is gone without finishing (cancelled), so nothing will read it. An input
+// already gone, or another user's, is left as it is without error.
+func (s *Store) ReleaseAnalyticsInput(ctx context.Context, id, userID, propertyID string) error {
+	if err := deleteInput(ctx, s.pool, id, userID, propertyID); err != nil {
+		return fmt.Errorf("release analytics input %s: %w", id, err)
 	}
 	return nil
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func deleteInput(ctx context.Context, db execer, id, userID, propertyID string) error {
+	if id == "" {
+		return nil
+	}
+	_, err := db.Exec(ctx, `DELETE FROM analytics_inputs WHERE id = $1 AND user_id = $2 AND property_id = $3`,
+		id, userID, propertyID)
+	return err
 }
 
 // escapeNUL spells NUL bytes out as \x00: PostgreSQL text cannot hold them, and an error message

@@ -22,10 +22,9 @@ import (
 )
 
 // latestVersion is the version of the last file in store/migrations.
-const latestVersion = 4
+const latestVersion = 5
 
-// migrationVersions are the versions of the files in store/migrations, in order. Numbers may be
-// missing while branches that reserved them are not merged yet.
+// migrationVersions are the versions of the files in store/migrations, in order.
 func migrationVersions() []int {
 	entries, err := os.ReadDir("migrations")
 	if err != nil {
@@ -38,8 +37,8 @@ func migrationVersions() []int {
 			versions = append(versions, v)
 		}
 	}
-	if versions[len(versions)-1] != latestVersion {
-		panic(fmt.Sprintf("the last migration is %d, latestVersion %d", versions[len(versions)-1], latestVersion))
+	if len(versions) == 0 || versions[len(versions)-1] != latestVersion {
+		panic(fmt.Sprintf("the last migration file is not version %d (latestVersion): %v", latestVersion, versions))
 	}
 	return versions
 }

@@ -366,11 +366,26 @@ func TestFinishedJobsAreRecordedInTheHistory(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
 	db := testpg.OpenShared(t)
-	payload := func(r *queue.EnqueueRequest) { r.Payload = []byte(`{"propertyId":"prop-h","userId":"user-h"}`) }
-	ok := f.job("enrich-hist-ok-"+f.ns, payload)
-	bad := f.job("enrich-hist-bad-"+f.ns, payload)
+	ctx := context.Background()
+	property := "prop-h-" + f.ns
+	if _, err := db.UpsertProperty(ctx, store.Property{ID: property, UserID: "user-h"}); err != nil {
+		t.Fatal(err)
+	}
+	// Each job names a stored input (as an AnalyticsJob's inputRef does) under its own name.
+	ok, bad := "enrich-hist-ok-"+f.ns, "enrich-hist-bad-"+f.ns
+	for _, id := range []string{ok, bad} {
+		if err := db.SaveAnalyticsInput(ctx, store.AnalyticsInput{ID: id, PropertyID: property, UserID: "user-h",
+			Rows: []byte(`[{"date":"2026-01-01","price":1}]`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{ok, bad} {
+		f.job(id, func(r *queue.EnqueueRequest) {
+			r.Payload = []byte(`{"propertyId":"` + property + `","userId":"user-h","inputRef":"` + id + `"}`)
+		})
+	}
 	f.run(workers.ProcessorFunc(func(_ context.Context, j workers.Task, _ workers.Progress) ([]byte, error) {
-		if j.ID == bad.Name {
+		if j.ID == bad {
 			return nil, workers.Permanent(errors.New("no location for property prop-h"))
 		}
 		return []byte(`{"rows":7}`), nil
@@ -382,10 +397,17 @@ func TestFinishedJobsAreRecordedInTheHistory(t *testing.T) {
 			return r
 		}
 	}
-	g.Eventually(result(ok.Name)).WithTimeout(timeout).Should(And(
+	g.Eventually(result(ok)).WithTimeout(timeout).Should(And(
 		HaveField("Status", store.JobCompleted), HaveField("Queue", "enrichment"), HaveField("Namespace", f.ns),
-		HaveField("UserID", "user-h"), HaveField("PropertyID", "prop-h"), HaveField("Attempts", 1)))
-	g.Expect(string(result(ok.Name)().Result)).To(MatchJSON(`{"rows":7}`))
-	g.Eventually(result(bad.Name)).WithTimeout(timeout).Should(And(
+		HaveField("UserID", "user-h"), HaveField("PropertyID", property), HaveField("Attempts", 1)))
+	g.Expect(string(result(ok)().Result)).To(MatchJSON(`{"rows":7}`))
+	g.Eventually(result(bad)).WithTimeout(timeout).Should(And(
 		HaveField("Status", store.JobFailed), HaveField("Error", ContainSubstring("no location")), HaveField("Attempts", 1)))
+
+	// The completed job's input went with its history row; the failed one's stays for a retry
+	// from the dead letter set (the controller releases it when the CR expires).
+	_, err := db.GetAnalyticsInput(ctx, ok)
+	g.Expect(err).To(MatchError(store.ErrNotFound))
+	_, err = db.GetAnalyticsInput(ctx, bad)
+	g.Expect(err).NotTo(HaveOccurred())
 }

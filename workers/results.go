@@ -21,7 +21,9 @@ var _ ResultRecorder = (*store.Store)(nil)
 func WithResults(r ResultRecorder) Option { return func(p *Pool) { p.results = r } }
 
 // recordResult writes the job's end into the history. It is best effort: the CR and Redis
-// already hold the outcome, and the history only matters past the CR's TTL.
+// already hold the outcome, and the history only matters past the CR's TTL. A completed job's
+// stored input (an AnalyticsJob's inputRef) is released with it; a failed job's is kept for a
+// retry from the dead letter set, and released by the controller when the CR expires.
 func (p *Pool) recordResult(ctx context.Context, record *queue.Record, status store.JobStatus, result []byte, failure string) {
 	if p.results == nil {
 		return
@@ -29,11 +31,15 @@ func (p *Pool) recordResult(ctx context.Context, record *queue.Record, status st
 	var owner struct {
 		PropertyID string `json:"propertyId"`
 		UserID     string `json:"userId"`
+		InputRef   string `json:"inputRef"`
 	}
 	_ = json.Unmarshal(record.Payload, &owner)
 	r := store.JobResult{JobID: record.ID, Queue: p.queue.Name, Namespace: p.queue.Namespace, UserID: owner.UserID,
 		PropertyID: owner.PropertyID, Status: status, Attempts: record.AttemptsMade + 1, Error: failure,
 		CreatedAt: record.CreatedAt}
+	if status == store.JobCompleted {
+		r.InputRef = owner.InputRef
+	}
 	if json.Valid(result) {
 		r.Result = result
 	}

@@ -295,7 +295,7 @@ func TestDevFakeAPIsFlag(t *testing.T) {
 }
 
 func TestProcessors(t *testing.T) {
-	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment, jobsv1alpha1.QueueCompetitor}, processors.Queues()); diff != "" {
+	if diff := cmp.Diff([]jobsv1alpha1.QueueName{jobsv1alpha1.QueueEnrichment, jobsv1alpha1.QueueCompetitor, jobsv1alpha1.QueueAnalytics}, processors.Queues()); diff != "" {
 		t.Errorf("queues with a processor (-want +got):\n%s", diff)
 	}
 	for _, q := range processors.Queues() {
