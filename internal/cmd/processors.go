@@ -3,8 +3,8 @@ package cmd
 import (
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/workers"
-	"github.com/jengu/queue-operator/workers/competitor"
 	"github.com/jengu/queue-operator/workers/analytics"
+	"github.com/jengu/queue-operator/workers/competitor"
 	"github.com/jengu/queue-operator/workers/enrichment"
 )
 
