@@ -24,7 +24,7 @@ func TestCompetitorThroughTheRESTAPI(t *testing.T) {
 	serp := fakeserpapi.New(fakeserpapi.WithAPIKey("e2e-serpapi-key"), fakeserpapi.WithHotels(fakeserpapi.DemoHotels(45, 2, 7)...))
 	t.Cleanup(serp.Close)
 	// The first search is rate limited: the job waits, delayed, with no attempt counted.
-	serp.Enqueue(fakeserpapi.Answer{Status: http.StatusTooManyRequests, Error: fakeserpapi.ErrOutOfSearch, RetryAfter: "6"})
+	serp.Enqueue(fakeserpapi.Answer{Status: http.StatusTooManyRequests, Error: "Too many requests", RetryAfter: "6"})
 	sys := newSystemWith(t, g, jobsv1alpha1.QueueCompetitor, func(db *store.Store) workers.Processor {
 		return competitor.NewProcessor(db, competitor.NewSerpAPI(competitor.WithBaseURL(serp.Endpoint())),
 			competitor.WithAPIKey("e2e-serpapi-key"), competitor.WithCurrency("EUR"))

@@ -184,7 +184,7 @@ func TestProcessorOutcomes(t *testing.T) {
 		wantDelays   []string
 		wantError    string
 	}{
-		{name: "429 is not counted", answers: []fakeserpapi.Answer{{Status: 429, Error: fakeserpapi.ErrOutOfSearch, RetryAfter: "1"}},
+		{name: "429 is not counted", answers: []fakeserpapi.Answer{{Status: 429, Error: "Too many requests", RetryAfter: "1"}},
 			wantState: queue.StateCompleted, wantAttempts: 1, wantDelays: []string{"rate-limited"}},
 		{name: "5xx are counted", answers: []fakeserpapi.Answer{{Status: 502, Body: "Bad Gateway"}, {Status: 500, Error: "Internal error"}},
 			wantState: queue.StateCompleted, wantAttempts: 3, wantDelays: []string{"retry", "retry"}},

@@ -196,10 +196,13 @@ func (s *SerpAPI) pageURL(search Search, token string) (string, error) {
 
 // SerpApi's error strings that say what happened (its answers carry {"error": "..."}).
 var (
-	noResultsAnswer   = regexp.MustCompile(`(?i)hasn't returned any results`)
-	rateLimitAnswer   = regexp.MustCompile(`(?i)rate limit|throughput limit|run out of searches|searches for the month`)
-	invalidKeyAnswer  = regexp.MustCompile(`(?i)invalid api key|api key.*(missing|not valid)`)
-	searchFailedState = "Error"
+	noResultsAnswer = regexp.MustCompile(`(?i)hasn't returned any results`)
+	rateLimitAnswer = regexp.MustCompile(`(?i)rate limit|throughput limit`)
+	// The plan's searches are spent until it renews (SerpApi answers 429): permanent, since a
+	// rate-limited job would hold back the whole queue for the rest of the month.
+	outOfSearchesAnswer = regexp.MustCompile(`(?i)run out of searches|searches for the month`)
+	invalidKeyAnswer    = regexp.MustCompile(`(?i)invalid api key|api key.*(missing|not valid)`)
+	searchFailedState   = "Error"
 )
 
 // answerError classifies a page's answer: nil for a page to read (possibly "no results").
@@ -212,6 +215,8 @@ func (s *SerpAPI) answerError(resp *outside.Response, body *serpResponse, jsonEr
 		reason = http.StatusText(resp.Status)
 	}
 	switch {
+	case outOfSearchesAnswer.MatchString(body.Error):
+		return apiErr(outside.OutcomePermanent, reason, nil)
 	case resp.Status == http.StatusTooManyRequests || rateLimitAnswer.MatchString(body.Error):
 		return &outside.APIError{Outcome: outside.OutcomeRateLimited, Source: SourceSerpAPI,
 			StatusCode: http.StatusTooManyRequests, RetryAfter: s.client.RetryAfter(resp.Header), Reason: reason}

@@ -108,8 +108,12 @@ func TestSerpAPIOutcomes(t *testing.T) {
 		wantMsg        string
 		wantErr        error
 	}{
-		{name: "429 with Retry-After", answers: []fakeserpapi.Answer{{Status: 429, Error: fakeserpapi.ErrOutOfSearch, RetryAfter: "30"}},
-			wantOutcome: outside.OutcomeRateLimited, wantRetryAfter: 30 * time.Second, wantMsg: "run out of searches"},
+		{name: "429 with Retry-After", answers: []fakeserpapi.Answer{{Status: 429, Error: "Too many requests", RetryAfter: "30"}},
+			wantOutcome: outside.OutcomeRateLimited, wantRetryAfter: 30 * time.Second, wantMsg: "Too many requests"},
+		// A month's searches spent: waiting minutes does not help, and a rate-limited job would
+		// hold the whole queue back until the plan renews.
+		{name: "out of searches", answers: []fakeserpapi.Answer{{Status: 429, Error: fakeserpapi.ErrOutOfSearch, RetryAfter: "30"}},
+			wantOutcome: outside.OutcomePermanent, wantMsg: "run out of searches"},
 		{name: "429 without Retry-After", answers: []fakeserpapi.Answer{{Status: 429, Error: "Too many requests"}},
 			wantOutcome: outside.OutcomeRateLimited, wantRetryAfter: DefaultRetryAfter},
 		{name: "rate limit answered with 200", answers: []fakeserpapi.Answer{{Status: 200, Error: "You have exceeded the hourly throughput limit."}},
