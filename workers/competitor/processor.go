@@ -66,8 +66,12 @@ func (p *Processor) Process(ctx context.Context, task workers.Task, progress wor
 	if err != nil {
 		return nil, err
 	}
-	if _, err := workers.OwnedProperty(ctx, p.store, spec.PropertyID, spec.UserID); err != nil {
+	property, err := workers.OwnedProperty(ctx, p.store, spec.PropertyID, spec.UserID)
+	if err != nil {
 		return nil, err
+	}
+	if spec.Currency == "" && property.Currency != "" {
+		search.Currency = property.Currency // the property's prices are in it
 	}
 	progress(5, "searching "+p.provider.Name())
 	pages := 0
@@ -85,9 +89,12 @@ func (p *Processor) Process(ctx context.Context, task workers.Task, progress wor
 		return nil, err
 	}
 	progress(90, fmt.Sprintf("stored %d hotels", len(hotels)))
-	own, err := p.ownPrice(ctx, spec.PropertyID, search.CheckIn)
-	if err != nil {
-		return nil, err
+	var own *float64
+	if property.Currency == "" || property.Currency == search.Currency {
+		// Without an uploaded currency the property's price is taken to be in the job's.
+		if own, err = p.ownPrice(ctx, spec.PropertyID, search.CheckIn); err != nil {
+			return nil, err
+		}
 	}
 	summary := summarize(p.provider.Name(), pages, hotels, search.Currency, own)
 	progress(100, summary.String())

@@ -247,3 +247,28 @@ func TestRedactKeyKeepsTheOutcome(t *testing.T) {
 		t.Errorf("error %v no longer unwraps to its PermanentError", err)
 	}
 }
+
+// A property uploaded with its currency prices a job that names none in that currency, and a job
+// priced in another currency does not compare the property's own price with it.
+func TestAPropertysCurrencyPricesItsSearch(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newProcessorFixture(t)
+	id := f.prefix + "-gbp"
+	_, err := f.db.CreateFile(ctx, store.Property{ID: id, UserID: "user-1", Currency: "GBP"},
+		[]store.PricingBase{{Date: day("2026-07-01"), Price: ptr(130.0)}}) // as an upload stores it
+	g.Expect(err).NotTo(HaveOccurred())
+
+	f.enqueue(f.prefix+"-own", id)
+	record := f.finished(g, f.prefix+"-own")
+	g.Expect(record.State).To(Equal(queue.StateCompleted), record.Error)
+	g.Expect(f.api.Requests()[0].Get("currency")).To(Equal("GBP"))
+
+	f.enqueue(f.prefix+"-eur", id, func(s *jobsv1alpha1.CompetitorJobSpec) { s.Currency = "EUR" })
+	record = f.finished(g, f.prefix+"-eur")
+	g.Expect(record.State).To(Equal(queue.StateCompleted), record.Error)
+	var summary Summary
+	g.Expect(json.Unmarshal(record.Result, &summary)).To(Succeed())
+	g.Expect(summary.Currency).To(Equal("EUR"))
+	g.Expect(summary.Property).To(BeNil(), "a GBP price is not ranked among EUR rates")
+}
