@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -59,6 +60,10 @@ func (s *Server) uploadFile(c *gin.Context) {
 func (s *Server) replaceFile(c *gin.Context) {
 	id := c.Param("id")
 	if _, err := s.callersFile(c, id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.notBeingEnriched(c, id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -231,6 +236,23 @@ func fileNotFound(id string) error {
 	return &apiError{Status: http.StatusNotFound, Code: "file_not_found", Message: "file " + id + " not found"}
 }
 
+// notBeingEnriched refuses to replace a file whose enrichment job has not finished: the job would
+// write the old days' features over the new rows and mark the file enriched.
+func (s *Server) notBeingEnriched(c *gin.Context, id string) error {
+	jobs, err := s.fileJobs(c, id)
+	if err != nil {
+		return err
+	}
+	for _, job := range jobs {
+		if job.QueueName() == jobsv1alpha1.QueueEnrichment && !job.JobStatus().Phase.IsFinished() && job.GetDeletionTimestamp() == nil {
+			return &apiError{Status: http.StatusConflict, Code: "file_busy", Message: fmt.Sprintf(
+				"file %s is being enriched by job %s; replace it once that job has finished, or cancel it (DELETE /api/jobs/%s)",
+				id, job.GetName(), job.GetName())}
+		}
+	}
+	return nil
+}
+
 // fileJobs is the caller's jobs on the file that still have a CR, newest first.
 func (s *Server) fileJobs(c *gin.Context, id string) ([]jobsv1alpha1.JobObject, error) {
 	jobs, err := s.userJobs(c, userOf(c), jobsv1alpha1.JobKinds)
@@ -246,11 +268,14 @@ func (s *Server) fileJobs(c *gin.Context, id string) ([]jobsv1alpha1.JobObject, 
 	return out, nil
 }
 
-// storeError answers data the database refused as a 400, and anything else, logged, as
-// unavailable.
+// storeError answers data the database refused as a 400, a conflicting write as a 409, and
+// anything else, logged, as unavailable.
 func (s *Server) storeError(err error) error {
 	if errors.Is(err, store.ErrInvalid) {
 		return badRequest(err.Error(), nil)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}
 	}
 	s.log.Error(err, "Database request failed")
 	return unavailable("the database is unreachable; try again")

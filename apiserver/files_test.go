@@ -304,3 +304,23 @@ func TestDeleteAFileCancelsItsJobs(t *testing.T) {
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: otherJob}, &jobsv1alpha1.EnrichmentJob{})).
 		To(Succeed(), "another file's job stays")
 }
+
+// A file whose enrichment has not finished is not replaced: the job would write the old days'
+// features over the new rows and mark the file enriched.
+func TestReplacingAFileBeingEnrichedIsAConflict(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	userA := f.ns + "-a"
+	id := f.uploadCSV(userA, barcelona, januaryCSV(5))
+	r := f.do(http.MethodPost, "/api/files/"+id+"/enrich", userA, map[string]any{})
+	g.Expect(r.Code).To(Equal(http.StatusAccepted), r.Raw)
+	jobID := r.Body["jobId"].(string)
+
+	g.Eventually(func() int {
+		return f.send(http.MethodPut, "/api/files/"+id, userA, "text/csv", strings.NewReader(januaryCSV(2))).Code
+	}).WithTimeout(timeout).Should(Equal(http.StatusConflict))
+	r = f.send(http.MethodPut, "/api/files/"+id, userA, "text/csv", strings.NewReader(januaryCSV(2)))
+	g.Expect(r.Body).To(HaveKeyWithValue("error", And(HaveKeyWithValue("code", "file_busy"),
+		HaveKeyWithValue("message", ContainSubstring(jobID)))))
+	g.Expect(f.do(http.MethodGet, "/api/files/"+id, userA, nil).Body["file"]).To(HaveKeyWithValue("rows", 5.0), "nothing replaced")
+}
