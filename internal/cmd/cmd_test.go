@@ -230,8 +230,8 @@ func TestWorkerRefusals(t *testing.T) {
 		wantIs  error
 	}{
 		{name: "no queue", args: []string{"worker"}, wantErr: `required flag(s) "queue" not set`},
-		{name: "a queue without a processor", args: []string{"worker", "--queue", "analytics-heavy"},
-			wantErr: "the analytics-heavy processor is not built yet", wantIs: workers.ErrNoProcessor},
+		{name: "a queue without a processor", args: []string{"worker", "--queue", "reports"},
+			wantErr: `"reports" is not a queue of this build (its queues: [enrichment competitor analytics-heavy])`, wantIs: workers.ErrNoProcessor},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,7 +59,7 @@ func (o *workerOptions) run() error {
 	queueName := jobsv1alpha1.QueueName(o.Queue)
 	// Refuse a queue without a processor before connecting anywhere.
 	if _, err := processors.For(queueName); err != nil {
-		return fmt.Errorf("%w: the %s processor is not built yet", err, queueName)
+		return fmt.Errorf("%w: %q is not a queue of this build (its queues: %s)", err, queueName, processors.Queues())
 	}
 	ctx := ctrl.SetupSignalHandler()
 
