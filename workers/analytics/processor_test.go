@@ -12,6 +12,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/testpg"
+	"github.com/jengu/queue-operator/internal/testqueue"
 	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
@@ -93,25 +94,11 @@ func (f *fixture) enqueue(jobID string, spec jobsv1alpha1.AnalyticsJobSpec) {
 	if spec.UserID == "" {
 		spec.UserID = "user-1"
 	}
-	payload, _ := json.Marshal(spec)
-	if _, err := f.queue.Enqueue(context.Background(), queue.EnqueueRequest{ID: jobID, UID: "uid-" + jobID, Payload: payload,
-		MaxAttempts: 2, Backoff: queue.Backoff{Type: queue.BackoffFixed, Delay: 100 * time.Millisecond},
-		Timeout: time.Minute}); err != nil {
-		f.t.Fatalf("enqueue: %v", err)
-	}
+	testqueue.Enqueue(f.t, f.queue, jobID, spec, 2, queue.Backoff{Type: queue.BackoffFixed, Delay: 100 * time.Millisecond})
 }
 
 func (f *fixture) finished(g Gomega, jobID string) *queue.Record {
-	var job *queue.Record
-	g.Eventually(func() queue.State {
-		j, err := f.queue.Get(context.Background(), jobID)
-		if err != nil {
-			return ""
-		}
-		job = j
-		return j.State
-	}).WithTimeout(20 * time.Second).Should(BeElementOf(queue.StateCompleted, queue.StateFailed))
-	return job
+	return testqueue.Finished(g, f.queue, jobID)
 }
 
 func TestAStoredInputIsAnalysedAndItsResultStored(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testpg"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
 	"github.com/jengu/queue-operator/workers/competitor/fakeserpapi"
@@ -20,7 +21,7 @@ import (
 // the property's own price read and the statistics computed.
 func BenchmarkProcess60Hotels(b *testing.B) {
 	ctx := context.Background()
-	db := openStore(b)
+	db := testpg.OpenShared(b)
 	api := fakeserpapi.New(fakeserpapi.WithAPIKey(testKey), fakeserpapi.WithHotels(fakeserpapi.DemoHotels(60, 2, 1)...))
 	defer api.Close()
 	id := fmt.Sprintf("bench-%d", time.Now().UnixNano())
@@ -100,7 +101,7 @@ func BenchmarkParse3Pages(b *testing.B) {
 // pages parsed, the job's 60 rows replaced in PostgreSQL (one transaction), and the statistics.
 func BenchmarkParseAndStore3Pages(b *testing.B) {
 	ctx := context.Background()
-	db := openStore(b)
+	db := testpg.OpenShared(b)
 	pages := recordPages(b)
 	id := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	if _, err := db.UpsertProperty(ctx, store.Property{ID: id, UserID: "user-1"}); err != nil {

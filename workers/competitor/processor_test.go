@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	"github.com/redis/go-redis/v9"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/internal/testpg"
+	"github.com/jengu/queue-operator/internal/testqueue"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
@@ -34,24 +35,6 @@ type processorFixture struct {
 
 var processorSeq atomic.Int32
 
-func openStore(tb testing.TB) *store.Store {
-	tb.Helper()
-	dbURL := os.Getenv("DATABASE_URL")
-	if dbURL == "" {
-		tb.Fatal("DATABASE_URL is not set: run the tests under hack/with-services.sh (or `make test`)")
-	}
-	ctx := context.Background()
-	if err := store.Migrate(ctx, dbURL, logr.Discard()); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
-	db, err := store.Open(ctx, dbURL)
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(db.Close)
-	return db
-}
-
 func newProcessorFixture(t *testing.T, opts ...ProcessorOption) *processorFixture {
 	t.Helper()
 	redisOpts, err := redis.ParseURL(os.Getenv("REDIS_URL"))
@@ -61,7 +44,7 @@ func newProcessorFixture(t *testing.T, opts ...ProcessorOption) *processorFixtur
 	rdb := redis.NewClient(redisOpts)
 	t.Cleanup(func() { _ = rdb.Close() })
 	prefix := fmt.Sprintf("cmp-%d-%d", time.Now().UnixNano()%1_000_000, processorSeq.Add(1))
-	f := &processorFixture{t: t, db: openStore(t), prefix: prefix,
+	f := &processorFixture{t: t, db: testpg.OpenShared(t), prefix: prefix,
 		api:   fakeserpapi.New(fakeserpapi.WithAPIKey(testKey), fakeserpapi.WithHotels(threeHotels...), fakeserpapi.WithPageSize(2)),
 		queue: queue.New(rdb, queue.WithMaxIdleWait(time.Second)).Queue(prefix, "competitor")}
 	t.Cleanup(f.api.Close)
@@ -99,25 +82,11 @@ func (f *processorFixture) enqueue(jobID, propertyID string, mutate ...func(*job
 	for _, m := range mutate {
 		m(&spec)
 	}
-	payload, _ := json.Marshal(spec)
-	if _, err := f.queue.Enqueue(context.Background(), queue.EnqueueRequest{ID: jobID, UID: "uid-" + jobID, Payload: payload,
-		MaxAttempts: 3, Backoff: queue.Backoff{Type: queue.BackoffExponential, Delay: 100 * time.Millisecond, Multiplier: 2},
-		Timeout: time.Minute}); err != nil {
-		f.t.Fatalf("enqueue: %v", err)
-	}
+	testqueue.Enqueue(f.t, f.queue, jobID, spec, 3, queue.Backoff{Type: queue.BackoffExponential, Delay: 100 * time.Millisecond, Multiplier: 2})
 }
 
 func (f *processorFixture) finished(g Gomega, jobID string) *queue.Record {
-	var job *queue.Record
-	g.Eventually(func() queue.State {
-		j, err := f.queue.Get(context.Background(), jobID)
-		if err != nil {
-			return ""
-		}
-		job = j
-		return j.State
-	}).WithTimeout(20 * time.Second).Should(BeElementOf(queue.StateCompleted, queue.StateFailed))
-	return job
+	return testqueue.Finished(g, f.queue, jobID)
 }
 
 func (f *processorFixture) prices(g Gomega, jobID string) []store.CompetitorPrice {

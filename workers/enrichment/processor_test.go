@@ -19,6 +19,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/testenv"
+	"github.com/jengu/queue-operator/internal/testqueue"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
@@ -106,25 +107,11 @@ func (f *processorFixture) enqueue(jobID, propertyID string, mutate ...func(*job
 	for _, m := range mutate {
 		m(&spec)
 	}
-	payload, _ := json.Marshal(spec)
-	if _, err := f.queue.Enqueue(context.Background(), queue.EnqueueRequest{ID: jobID, UID: "uid-" + jobID, Payload: payload,
-		MaxAttempts: 5, Backoff: queue.Backoff{Type: queue.BackoffExponential, Delay: 100 * time.Millisecond, Multiplier: 2},
-		Timeout: time.Minute}); err != nil {
-		f.t.Fatalf("enqueue: %v", err)
-	}
+	testqueue.Enqueue(f.t, f.queue, jobID, spec, 5, queue.Backoff{Type: queue.BackoffExponential, Delay: 100 * time.Millisecond, Multiplier: 2})
 }
 
 func (f *processorFixture) finished(g Gomega, jobID string) *queue.Record {
-	var job *queue.Record
-	g.Eventually(func() queue.State {
-		j, err := f.queue.Get(context.Background(), jobID)
-		if err != nil {
-			return ""
-		}
-		job = j
-		return j.State
-	}).WithTimeout(20 * time.Second).Should(BeElementOf(queue.StateCompleted, queue.StateFailed))
-	return job
+	return testqueue.Finished(g, f.queue, jobID)
 }
 
 func TestProcessorEnrichesEveryRow(t *testing.T) {
