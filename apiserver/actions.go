@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -53,17 +54,32 @@ func (s *Server) cancelJob(c *gin.Context) {
 	if !ok {
 		return
 	}
-	// The UID precondition deletes this job, never a new one created under its name meanwhile.
-	err := s.cfg.Kube.Delete(c, job, client.Preconditions{UID: ptr(job.GetUID())})
-	if err != nil && !apierrors.IsNotFound(err) {
-		if apierrors.IsConflict(err) {
-			s.jobNotFound(c, id)
-			return
-		}
-		s.fail(c, kubeError(err))
+	err := s.deleteJob(c, job)
+	switch {
+	case errors.Is(err, errJobReplaced):
+		s.jobNotFound(c, id)
+		return
+	case err != nil:
+		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"success": true, "jobId": id, "status": "cancelled"})
+}
+
+// errJobReplaced: the job's CR was gone and a new one took its name.
+var errJobReplaced = errors.New("the job was replaced by a new one of the same name")
+
+// deleteJob cancels a job by deleting its CR: this one, never a new one created under its name
+// meanwhile (a UID precondition), which is errJobReplaced. A job already gone is no error.
+func (s *Server) deleteJob(ctx context.Context, job jobsv1alpha1.JobObject) error {
+	err := s.cfg.Kube.Delete(ctx, job, client.Preconditions{UID: ptr(job.GetUID())})
+	switch {
+	case err == nil, apierrors.IsNotFound(err):
+		return nil
+	case apierrors.IsConflict(err):
+		return errJobReplaced
+	}
+	return kubeError(err)
 }
 
 // callersJob reads the caller's job id, or answers that there is none (or that it cannot be

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/apiserver/pricingfile"
@@ -205,9 +203,11 @@ func (s *Server) deleteFile(c *gin.Context) {
 		if job.JobStatus().Phase.IsFinished() || job.GetDeletionTimestamp() != nil {
 			continue
 		}
-		err := s.cfg.Kube.Delete(c, job, client.Preconditions{UID: ptr(job.GetUID())})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			s.fail(c, kubeError(err))
+		switch err := s.deleteJob(c, job); {
+		case errors.Is(err, errJobReplaced):
+			continue // not this file's job any more
+		case err != nil:
+			s.fail(c, err)
 			return
 		}
 		cancelled = append(cancelled, job.GetName())
