@@ -3,7 +3,6 @@ package apiserver_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -23,21 +22,7 @@ import (
 // send sends body as contentType, as user.
 func (f *fixture) send(method, path, user, contentType string, body io.Reader) response {
 	f.t.Helper()
-	req, err := http.NewRequest(method, f.url+path, body)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Authorization", "Bearer "+token(user))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	out := response{Code: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
-	_ = json.Unmarshal(raw, &out.Body)
-	return out
+	return f.do(method, path, user, body, "Content-Type", contentType)
 }
 
 // multipartUpload writes a form of fields, then the file part.

@@ -218,7 +218,7 @@ type response struct {
 }
 
 // do sends a request as user ("" sends none) with body (nil for none, else JSON-encoded
-// unless it is a string).
+// unless it is a string or a reader).
 func (f *fixture) do(method, path, user string, body any, headers ...string) response {
 	f.t.Helper()
 	var reader io.Reader
@@ -226,6 +226,8 @@ func (f *fixture) do(method, path, user string, body any, headers ...string) res
 	case nil:
 	case string:
 		reader = bytes.NewBufferString(b)
+	case io.Reader:
+		reader = b
 	default:
 		data, _ := json.Marshal(b)
 		reader = bytes.NewBuffer(data)
