@@ -75,7 +75,11 @@ func TestJobQueueScalesWorkersOnDepth(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	f := newFixture(t, nil, scalingOptions())
-	jq := f.scalingQueue()
+	// Windows well above the drain's own time plus the 2 s the test watches the workers stay.
+	jq := f.scalingQueue(func(jq *jobsv1alpha1.JobQueue) {
+		jq.Spec.Autoscaling.ScaleDownStabilizationWindow = &metav1.Duration{Duration: 6 * time.Second}
+		jq.Spec.Autoscaling.IdleCooldown = &metav1.Duration{Duration: 6 * time.Second}
+	})
 	q := f.queue(jobsv1alpha1.QueueCompetitor)
 	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(0)), "created, idle: no workers")
 
