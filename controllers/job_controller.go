@@ -405,7 +405,8 @@ func shortToken(token string) string {
 }
 
 // catchUp writes the status the record implies when the CR has lagged it for the status grace
-// (statusLag), and otherwise returns how long it leaves the lag to the worker. Progress of an
+// (statusLag), or at once for a job's end, and otherwise returns how long it leaves the lag to
+// the worker. Progress of an
 // active job with a live lease is left to its worker, which coalesces it: the controller writes
 // only phase changes then, so a job costs the kube-apiserver a handful of writes.
 func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject, record *queue.Record) (time.Duration, error) {
@@ -417,7 +418,9 @@ func (r *JobReconciler) catchUp(ctx context.Context, obj jobsv1alpha1.JobObject,
 		r.lag.forget(key)
 		return 0, nil
 	}
-	if wait := r.lag.wait(key, r.clock.Now()); wait > 0 {
+	// A job's end is written at once, by the worker and by the controller alike: until a CR
+	// shows it, a Redis loss would run the job again.
+	if wait := r.lag.wait(key, r.clock.Now()); wait > 0 && !record.State.IsFinished() {
 		return wait, nil
 	}
 	if _, err := jobstatus.Sync(ctx, r.status, obj, record); err != nil {

@@ -44,7 +44,8 @@ type Options struct {
 	// StatusGrace is how long the controller leaves a job's CR lagging its record before it
 	// writes the status itself: the worker writes its own transitions within its start delay
 	// (workers.DefaultStartWriteDelay, which must stay below it), and a job started within the
-	// grace never has its Waiting written. Zero writes at once.
+	// grace never has its Waiting written. A job's end (Completed, Failed) is written at once
+	// whatever the grace. Zero writes everything at once.
 	StatusGrace time.Duration
 	// History receives each finished job's row before its CR expires, and tells a job that
 	// completed from one that Redis lost before it ran (nil: only the workers write the
