@@ -177,6 +177,16 @@ func TestDevWithFakeAPIsCompletesJobs(t *testing.T) {
 	code, result := d.call(g, http.MethodGet, "/api/jobs/"+competitorJob+"/result", "", nil)
 	g.Expect(code).To(Equal(http.StatusOK), "%v", result)
 	g.Expect(result["result"]).To(HaveKeyWithValue("hotels", HaveLen(45)))
+
+	// An analysis of the file's own enriched rows (no data sent), its full result readable too.
+	code, enqueued = d.call(g, http.MethodPost, "/api/files/"+file+"/analytics", "application/json",
+		strings.NewReader(`{"analysisType": "weather-impact"}`))
+	g.Expect(code).To(Equal(http.StatusAccepted), "%v", enqueued)
+	analyticsJob := enqueued["jobId"].(string)
+	d.awaitCompleted(g, analyticsJob)
+	code, result = d.call(g, http.MethodGet, "/api/jobs/"+analyticsJob+"/result", "", nil)
+	g.Expect(code).To(Equal(http.StatusOK), "%v", result)
+	g.Expect(result["result"]).To(And(HaveKeyWithValue("analysisType", "weather-impact"), HaveKey("weatherImpact")))
 }
 
 // awaitCompleted polls the job until it has completed, failing at once if it fails.
