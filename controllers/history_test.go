@@ -18,13 +18,18 @@ import (
 	"github.com/jengu/queue-operator/store"
 )
 
-func TestEveryTerminalJobHasItsHistoryRowBeforeItsCRGoes(t *testing.T) {
-	g := NewWithT(t)
-	ctx := context.Background()
+// newHistoryFixture starts a controller that keeps its history in the shared PostgreSQL.
+func newHistoryFixture(t *testing.T) (*fixture, *store.Store) {
 	db := testpg.OpenShared(t)
 	opts := testOptions()
 	opts.History = db
-	f := newFixture(t, nil, opts)
+	return newFixture(t, nil, opts), db
+}
+
+func TestEveryTerminalJobHasItsHistoryRowBeforeItsCRGoes(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f, db := newHistoryFixture(t)
 	f.jobQueue(jobsv1alpha1.QueueEnrichment, func(jq *jobsv1alpha1.JobQueue) { jq.Spec.Retry.Attempts = ptr.To[int32](1) })
 	q := f.queue(jobsv1alpha1.QueueEnrichment)
 	ttl := int32(2)
@@ -54,9 +59,9 @@ func TestEveryTerminalJobHasItsHistoryRowBeforeItsCRGoes(t *testing.T) {
 func TestAJobCompletedBeforeRedisWasLostIsNotRunAgain(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	db := testpg.OpenShared(t)
 	server := testredis.Start(t)
 	rdb := server.ClientFor(t)
+	db := testpg.OpenShared(t)
 	opts := testOptions()
 	opts.History = db
 	f := newFixture(t, rdb, opts)
@@ -85,10 +90,7 @@ func TestAJobCompletedBeforeRedisWasLostIsNotRunAgain(t *testing.T) {
 func TestAnExpiringAnalyticsJobReleasesItsStoredInput(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	db := testpg.OpenShared(t)
-	opts := testOptions()
-	opts.History = db
-	f := newFixture(t, nil, opts)
+	f, db := newHistoryFixture(t)
 	f.jobQueue(jobsv1alpha1.QueueAnalytics, func(jq *jobsv1alpha1.JobQueue) { jq.Spec.Retry.Attempts = ptr.To[int32](1) })
 	property, name := "prop-expiring-"+f.ns, "analytics-expiring-"+f.ns
 	_, err := db.UpsertProperty(ctx, store.Property{ID: property, UserID: "user-1"})
@@ -119,10 +121,7 @@ func TestAnExpiringAnalyticsJobReleasesItsStoredInput(t *testing.T) {
 func TestACancelledAnalyticsJobReleasesItsStoredInput(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	db := testpg.OpenShared(t)
-	opts := testOptions()
-	opts.History = db
-	f := newFixture(t, nil, opts)
+	f, db := newHistoryFixture(t)
 	f.jobQueue(jobsv1alpha1.QueueAnalytics)
 	property, name := "prop-cancelled-"+f.ns, "analytics-cancelled-"+f.ns
 	_, err := db.UpsertProperty(ctx, store.Property{ID: property, UserID: "user-1"})
