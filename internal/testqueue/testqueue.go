@@ -1,5 +1,5 @@
-// Package testqueue enqueues jobs as the controller does and waits for their end, for the
-// processors' tests.
+// Package testqueue runs a processor on a queue of the shared Redis, enqueues jobs as the
+// controller does and waits for their end, for the processors' tests.
 package testqueue
 
 import (
@@ -10,8 +10,24 @@ import (
 
 	"github.com/onsi/gomega"
 
+	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/queue"
+	"github.com/jengu/queue-operator/workers"
 )
+
+// New is namespace's queue on the Redis of hack/with-services.sh.
+func New(tb testing.TB, namespace, queueName string) *queue.Queue {
+	return queue.New(testredis.Shared(tb), queue.WithMaxIdleWait(time.Second)).Queue(namespace, queueName)
+}
+
+// Run runs processor on q, two jobs at once, until the test ends.
+func Run(tb testing.TB, q *queue.Queue, processor workers.Processor, opts ...workers.Option) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pool := workers.NewPool(q, processor, append([]workers.Option{workers.WithConcurrency(2)}, opts...)...)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = pool.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+}
 
 // Enqueue adds a job whose payload is spec, as the controller would: UID "uid-<jobID>", at most
 // attempts attempts waiting backoff between them, a minute's timeout.

@@ -13,7 +13,6 @@ import (
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/testpg"
 	"github.com/jengu/queue-operator/internal/testqueue"
-	"github.com/jengu/queue-operator/internal/testredis"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
@@ -36,12 +35,8 @@ func newFixture(t *testing.T) *fixture {
 	db := testpg.OpenShared(t)
 	prefix := fmt.Sprintf("an-%d-%d", time.Now().UnixNano()%1_000_000, seq.Add(1))
 	f := &fixture{t: t, db: db, prefix: prefix,
-		queue: queue.New(testredis.Shared(t), queue.WithMaxIdleWait(time.Second)).Queue(prefix, string(jobsv1alpha1.QueueAnalytics))}
-	ctx, cancel := context.WithCancel(context.Background())
-	pool := workers.NewPool(f.queue, analytics.NewProcessor(db), workers.WithConcurrency(2), workers.WithResults(db))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = pool.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+		queue: testqueue.New(t, prefix, string(jobsv1alpha1.QueueAnalytics))}
+	testqueue.Run(t, f.queue, analytics.NewProcessor(db), workers.WithResults(db))
 	return f
 }
 

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-	"github.com/redis/go-redis/v9"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/testpg"
@@ -37,24 +35,14 @@ var processorSeq atomic.Int32
 
 func newProcessorFixture(t *testing.T, opts ...ProcessorOption) *processorFixture {
 	t.Helper()
-	redisOpts, err := redis.ParseURL(os.Getenv("REDIS_URL"))
-	if err != nil {
-		t.Fatalf("REDIS_URL: %v", err)
-	}
-	rdb := redis.NewClient(redisOpts)
-	t.Cleanup(func() { _ = rdb.Close() })
 	prefix := fmt.Sprintf("cmp-%d-%d", time.Now().UnixNano()%1_000_000, processorSeq.Add(1))
 	f := &processorFixture{t: t, db: testpg.OpenShared(t), prefix: prefix,
 		api:   fakeserpapi.New(fakeserpapi.WithAPIKey(testKey), fakeserpapi.WithHotels(threeHotels...), fakeserpapi.WithPageSize(2)),
-		queue: queue.New(rdb, queue.WithMaxIdleWait(time.Second)).Queue(prefix, "competitor")}
+		queue: testqueue.New(t, prefix, "competitor")}
 	t.Cleanup(f.api.Close)
 	provider := NewSerpAPI(WithBaseURL(f.api.Endpoint()), WithMaxResponseBytes(64<<10))
 	opts = append([]ProcessorOption{WithAPIKey(testKey), WithCurrency("EUR")}, opts...)
-	ctx, cancel := context.WithCancel(context.Background())
-	pool := workers.NewPool(f.queue, NewProcessor(f.db, provider, opts...), workers.WithConcurrency(2))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = pool.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testqueue.Run(t, f.queue, NewProcessor(f.db, provider, opts...))
 	return f
 }
 

@@ -12,13 +12,13 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	. "github.com/onsi/gomega"
-	"github.com/redis/go-redis/v9"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/testenv"
+	"github.com/jengu/queue-operator/internal/testpg"
 	"github.com/jengu/queue-operator/internal/testqueue"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
@@ -43,37 +43,14 @@ func newProcessorFixture(t *testing.T) *processorFixture { return newProcessorFi
 // options.
 func newProcessorFixtureWith(t *testing.T, enricherOpts []Option, opts ...ProcessorOption) *processorFixture {
 	t.Helper()
-	dbURL, redisURL := os.Getenv("DATABASE_URL"), os.Getenv("REDIS_URL")
-	if dbURL == "" || redisURL == "" {
-		t.Fatal("DATABASE_URL and REDIS_URL are not set: run the tests with `make test`")
-	}
-	ctx := context.Background()
-	if err := store.Migrate(ctx, dbURL, logr.Discard()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	db, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(db.Close)
-	redisOpts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatalf("REDIS_URL: %v", err)
-	}
-	rdb := redis.NewClient(redisOpts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	db := testpg.OpenShared(t)
 	prefix := fmt.Sprintf("enr-%d-%d", time.Now().UnixNano()%1_000_000, processorSeq.Add(1))
 	f := &processorFixture{t: t, db: db, prefix: prefix, meteo: newFakeOpenMeteo(t, map[string]omDay{
 		"2024-12-25": {TempMax: ptr(12.5), TempMin: ptr(3.1), Precip: ptr(0.0), Code: ptr(3)},
 	}),
-		queue: queue.New(rdb, queue.WithMaxIdleWait(time.Second)).Queue(prefix, "enrichment")}
+		queue: testqueue.New(t, prefix, "enrichment")}
 	enricherOpts = append(append(f.meteo.options(), WithClock(fixedClock("2025-06-01T12:00:00Z"))), enricherOpts...)
-	enricher := NewEnricher(enricherOpts...)
-	ctx, cancel := context.WithCancel(context.Background())
-	pool := workers.NewPool(f.queue, NewProcessor(db, enricher, opts...), workers.WithConcurrency(2))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = pool.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testqueue.Run(t, f.queue, NewProcessor(db, NewEnricher(enricherOpts...), opts...))
 	return f
 }
 
