@@ -1,20 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/testr"
-	"github.com/golang-jwt/jwt/v5"
 	. "github.com/onsi/gomega"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
-	"github.com/jengu/queue-operator/apiserver"
 	"github.com/jengu/queue-operator/store"
 	"github.com/jengu/queue-operator/workers"
 	"github.com/jengu/queue-operator/workers/analytics"
@@ -26,27 +21,11 @@ import (
 func TestAnalyticsThroughTheRESTAPI(t *testing.T) {
 	g := NewWithT(t)
 	sys := newSystemWith(t, g, jobsv1alpha1.QueueAnalytics, func(db *store.Store) workers.Processor { return analytics.NewProcessor(db) })
-	secret := []byte("e2e-jwt-secret-e2e-jwt-secret-e2e-jwt")
-	facade, err := apiserver.Connect(sys.ctx, env.Config, apiserver.Config{Namespace: sys.ns, Redis: sys.rdb, Store: sys.db,
-		JWTSecret: secret}, apiserver.WithLogger(testr.New(t)))
-	g.Expect(err).NotTo(HaveOccurred())
-	go func() { _ = facade.Run(sys.ctx) }()
-	api := httptest.NewServer(facade.Handler())
-	defer api.Close()
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "user-1", "aud": "authenticated",
-		"exp": time.Now().Add(time.Hour).Unix()}).SignedString(secret)
-	g.Expect(err).NotTo(HaveOccurred())
+	rest := restClient(t, g, sys, "user-1")
 	call := func(method, path string, body any) (int, map[string]any) {
 		doc, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, api.URL+path, bytes.NewReader(doc))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		g.Expect(err).NotTo(HaveOccurred())
-		defer resp.Body.Close()
-		var out map[string]any
-		g.Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
-		return resp.StatusCode, out
+		answer := rest(method, path, string(doc))
+		return int(answer["httpStatus"].(float64)), answer
 	}
 
 	var rows []map[string]any
