@@ -200,7 +200,7 @@ func TestFacadeRoleIsNarrow(t *testing.T) {
 
 	job := &jobsv1alpha1.EnrichmentJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "enrich-rbac"},
 		Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "p", UserID: "u"},
-			Location: jobsv1alpha1.GeoLocation{Latitude: 1, Longitude: 1}}}
+			EnrichmentFields: jobsv1alpha1.EnrichmentFields{Location: jobsv1alpha1.GeoLocation{Latitude: 1, Longitude: 1}}}}
 	g.Expect(f.facade.Create(ctx, job)).To(Succeed())
 	job.Status.Phase = jobsv1alpha1.PhaseCompleted
 	g.Expect(apierrors.IsForbidden(f.facade.Status().Update(ctx, job))).To(BeTrue(), "status update")

@@ -42,7 +42,7 @@ func TestReleasingAFinalizerNeverTouchesANewCROfTheSameName(t *testing.T) {
 		job := &jobsv1alpha1.EnrichmentJob{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrich-reused-name",
 			Finalizers: []string{jobsv1alpha1.Finalizer}},
 			Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "p", UserID: "u"},
-				Location: jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17}}}
+				EnrichmentFields: jobsv1alpha1.EnrichmentFields{Location: jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17}}}}
 		g.Expect(env.Client.Create(ctx, job)).To(Succeed())
 		return job
 	}
@@ -77,7 +77,7 @@ func TestAStatusConflictIsRetriedOnAFreshRead(t *testing.T) {
 	job := &jobsv1alpha1.EnrichmentJob{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrich-conflict",
 		Finalizers: []string{jobsv1alpha1.Finalizer}},
 		Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "p", UserID: "u"},
-			Location: jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17}}}
+			EnrichmentFields: jobsv1alpha1.EnrichmentFields{Location: jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17}}}}
 	g.Expect(env.Client.Create(ctx, job)).To(Succeed())
 	stale := job.DeepCopy()
 	// The CR moves on (a label, a kubectl annotate) while the cache still holds the old copy.

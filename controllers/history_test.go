@@ -99,7 +99,7 @@ func TestAnExpiringAnalyticsJobReleasesItsStoredInput(t *testing.T) {
 		Rows: []byte(`[{"date":"2026-01-01","price":1}]`)})).To(Succeed())
 	job := &jobsv1alpha1.AnalyticsJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
 		Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: property, UserID: "user-1",
-			TTLSecondsAfterFinished: ptr.To[int32](2)}, AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: name}}
+			TTLSecondsAfterFinished: ptr.To[int32](2)}, AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: name}}}
 	f.create(job)
 
 	// It fails for good (the worker keeps a failed job's input for a retry from the dead letter
@@ -130,7 +130,7 @@ func TestACancelledAnalyticsJobReleasesItsStoredInput(t *testing.T) {
 		Rows: []byte(`[{"date":"2026-01-01","price":1}]`)})).To(Succeed())
 	job := &jobsv1alpha1.AnalyticsJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
 		Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: property, UserID: "user-1"},
-			AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: name}}
+			AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: name}}}
 	f.create(job)
 	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
 

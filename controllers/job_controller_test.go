@@ -42,10 +42,10 @@ func TestEachKindIsEnqueuedAndWaits(t *testing.T) {
 	}{
 		{enrichment, jobsv1alpha1.QueueEnrichment},
 		{&jobsv1alpha1.CompetitorJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "competitor-0a1b2c3d-1"},
-			Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common, Location: "Barcelona", CheckIn: "2026-12-18", CheckOut: "2026-12-20", Adults: 2}},
+			Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common, CompetitorFields: jobsv1alpha1.CompetitorFields{Location: "Barcelona", CheckIn: "2026-12-18", CheckOut: "2026-12-20", Adults: 2}}},
 			jobsv1alpha1.QueueCompetitor},
 		{&jobsv1alpha1.AnalyticsJob{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "analytics-0a1b2c3d-1"},
-			Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common, AnalysisType: jobsv1alpha1.AnalysisSummary}},
+			Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common, AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisSummary}}},
 			jobsv1alpha1.QueueAnalytics},
 	}
 	for _, tt := range tests {

@@ -121,8 +121,10 @@ func (f *fixture) enrichmentJob(name string) *jobsv1alpha1.EnrichmentJob {
 		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
 		Spec: jobsv1alpha1.EnrichmentJobSpec{
 			JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "prop-1", UserID: "user-1"},
-			Location:      jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17},
-			CountryCode:   "ES",
+			EnrichmentFields: jobsv1alpha1.EnrichmentFields{
+				Location:    jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17},
+				CountryCode: "ES",
+			},
 		},
 	}
 }

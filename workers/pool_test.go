@@ -65,8 +65,8 @@ func (f *fixture) job(name string, mutate ...func(*queue.EnqueueRequest)) *jobsv
 	job := &jobsv1alpha1.EnrichmentJob{
 		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
 		Spec: jobsv1alpha1.EnrichmentJobSpec{
-			JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "prop-1", UserID: "user-1"},
-			Location:      jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17},
+			JobCommonSpec:    jobsv1alpha1.JobCommonSpec{PropertyID: "prop-1", UserID: "user-1"},
+			EnrichmentFields: jobsv1alpha1.EnrichmentFields{Location: jobsv1alpha1.GeoLocation{Latitude: 41.38, Longitude: 2.17}},
 		},
 	}
 	if err := env.Client.Create(context.Background(), job); err != nil {

@@ -118,7 +118,7 @@ func (f *fixture) competitorJob(db *store.Store, name string) (*jobsv1alpha1.Com
 	job := &jobsv1alpha1.CompetitorJob{
 		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
 		Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "prop-" + name, UserID: "user-1"},
-			Location: "Barcelona", CheckIn: "2026-12-18", CheckOut: "2026-12-20", Adults: 2},
+			CompetitorFields: jobsv1alpha1.CompetitorFields{Location: "Barcelona", CheckIn: "2026-12-18", CheckOut: "2026-12-20", Adults: 2}},
 	}
 	if err := env.Client.Create(context.Background(), job); err != nil {
 		f.t.Fatalf("create job: %v", err)

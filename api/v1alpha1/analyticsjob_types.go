@@ -19,10 +19,15 @@ const (
 // seed's `data` rows are not carried here: they live in PostgreSQL and inputRef names them, so the
 // object stays small.
 // +kubebuilder:validation:XValidation:rule=`self.analysisType == oldSelf.analysisType && (has(self.inputRef) ? self.inputRef : "") == (has(oldSelf.inputRef) ? oldSelf.inputRef : "") && has(self.params) == has(oldSelf.params) && (!has(self.params) || self.params == oldSelf.params)`,message="spec is immutable except priority"
-// +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1)",message="spec is immutable except priority"
+// +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1) && has(self.then) == has(oldSelf.then) && (!has(self.then) || self.then == oldSelf.then)",message="spec is immutable except priority"
 type AnalyticsJobSpec struct {
-	JobCommonSpec `json:",inline"`
+	JobCommonSpec   `json:",inline"`
+	AnalyticsFields `json:",inline"`
+}
 
+// AnalyticsFields are an AnalyticsJob's own fields: what a schedule's template and a chain's
+// follow-up give besides whose job it is.
+type AnalyticsFields struct {
 	// analysisType is the analysis to run.
 	// +required
 	AnalysisType AnalysisType `json:"analysisType"`
@@ -45,6 +50,7 @@ type AnalyticsJobSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ajob,categories=queuejobs;jengu
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.then) || size(self.metadata.name) <= 63",message="a job with then has a name of at most 63 characters: its follow-ups carry it in their jobs.jengu.io/parent label"
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.progress`
 // +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attemptsMade`

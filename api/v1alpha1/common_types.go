@@ -82,15 +82,22 @@ const (
 	// AnnotationRetry, set to a new token on a failed job, moves it back from the dead letter set
 	// to waiting, once per token.
 	AnnotationRetry = "jobs.jengu.io/retry"
+	// LabelParent, on a job a chain created, names the job whose then it came from.
+	LabelParent = "jobs.jengu.io/parent"
+	// LabelSchedule, on a job a JobSchedule created, names the schedule.
+	LabelSchedule = "jobs.jengu.io/schedule"
+	// AnnotationScheduledAt, on a job a JobSchedule created, is the run it was created for
+	// (RFC 3339).
+	AnnotationScheduledAt = "jobs.jengu.io/scheduled-at"
 	// Finalizer removes the job's Redis record before the CR goes.
 	Finalizer = "jobs.jengu.io/redis-record"
 )
 
 // JobCommonSpec holds what every job kind has besides its own data: whose job it is, and the
-// queue knobs. Only priority may change after create. Each kind's spec repeats the XValidation
-// rule for timeoutSeconds and ttlSecondsAfterFinished: a marker on this inlined struct would not
-// reach the spec, and a field-level transition rule is skipped when an optional field is added or
-// removed.
+// queue knobs. Only priority may change after create. Each kind's spec has the XValidation rule
+// for timeoutSeconds, ttlSecondsAfterFinished and then, not this struct: a schedule's template
+// inlines it too and may change (a field-level transition rule is skipped when an optional field
+// is added or removed, hence a rule on the spec).
 type JobCommonSpec struct {
 	// propertyId is the property the job works on.
 	// +required
@@ -130,6 +137,14 @@ type JobCommonSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=31536000
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// then lists the jobs to create when, and only when, this job completes (never when it
+	// fails): each for the same property and user, at this job's priority, named from this job
+	// and its place in the list, with an owner reference to it. A follow-up may have a then of
+	// its own, which ends the chain: a chain is at most 3 jobs deep.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	Then []FollowUp `json:"then,omitempty"`
 }
 
 // JobStatus is the observed state shared by every job kind.
@@ -194,6 +209,12 @@ type JobStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	LastRetryToken string `json:"lastRetryToken,omitempty"`
+
+	// followUps names the jobs this job's then created, in the order of then.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:MaxLength=253
+	FollowUps []string `json:"followUps,omitempty"`
 
 	// conditions: Queued, Running, Complete, Failed and QueueReady.
 	// +optional

@@ -6,12 +6,17 @@ import (
 
 // CompetitorJobSpec asks for competitors' prices around a property for a stay (the seed's
 // CompetitorJobData).
-// +kubebuilder:validation:XValidation:rule="self.checkOut > self.checkIn",message="checkOut must be after checkIn",fieldPath=".checkOut"
 // +kubebuilder:validation:XValidation:rule=`self.location == oldSelf.location && self.checkIn == oldSelf.checkIn && self.checkOut == oldSelf.checkOut && self.adults == oldSelf.adults && (has(self.currency) ? self.currency : "") == (has(oldSelf.currency) ? oldSelf.currency : "") && (has(self.credentialSecretName) ? self.credentialSecretName : "") == (has(oldSelf.credentialSecretName) ? oldSelf.credentialSecretName : "")`,message="spec is immutable except priority"
-// +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1)",message="spec is immutable except priority"
+// +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1) && has(self.then) == has(oldSelf.then) && (!has(self.then) || self.then == oldSelf.then)",message="spec is immutable except priority"
 type CompetitorJobSpec struct {
-	JobCommonSpec `json:",inline"`
+	JobCommonSpec    `json:",inline"`
+	CompetitorFields `json:",inline"`
+}
 
+// CompetitorFields are a CompetitorJob's own fields: what a schedule's template and a chain's
+// follow-up give besides whose job it is. Its rule reaches every type that inlines it.
+// +kubebuilder:validation:XValidation:rule="self.checkOut > self.checkIn",message="checkOut must be after checkIn",fieldPath=".checkOut"
+type CompetitorFields struct {
 	// location is the place to search, as the hotel-price API takes it (a city or an address).
 	// +required
 	// +kubebuilder:validation:MinLength=1
@@ -56,6 +61,7 @@ type CompetitorJobSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=cjob,categories=queuejobs;jengu
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.then) || size(self.metadata.name) <= 63",message="a job with then has a name of at most 63 characters: its follow-ups carry it in their jobs.jengu.io/parent label"
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.progress`
 // +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attemptsMade`

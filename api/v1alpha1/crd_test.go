@@ -261,8 +261,10 @@ func TestStatusSubresourceLeavesSpecAlone(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "enrich-0a1b2c3d-1", Namespace: ns},
 		Spec: jobsv1alpha1.EnrichmentJobSpec{
 			JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: "prop-1", UserID: "user-1"},
-			Location:      jobsv1alpha1.GeoLocation{Latitude: -33.87, Longitude: 151.21},
-			CountryCode:   "AU",
+			EnrichmentFields: jobsv1alpha1.EnrichmentFields{
+				Location:    jobsv1alpha1.GeoLocation{Latitude: -33.87, Longitude: 151.21},
+				CountryCode: "AU",
+			},
 		},
 	}
 	g.Expect(env.Client.Create(ctx, job)).To(Succeed())

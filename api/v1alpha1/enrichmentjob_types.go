@@ -22,10 +22,15 @@ type GeoLocation struct {
 // EnrichmentJobSpec asks for weather, holiday and temporal features to be added to a property's
 // pricing data (the seed's EnrichmentJobData).
 // +kubebuilder:validation:XValidation:rule=`self.location == oldSelf.location && (has(self.countryCode) ? self.countryCode : "") == (has(oldSelf.countryCode) ? oldSelf.countryCode : "") && (has(self.credentialSecretName) ? self.credentialSecretName : "") == (has(oldSelf.credentialSecretName) ? oldSelf.credentialSecretName : "")`,message="spec is immutable except priority"
-// +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1)",message="spec is immutable except priority"
+// +kubebuilder:validation:XValidation:rule="(has(self.timeoutSeconds) ? self.timeoutSeconds : -1) == (has(oldSelf.timeoutSeconds) ? oldSelf.timeoutSeconds : -1) && (has(self.ttlSecondsAfterFinished) ? self.ttlSecondsAfterFinished : -1) == (has(oldSelf.ttlSecondsAfterFinished) ? oldSelf.ttlSecondsAfterFinished : -1) && has(self.then) == has(oldSelf.then) && (!has(self.then) || self.then == oldSelf.then)",message="spec is immutable except priority"
 type EnrichmentJobSpec struct {
-	JobCommonSpec `json:",inline"`
+	JobCommonSpec    `json:",inline"`
+	EnrichmentFields `json:",inline"`
+}
 
+// EnrichmentFields are an EnrichmentJob's own fields: what a schedule's template and a chain's
+// follow-up give besides whose job it is.
+type EnrichmentFields struct {
 	// location of the property, for weather and the hemisphere's season.
 	// +required
 	Location GeoLocation `json:"location"`
@@ -47,6 +52,7 @@ type EnrichmentJobSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ejob,categories=queuejobs;jengu
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.then) || size(self.metadata.name) <= 63",message="a job with then has a name of at most 63 characters: its follow-ups carry it in their jobs.jengu.io/parent label"
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Progress",type=integer,JSONPath=`.status.progress`
 // +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attemptsMade`

@@ -171,8 +171,10 @@ func TestEnrichmentJobRunsEndToEnd(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrich-e2e00001-" + strconv.FormatInt(time.Now().UnixMilli(), 10)},
 		Spec: jobsv1alpha1.EnrichmentJobSpec{
 			JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: "user-1"},
-			Location:      jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038},
-			CountryCode:   "ES",
+			EnrichmentFields: jobsv1alpha1.EnrichmentFields{
+				Location:    jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038},
+				CountryCode: "ES",
+			},
 		},
 	}
 	g.Expect(env.Client.Create(ctx, job)).To(Succeed())

@@ -105,7 +105,7 @@ func TestAStoredInputIsAnalysedAndItsResultStored(t *testing.T) {
 	f.input(id, property, "user-1", `[{"date":"2024-01-01","price":100,"occupancy":0.5},{"date":"2024-01-02","price":"n/a"},
 		{"date":"2024-01-03","price":300,"occupancy":1}]`)
 	f.enqueue(id, jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: property},
-		AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: id})
+		AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: id}})
 
 	job := f.finished(g, id)
 	g.Expect(job.State).To(Equal(queue.StateCompleted), job.Error)
@@ -137,7 +137,7 @@ func TestWithoutAnInputThePropertysEnrichedRowsAreAnalysed(t *testing.T) {
 	property := f.property("enriched", syntheticDays(120, true))
 	id := f.prefix + "-weather"
 	f.enqueue(id, jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: property},
-		AnalysisType: jobsv1alpha1.AnalysisWeatherImpact, Params: map[string]string{"rainThresholdMm": "2"}})
+		AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisWeatherImpact, Params: map[string]string{"rainThresholdMm": "2"}}})
 
 	job := f.finished(g, id)
 	g.Expect(job.State).To(Equal(queue.StateCompleted), job.Error)
@@ -162,15 +162,15 @@ func TestBadJobsFailAtOnceWithTheirReason(t *testing.T) {
 		spec jobsv1alpha1.AnalyticsJobSpec
 		want string
 	}{
-		{"unknown param", jobsv1alpha1.AnalyticsJobSpec{AnalysisType: jobsv1alpha1.AnalysisDemandForecast,
-			Params: map[string]string{"model": "prophet"}}, `params.model: must be one of holt-winters, regression, not "prophet"`},
-		{"no weather", jobsv1alpha1.AnalyticsJobSpec{AnalysisType: jobsv1alpha1.AnalysisWeatherImpact},
+		{"unknown param", jobsv1alpha1.AnalyticsJobSpec{AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisDemandForecast,
+			Params: map[string]string{"model": "prophet"}}}, `params.model: must be one of holt-winters, regression, not "prophet"`},
+		{"no weather", jobsv1alpha1.AnalyticsJobSpec{AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisWeatherImpact}},
 			"has weather (temp_max_c, temp_min_c, precipitation_mm): enrich the property first"},
-		{"input gone", jobsv1alpha1.AnalyticsJobSpec{AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: f.prefix + "-gone"},
+		{"input gone", jobsv1alpha1.AnalyticsJobSpec{AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: f.prefix + "-gone"}},
 			"stored input " + f.prefix + "-gone does not exist"},
-		{"another user's input", jobsv1alpha1.AnalyticsJobSpec{AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: theirs},
+		{"another user's input", jobsv1alpha1.AnalyticsJobSpec{AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisSummary, InputRef: theirs}},
 			"belongs to another user or property"},
-		{"another user's property", jobsv1alpha1.AnalyticsJobSpec{AnalysisType: jobsv1alpha1.AnalysisSummary,
+		{"another user's property", jobsv1alpha1.AnalyticsJobSpec{AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisSummary},
 			JobCommonSpec: jobsv1alpha1.JobCommonSpec{UserID: "user-2"}}, "does not belong to user user-2"},
 	}
 	for i, tc := range cases {

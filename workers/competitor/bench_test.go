@@ -32,7 +32,7 @@ func BenchmarkProcess60Hotels(b *testing.B) {
 		b.Fatal(err)
 	}
 	spec, _ := json.Marshal(jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: id, UserID: "user-1"},
-		Location: "Barcelona", CheckIn: "2026-07-01", CheckOut: "2026-07-03", Adults: 2})
+		CompetitorFields: jobsv1alpha1.CompetitorFields{Location: "Barcelona", CheckIn: "2026-07-01", CheckOut: "2026-07-03", Adults: 2}})
 	p := NewProcessor(db, NewSerpAPI(WithBaseURL(api.Endpoint())), WithAPIKey(testKey), WithCurrency("EUR"))
 	task := workers.Task{ID: id, Namespace: "bench", Payload: spec, Attempt: 1, MaxAttempts: 3}
 	b.ReportAllocs()

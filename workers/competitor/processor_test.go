@@ -64,8 +64,8 @@ func (f *processorFixture) property(name string) string {
 func (f *processorFixture) enqueue(jobID, propertyID string, mutate ...func(*jobsv1alpha1.CompetitorJobSpec)) {
 	f.t.Helper()
 	spec := jobsv1alpha1.CompetitorJobSpec{
-		JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: "user-1"},
-		Location:      "Barcelona", CheckIn: "2026-07-01", CheckOut: "2026-07-03", Adults: 2,
+		JobCommonSpec:    jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: "user-1"},
+		CompetitorFields: jobsv1alpha1.CompetitorFields{Location: "Barcelona", CheckIn: "2026-07-01", CheckOut: "2026-07-03", Adults: 2},
 	}
 	for _, m := range mutate {
 		m(&spec)

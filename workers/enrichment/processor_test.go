@@ -78,8 +78,10 @@ func (f *processorFixture) enqueue(jobID, propertyID string, mutate ...func(*job
 	f.t.Helper()
 	spec := jobsv1alpha1.EnrichmentJobSpec{
 		JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: propertyID, UserID: "user-1"},
-		Location:      jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038},
-		CountryCode:   "ES",
+		EnrichmentFields: jobsv1alpha1.EnrichmentFields{
+			Location:    jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038},
+			CountryCode: "ES",
+		},
 	}
 	for _, m := range mutate {
 		m(&spec)
@@ -235,8 +237,8 @@ func BenchmarkProcessor3Years(b *testing.B) {
 	}
 	p := NewProcessor(db, NewEnricher(append(meteo.options(), WithClock(fixedClock("2025-06-01T12:00:00Z")))...))
 	spec, _ := json.Marshal(jobsv1alpha1.EnrichmentJobSpec{
-		JobCommonSpec: jobsv1alpha1.JobCommonSpec{PropertyID: id, UserID: "user-1"},
-		Location:      jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038}, CountryCode: "ES"})
+		JobCommonSpec:    jobsv1alpha1.JobCommonSpec{PropertyID: id, UserID: "user-1"},
+		EnrichmentFields: jobsv1alpha1.EnrichmentFields{Location: jobsv1alpha1.GeoLocation{Latitude: 40.4168, Longitude: -3.7038}, CountryCode: "ES"}})
 	job := workers.Task{ID: "bench", Payload: spec, Attempt: 1, MaxAttempts: 5}
 	b.ReportAllocs()
 	b.ResetTimer()
