@@ -47,6 +47,9 @@ type Options struct {
 	// grace never has its Waiting written. A job's end (Completed, Failed) is written at once
 	// whatever the grace. Zero writes everything at once.
 	StatusGrace time.Duration
+	// ScheduleRecheck bounds how long a JobSchedule waits between reconciles; 0 waits until
+	// its next run (tests with an injected clock set it, since requeues go by the real clock).
+	ScheduleRecheck time.Duration
 	// History receives each finished job's row before its CR expires, and tells a job that
 	// completed from one that Redis lost before it ran (nil: only the workers write the
 	// history, and a lost record is always enqueued again).
@@ -98,8 +101,8 @@ type jobKind struct {
 	events chan event.GenericEvent
 }
 
-// SetupWithManager registers a job reconciler for each kind, the per-queue housekeeping and
-// the JobQueue reconciler.
+// SetupWithManager registers a job reconciler and a chain reconciler for each kind, the
+// JobSchedule reconciler, the per-queue housekeeping and the JobQueue reconciler.
 func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) error {
 	var kinds []*jobKind
 	for _, k := range jobsv1alpha1.JobKinds {
@@ -108,6 +111,12 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) erro
 			return err
 		}
 		kinds = append(kinds, kind)
+		if err := setupChain(mgr, k); err != nil {
+			return err
+		}
+	}
+	if err := setupSchedules(mgr, opts); err != nil {
+		return err
 	}
 	housekeeping := newHousekeeper(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("queue-operator"), engine, opts, kinds)
 	if err := mgr.Add(housekeeping); err != nil {
