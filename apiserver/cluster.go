@@ -43,6 +43,9 @@ func newCluster(cfg *rest.Config, namespace string) (cluster.Cluster, error) {
 	if err := indexJobs(context.Background(), cl.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
+	if err := indexSchedules(context.Background(), cl.GetFieldIndexer()); err != nil {
+		return nil, err
+	}
 	return cl, nil
 }
 

@@ -26,39 +26,13 @@ import (
 // or, when absent, from the property's row.
 func (s *Server) createEnrichment(c *gin.Context) {
 	var req enrichRequest
-	s.create(c, jobsv1alpha1.QueueEnrichment, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error) {
-		if req.CalendarificAPIKey != nil {
-			return nil, fieldError("calendarificApiKey", "API keys are not accepted in requests: the worker's CALENDARIFIC_API_KEY, or a credential Secret named by credentialSecretName, holds them")
-		}
-		job := &jobsv1alpha1.EnrichmentJob{Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: common,
-			CountryCode: req.CountryCode, CredentialSecretName: req.CredentialSecretName}}
-		switch {
-		case req.Location != nil && req.Location.Latitude == nil:
-			return nil, fieldError("location.latitude", "required")
-		case req.Location != nil && req.Location.Longitude == nil:
-			return nil, fieldError("location.longitude", "required")
-		case req.Location != nil:
-			job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: *req.Location.Latitude, Longitude: *req.Location.Longitude}
-		case property.Location != nil:
-			job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: property.Location.Latitude, Longitude: property.Location.Longitude}
-		default:
-			return nil, fieldError("location", "required: the request has none and none is stored for file "+property.ID)
-		}
-		if job.Spec.CountryCode == "" {
-			job.Spec.CountryCode = property.CountryCode
-		}
-		return job, nil
-	})
+	s.create(c, jobsv1alpha1.QueueEnrichment, &req, maxJobBody, req.build)
 }
 
 // createCompetitor answers POST /api/files/:id/competitors with the seed's CompetitorJobData.
 func (s *Server) createCompetitor(c *gin.Context) {
 	var req competitorRequest
-	s.create(c, jobsv1alpha1.QueueCompetitor, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
-		return &jobsv1alpha1.CompetitorJob{Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common,
-			Location: req.Location, CheckIn: req.CheckIn, CheckOut: req.CheckOut, Adults: req.Adults,
-			Currency: req.Currency, CredentialSecretName: req.CredentialSecretName}}, nil
-	})
+	s.create(c, jobsv1alpha1.QueueCompetitor, &req, maxJobBody, req.build)
 }
 
 // createAnalytics answers POST /api/files/:id/analytics with the seed's AnalyticsJobData. The
@@ -66,19 +40,14 @@ func (s *Server) createCompetitor(c *gin.Context) {
 // job analyses the property's stored pricing rows.
 func (s *Server) createAnalytics(c *gin.Context) {
 	var req analyticsRequest
-	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
+	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error) {
 		if string(req.Data) == "null" {
 			req.Data = nil // as absent
 		}
 		if err := analyticsRows(req.Data); err != nil {
 			return nil, err
 		}
-		params, err := analyticsParams(req.AnalysisType, req.Params)
-		if err != nil {
-			return nil, err
-		}
-		return &jobsv1alpha1.AnalyticsJob{Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common,
-			AnalysisType: req.AnalysisType, Params: params}}, nil
+		return req.build(common, property)
 	}, func(ctx context.Context, job jobsv1alpha1.JobObject) error {
 		if len(req.Data) == 0 {
 			return nil
@@ -101,6 +70,49 @@ func (s *Server) createAnalytics(c *gin.Context) {
 		}
 		return nil
 	})
+}
+
+// build makes the EnrichmentJob the request asks for.
+func (req *enrichRequest) build(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error) {
+	if req.CalendarificAPIKey != nil {
+		return nil, fieldError("calendarificApiKey", "API keys are not accepted in requests: the worker's CALENDARIFIC_API_KEY, or a credential Secret named by credentialSecretName, holds them")
+	}
+	job := &jobsv1alpha1.EnrichmentJob{Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: common,
+		EnrichmentFields: jobsv1alpha1.EnrichmentFields{CountryCode: req.CountryCode, CredentialSecretName: req.CredentialSecretName}}}
+	switch {
+	case req.Location != nil && req.Location.Latitude == nil:
+		return nil, fieldError("location.latitude", "required")
+	case req.Location != nil && req.Location.Longitude == nil:
+		return nil, fieldError("location.longitude", "required")
+	case req.Location != nil:
+		job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: *req.Location.Latitude, Longitude: *req.Location.Longitude}
+	case property.Location != nil:
+		job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: property.Location.Latitude, Longitude: property.Location.Longitude}
+	default:
+		return nil, fieldError("location", "required: the request has none and none is stored for file "+property.ID)
+	}
+	if job.Spec.CountryCode == "" {
+		job.Spec.CountryCode = property.CountryCode
+	}
+	return job, nil
+}
+
+// build makes the CompetitorJob the request asks for.
+func (req *competitorRequest) build(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
+	return &jobsv1alpha1.CompetitorJob{Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common,
+		CompetitorFields: jobsv1alpha1.CompetitorFields{Location: req.Location, CheckIn: req.CheckIn, CheckOut: req.CheckOut,
+			Adults: req.Adults, Currency: req.Currency, CredentialSecretName: req.CredentialSecretName}}}, nil
+}
+
+// build makes the AnalyticsJob the request asks for, its params checked for its type; the
+// caller deals with its data.
+func (req *analyticsRequest) build(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
+	params, err := analyticsParams(req.AnalysisType, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	return &jobsv1alpha1.AnalyticsJob{Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common,
+		AnalyticsFields: jobsv1alpha1.AnalyticsFields{AnalysisType: req.AnalysisType, Params: params}}}, nil
 }
 
 // jobBuilder makes the kind's job from the request, the common spec and the caller's property.
@@ -143,23 +155,15 @@ func (s *Server) prepare(c *gin.Context, queueName jobsv1alpha1.QueueName, req a
 	if err := decodeBody(c, req, limit); err != nil {
 		return nil, err
 	}
-	common, err := req.(interface {
-		spec(string, string) (jobsv1alpha1.JobCommonSpec, error)
-	}).spec(propertyID, user)
-	if err != nil {
-		return nil, err
-	}
 	property, err := s.callersFile(c, propertyID)
 	if err != nil {
 		return nil, err
 	}
-	job, err := build(common, property)
+	job, err := buildJob(req.(jobRequest), build, property, user)
 	if err != nil {
 		return nil, err
 	}
-	job.SetNamespace(s.cfg.Namespace)
-	job.SetLabels(map[string]string{jobsv1alpha1.LabelUserID: user, jobsv1alpha1.LabelQueue: string(queueName)})
-	job.SetFinalizers([]string{jobsv1alpha1.Finalizer})
+	jobsv1alpha1.Stamp(job, s.cfg.Namespace)
 	return job, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,12 +96,15 @@ func (s *Server) findJob(ctx context.Context, user, id string) (jobsv1alpha1.Job
 	kinds := jobsv1alpha1.JobKinds
 	prefixed, hasPrefix := kindOfID(id)
 	if hasPrefix {
-		kinds = []jobsv1alpha1.JobKind{prefixed}
+		// The prefix's kind first: a job a schedule or kubectl named may carry another kind's.
+		kinds = append([]jobsv1alpha1.JobKind{prefixed}, slices.DeleteFunc(slices.Clone(kinds), func(k jobsv1alpha1.JobKind) bool {
+			return k.Queue == prefixed.Queue
+		})...)
 	}
 	for _, kind := range kinds {
 		job := kind.New()
 		err := s.cfg.Kube.Get(ctx, key, job)
-		if apierrors.IsNotFound(err) && hasPrefix && s.mayLagTheCache(id) {
+		if apierrors.IsNotFound(err) && hasPrefix && kind.Queue == prefixed.Queue && s.mayLagTheCache(id) {
 			err = s.cfg.Reader.Get(ctx, key, job)
 		}
 		switch {

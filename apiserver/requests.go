@@ -29,7 +29,11 @@ const (
 type commonRequest struct {
 	PropertyID *string `json:"propertyId"`
 	UserID     *string `json:"userId"`
+	// Then lists the jobs to create when this one completes (spec.then).
+	Then []thenRequest `json:"then"`
 }
+
+func (r *commonRequest) common() *commonRequest { return r }
 
 func (r commonRequest) spec(propertyID, user string) (jobsv1alpha1.JobCommonSpec, error) {
 	if r.PropertyID != nil && *r.PropertyID != propertyID {

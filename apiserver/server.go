@@ -155,6 +155,7 @@ func (s *Server) routes() http.Handler {
 	api.POST("/jobs/:jobId/retry", s.retryJob)
 	api.DELETE("/jobs/:jobId", s.cancelJob)
 	s.fileRoutes(api)
+	s.scheduleRoutes(api)
 	return r
 }
 

@@ -31,6 +31,11 @@ type jobView struct {
 	FailedReason  string          `json:"failedReason,omitempty"`
 	Message       string          `json:"message,omitempty"`
 	ReturnValue   json.RawMessage `json:"returnvalue,omitempty"`
+	// FollowUps are the ids of the jobs its then created once it completed; ParentID the job
+	// whose then created it; ScheduleID the schedule that created it.
+	FollowUps  []string `json:"followUps,omitempty"`
+	ParentID   string   `json:"parentId,omitempty"`
+	ScheduleID string   `json:"scheduleId,omitempty"`
 }
 
 // statusOf is the seed's status value of a job's phase; a job not enqueued yet is waiting.
@@ -77,6 +82,9 @@ func newJobView(job jobsv1alpha1.JobObject, status jobsv1alpha1.JobStatus, recor
 		ProcessedOn:   millis(status.StartedAt),
 		FinishedOn:    millis(status.FinishedAt),
 		NextAttemptAt: millis(status.NextAttemptAt),
+		FollowUps:     job.JobStatus().FollowUps,
+		ParentID:      job.GetLabels()[jobsv1alpha1.LabelParent],
+		ScheduleID:    job.GetLabels()[jobsv1alpha1.LabelSchedule],
 	}
 	if status.Phase == jobsv1alpha1.PhaseFailed || status.Phase == jobsv1alpha1.PhaseDelayed {
 		v.FailedReason = status.Message
