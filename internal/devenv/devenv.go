@@ -249,6 +249,8 @@ func printUsage(out io.Writer, kubeconfig, samples string, queues []string, opts
 		"  kubectl get jobqueues",
 		"  kubectl apply -f " + filepath.Join(samples, "enrichmentjob.yaml"),
 		"  kubectl get queuejobs",
+		"  kubectl apply -f " + filepath.Join(samples, "jobschedule.yaml") + "   # every night: enrich, then analyse",
+		"  kubectl get jobschedules",
 		"",
 		"Running: the controller, the REST facade, and a worker for each queue with a processor: " + workersLine(opts.WorkerQueues) + ".",
 		"Outside APIs: " + apis + ".",
