@@ -42,6 +42,7 @@ var _ reconcile.Reconciler = &ScheduleReconciler{}
 
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobschedules,verbs=get;list;watch
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobschedules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobschedules/finalizers,verbs=update
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs;competitorjobs;analyticsjobs,verbs=create
 
 func setupSchedules(mgr ctrl.Manager, opts Options) error {
