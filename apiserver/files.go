@@ -193,6 +193,11 @@ func (s *Server) deleteFile(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	schedules, err := s.deleteFileSchedules(c, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	jobs, err := s.fileJobs(c, id)
 	if err != nil {
 		s.fail(c, err)
@@ -216,7 +221,8 @@ func (s *Server) deleteFile(c *gin.Context) {
 		s.fail(c, s.storeError(err))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"success": true, "fileId": id, "status": "deleted", "cancelledJobs": cancelled})
+	c.JSON(http.StatusOK, gin.H{"success": true, "fileId": id, "status": "deleted", "cancelledJobs": cancelled,
+		"deletedSchedules": schedules})
 }
 
 // callersFile reads the caller's file, or says it is not found: another user's file is exactly

@@ -177,16 +177,14 @@ func (s *Server) listFileSchedules(c *gin.Context) {
 }
 
 func (s *Server) answerSchedules(c *gin.Context, fileID string) {
-	list := &jobsv1alpha1.JobScheduleList{}
-	if err := s.cfg.Kube.List(c, list, client.InNamespace(s.cfg.Namespace), client.MatchingFields{scheduleUserIndex: userOf(c)}); err != nil {
-		s.fail(c, kubeError(err))
+	schedules, err := s.callersSchedules(c, fileID)
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
 	views := []scheduleView{}
-	for i := range list.Items {
-		if v := newScheduleView(&list.Items[i]); fileID == "" || v.FileID == fileID {
-			views = append(views, v)
-		}
+	for _, js := range schedules {
+		views = append(views, newScheduleView(js))
 	}
 	slices.SortFunc(views, func(a, b scheduleView) int {
 		if a.Timestamp != b.Timestamp {
@@ -195,6 +193,40 @@ func (s *Server) answerSchedules(c *gin.Context, fileID string) {
 		return strings.Compare(b.ID, a.ID)
 	})
 	c.JSON(http.StatusOK, gin.H{"success": true, "schedules": views, "total": len(views)})
+}
+
+// callersSchedules reads the caller's schedules (of one file, unless fileID is empty) from the
+// cache's user index.
+func (s *Server) callersSchedules(c *gin.Context, fileID string) ([]*jobsv1alpha1.JobSchedule, error) {
+	list := &jobsv1alpha1.JobScheduleList{}
+	if err := s.cfg.Kube.List(c, list, client.InNamespace(s.cfg.Namespace), client.MatchingFields{scheduleUserIndex: userOf(c)}); err != nil {
+		return nil, kubeError(err)
+	}
+	var out []*jobsv1alpha1.JobSchedule
+	for i := range list.Items {
+		if common := list.Items[i].Spec.JobTemplate.Common(); common != nil && (fileID == "" || common.PropertyID == fileID) {
+			out = append(out, &list.Items[i])
+		}
+	}
+	return out, nil
+}
+
+// deleteFileSchedules deletes the caller's schedules of a file being deleted and returns their ids.
+func (s *Server) deleteFileSchedules(c *gin.Context, fileID string) ([]string, error) {
+	schedules, err := s.callersSchedules(c, fileID)
+	if err != nil {
+		return nil, err
+	}
+	deleted := []string{}
+	for _, js := range schedules {
+		uid := js.UID
+		err := s.cfg.Kube.Delete(c, js, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, kubeError(err)
+		}
+		deleted = append(deleted, js.Name)
+	}
+	return deleted, nil
 }
 
 // getSchedule answers GET /api/schedules/:scheduleId.

@@ -108,6 +108,7 @@ func TestSchedulesThroughTheAPI(t *testing.T) {
 	r = f.do(http.MethodPost, "/api/files/"+other+"/schedules", "user-a", map[string]any{"schedule": "@daily",
 		"jobTemplate": map[string]any{"analytics": map[string]any{"analysisType": "summary"}}})
 	g.Expect(r.Code).To(Equal(http.StatusCreated), r.Raw)
+	daily := r.Body["scheduleId"].(string)
 	g.Eventually(func() any { return f.do(http.MethodGet, "/api/schedules", "user-a", nil).Body["total"] }).WithTimeout(timeout).Should(Equal(2.0))
 	g.Eventually(func() any { return f.do(http.MethodGet, "/api/files/"+file+"/schedules", "user-a", nil).Body["total"] }).WithTimeout(timeout).Should(Equal(1.0))
 
@@ -122,6 +123,12 @@ func TestSchedulesThroughTheAPI(t *testing.T) {
 	g.Expect(r.Code).To(Equal(http.StatusOK), r.Raw)
 	g.Expect(r.Body).To(HaveKeyWithValue("status", "deleted"))
 	g.Eventually(func() int { return f.do(http.MethodGet, "/api/schedules/"+id, "user-a", nil).Code }).WithTimeout(timeout).Should(Equal(http.StatusNotFound))
+
+	// Deleting a file deletes its schedules: no run starts on a deleted file.
+	r = f.do(http.MethodDelete, "/api/files/"+other, "user-a", nil)
+	g.Expect(r.Code).To(Equal(http.StatusOK), r.Raw)
+	g.Expect(r.Body["deletedSchedules"]).To(Equal([]any{daily}))
+	g.Eventually(func() int { return f.do(http.MethodGet, "/api/schedules/"+daily, "user-a", nil).Code }).WithTimeout(timeout).Should(Equal(http.StatusNotFound))
 }
 
 // A schedule is the caller's as a job is: another user's schedule, or a schedule on another
