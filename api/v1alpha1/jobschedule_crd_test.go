@@ -196,7 +196,8 @@ func TestThenIsImmutableAndATemplateIsNot(t *testing.T) {
 	enrichment["location"] = map[string]any{"latitude": 40.41, "longitude": -3.7}
 	enrichment["then"] = []any{map[string]any{"analytics": map[string]any{"analysisType": "summary"}}}
 	g.Expect(env.Client.Update(ctx, schedule)).To(Succeed(), "a template's fields may change")
-	enrichment["userId"] = "user-2"
+	// The update replaced schedule's content with the stored object.
+	schedule.Object["spec"].(map[string]any)["jobTemplate"].(map[string]any)["enrichment"].(map[string]any)["userId"] = "user-2"
 	err = env.Client.Update(ctx, schedule)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(err.Error()).To(ContainSubstring("userId is immutable"))
