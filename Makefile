@@ -24,15 +24,18 @@ help: ## Show the targets
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/
-	$(CONTROLLER_GEN) rbac:roleName=queue-operator crd:allowDangerousTypes=true paths="./api/...;./controllers/...;./workers/..." \
+	@# One role per component, each from its own code's markers: the controller's reads no Secret.
+	$(CONTROLLER_GEN) rbac:roleName=queue-operator crd:allowDangerousTypes=true paths="./api/...;./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=queue-operator-apiserver paths="./apiserver/..." output:rbac:artifacts:config=config/rbac/apiserver
+	$(CONTROLLER_GEN) rbac:roleName=queue-operator-worker paths="./workers/..." output:rbac:artifacts:config=config/rbac/worker
 	@# The Helm chart carries copies (test/helm fails when they drift).
-	mkdir -p $(CHART)/crds $(CHART)/files/rbac/apiserver
+	mkdir -p $(CHART)/crds $(CHART)/files/rbac/apiserver $(CHART)/files/rbac/worker
 	rm -f $(CHART)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART)/crds/
 	cp config/rbac/role.yaml $(CHART)/files/rbac/role.yaml
 	cp config/rbac/apiserver/role.yaml $(CHART)/files/rbac/apiserver/role.yaml
+	cp config/rbac/worker/role.yaml $(CHART)/files/rbac/worker/role.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy methods

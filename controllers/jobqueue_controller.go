@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -207,10 +208,41 @@ func (r *JobQueueReconciler) workerTemplate(jq *jobsv1alpha1.JobQueue, labels ma
 		worker.Resources.Requests = corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
 	}
-	if r.opts.RedisURL != "" && !hasEnv(worker.Env, "REDIS_URL") {
-		worker.Env = append(worker.Env, corev1.EnvVar{Name: "REDIS_URL", Value: r.opts.RedisURL})
+	if !hasEnv(worker.Env, "REDIS_URL") {
+		if ref := jq.Spec.Worker.RedisURLSecretRef; ref != nil {
+			worker.Env = append(worker.Env, corev1.EnvVar{Name: "REDIS_URL", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: ref.Key}}})
+		} else if r.opts.RedisURL != "" && r.opts.WorkerPlainRedisURL {
+			worker.Env = append(worker.Env, corev1.EnvVar{Name: "REDIS_URL", Value: r.opts.RedisURL})
+		}
 	}
+	if tpl.Spec.ServiceAccountName == "" {
+		tpl.Spec.ServiceAccountName = r.opts.WorkerServiceAccount
+	}
+	restrict(&tpl.Spec)
 	return tpl
+}
+
+// restrict gives the pod, and each of its containers, whose template leaves the securityContext
+// unset the restricted Pod Security profile's: non-root, the runtime's seccomp profile, no
+// privilege escalation, no capabilities, a read-only root filesystem (the worker writes no
+// file). A securityContext the template sets is the JobQueue author's and stays as it is.
+func restrict(spec *corev1.PodSpec) {
+	if spec.SecurityContext == nil {
+		spec.SecurityContext = &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		}
+	}
+	for i := range spec.Containers {
+		if spec.Containers[i].SecurityContext == nil {
+			spec.Containers[i].SecurityContext = &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			}
+		}
+	}
 }
 
 func hasEnv(env []corev1.EnvVar, name string) bool {

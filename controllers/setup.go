@@ -39,8 +39,14 @@ type Options struct {
 	Clock clock.Clock
 	// WorkerImage runs the workers of a JobQueue whose spec names no image.
 	WorkerImage string
-	// RedisURL is given to the workers (REDIS_URL) unless their template sets it.
+	// RedisURL is given to the workers (REDIS_URL) in plain text when WorkerPlainRedisURL is set
+	// and neither their template nor the JobQueue's redisURLSecretRef gives it.
 	RedisURL string
+	// WorkerPlainRedisURL allows RedisURL in plain text in worker Deployments.
+	WorkerPlainRedisURL bool
+	// WorkerServiceAccount runs the worker pods of a JobQueue whose template names no service
+	// account (empty: the namespace's default).
+	WorkerServiceAccount string
 	// StatusGrace is how long the controller leaves a job's CR lagging its record before it
 	// writes the status itself: the worker writes its own transitions within its start delay
 	// (workers.DefaultStartWriteDelay, which must stay below it), and a job started within the
@@ -81,6 +87,7 @@ const (
 func DefaultOptions() Options {
 	return Options{
 		WorkerImage:          DefaultWorkerImage,
+		WorkerPlainRedisURL:  true,
 		ResyncPeriod:         5 * time.Minute,
 		RedisDownGrace:       5 * time.Minute,
 		HousekeepingInterval: 5 * time.Second,

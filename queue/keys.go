@@ -16,7 +16,7 @@ type keys struct {
 }
 
 func newKeys(namespace, queue string) keys {
-	base := "qo:{" + namespace + "/" + queue + "}:"
+	base := namespacePrefix(namespace) + queue + "}:"
 	return keys{
 		jobPrefix: base + "job:",
 		wait:      base + "wait",
@@ -29,6 +29,18 @@ func newKeys(namespace, queue string) keys {
 		events:    base + "events",
 		marker:    base + "marker",
 	}
+}
+
+// namespacePrefix starts every key of the namespace's queues, and no other key.
+func namespacePrefix(namespace string) string { return "qo:{" + namespace + "/" }
+
+// NamespaceACL is the rules of a Redis ACL user that may run the queues of one namespace and
+// reach no other key (ACL SETUSER <user> on ><password> <rules...>): for the workers and the
+// facade of that namespace. Namespace names (DNS labels) hold no glob characters. The controller
+// serves every namespace and needs the keys ~qo:* (README "Security").
+func NamespaceACL(namespace string) []string {
+	return []string{"resetkeys", "~" + namespacePrefix(namespace) + "*", "resetchannels",
+		"-@all", "+@connection", "+@read", "+@write", "+@scripting", "+time", "-@dangerous"}
 }
 
 func (k keys) job(id string) string { return k.jobPrefix + id }

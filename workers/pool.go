@@ -22,6 +22,7 @@ type Pool struct {
 	queue             *queue.Queue
 	processor         Processor
 	status            StatusSink
+	events            AttemptEvents
 	results           ResultRecorder
 	log               logr.Logger
 	workerID          string
@@ -50,6 +51,9 @@ func WithShutdownGrace(d time.Duration) Option { return func(p *Pool) { p.shutdo
 
 // WithStatus sets where transitions are reported (default: nowhere).
 func WithStatus(s StatusSink) Option { return func(p *Pool) { p.status = s } }
+
+// WithEvents sets where failed attempts are reported with their detail (default: nowhere).
+func WithEvents(e AttemptEvents) Option { return func(p *Pool) { p.events = e } }
 
 // WithLogger sets the logger.
 func WithLogger(l logr.Logger) Option { return func(p *Pool) { p.log = l } }
@@ -284,7 +288,10 @@ func (p *Pool) run(ctx context.Context, record *queue.Record) {
 			p.recordResult(endCtx, record, store.JobFailed, nil, failure.Message)
 		}
 		metrics.CountWorkerJobFailed(p.queue.Name, string(failure.Kind))
-		log.Info("Job attempt failed", "kind", failure.Kind, "error", failure.Message)
+		log.Info("Job attempt failed", "kind", failure.Kind, "reason", failure.Message, "error", err.Error())
+		if p.events != nil {
+			p.events.AttemptFailed(record, failure, err)
+		}
 	}
 	p.status.Transition(record.ID)
 }
@@ -372,7 +379,7 @@ func logEndFailed(log logr.Logger, err error, what string, kv ...any) {
 func (p *Pool) process(ctx context.Context, record *queue.Record) (result []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("processor panicked: %v\n%s", r, debug.Stack())
+			err = fmt.Errorf("%w: %v\n%s", errPanic, r, debug.Stack())
 		}
 	}()
 	job := Task{ID: record.ID, Namespace: p.queue.Namespace, Queue: p.queue.Name, Payload: record.Payload,
@@ -408,17 +415,16 @@ func (p *Pool) heartbeat(ctx context.Context, record *queue.Record, cancel conte
 	}
 }
 
-// classify turns a processor's error into how the job goes on.
+// classify turns a processor's error into how the job goes on, with the message its user gets
+// (PublicReason); the full error is for the log and the job's Events.
 func classify(err, cause error) queue.Failure {
 	var permanent *PermanentError
 	var limited *RateLimitedError
 	switch {
 	case errors.As(err, &permanent):
-		return queue.Failure{Kind: queue.FailPermanent, Message: err.Error()}
+		return queue.Failure{Kind: queue.FailPermanent, Message: PublicReason(err, cause)}
 	case errors.As(err, &limited):
-		return queue.Failure{Kind: queue.FailRateLimited, Message: err.Error(), RetryAfter: limited.RetryAfter}
-	case cause != nil && errors.Is(err, context.DeadlineExceeded):
-		return queue.Failure{Kind: queue.FailRetry, Message: cause.Error()}
+		return queue.Failure{Kind: queue.FailRateLimited, Message: PublicReason(err, cause), RetryAfter: limited.RetryAfter}
 	}
-	return queue.Failure{Kind: queue.FailRetry, Message: err.Error()}
+	return queue.Failure{Kind: queue.FailRetry, Message: PublicReason(err, cause)}
 }

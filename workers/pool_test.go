@@ -322,42 +322,50 @@ func TestAPIServerOutageDoesNotStopProcessing(t *testing.T) {
 		Should(Equal(jobsv1alpha1.PhaseCompleted), "the CR catches up after the outage")
 }
 
-func TestKubeSecretsReadsOnlyLabelledCredentials(t *testing.T) {
+func TestKubeSecretsReadsOnlyTheUsersLabelledCredentials(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	secret := func(name string, labelled bool, data map[string][]byte) {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name}, Data: data}
-		if labelled {
-			s.Labels = map[string]string{jobsv1alpha1.LabelCredential: "true"}
-		}
+	secret := func(name string, labels map[string]string, data map[string][]byte) {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: labels}, Data: data}
 		if err := env.Client.Create(ctx, s); err != nil {
 			t.Fatalf("create secret: %v", err)
 		}
 	}
-	secret("calendarific", true, map[string][]byte{"calendarificApiKey": []byte("k-123")})
-	secret("unlabelled", false, map[string][]byte{"calendarificApiKey": []byte("k-456")})
-	secret("empty", true, nil)
+	owned := func(user string) map[string]string {
+		return map[string]string{jobsv1alpha1.LabelCredential: "true", jobsv1alpha1.LabelCredentialOwner: user}
+	}
+	key := map[string][]byte{"calendarificApiKey": []byte("k-123")}
+	secret("calendarific", owned("user-1"), key)
+	secret("unlabelled", map[string]string{jobsv1alpha1.LabelCredentialOwner: "user-1"}, key)
+	secret("unowned", map[string]string{jobsv1alpha1.LabelCredential: "true"}, key)
+	secret("of-user-2", owned("user-2"), key)
+	secret("empty", owned("user-1"), nil)
 	secrets := workers.KubeSecrets{Client: env.Client}
 	tests := []struct {
-		name, want, wantErr string
+		name, want, wantDetail string
 	}{
 		{"calendarific", "k-123", ""},
 		{"unlabelled", "", "not labelled"},
+		{"unowned", "", `labelled jobs.jengu.io/user="", the job's user is "user-1"`},
+		{"of-user-2", "", `labelled jobs.jengu.io/user="user-2", the job's user is "user-1"`},
 		{"empty", "", "no key"},
 		{"missing", "", "not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			got, err := secrets.SecretValue(ctx, f.ns, tt.name, "calendarificApiKey")
-			if tt.wantErr == "" {
+			got, err := secrets.SecretValue(ctx, workers.CredentialRef{Namespace: f.ns, Name: tt.name, Key: "calendarificApiKey", UserID: "user-1"})
+			if tt.wantDetail == "" {
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(got).To(Equal(tt.want))
 				return
 			}
 			var permanent *workers.PermanentError
 			g.Expect(errors.As(err, &permanent)).To(BeTrue(), "%v", err)
-			g.Expect(err.Error()).To(ContainSubstring(tt.wantErr))
+			g.Expect(err.Error()).To(ContainSubstring(tt.wantDetail), "the detail, for the log and the Events")
+			g.Expect(workers.PublicReason(err, nil)).To(Equal(`credential Secret "`+tt.name+`" cannot be used by this job: `+
+				`it must exist in the job's namespace, be labelled jobs.jengu.io/credential=true and jobs.jengu.io/user=<the job's userId>, `+
+				`and hold the key calendarificApiKey`), "one message for the user, whatever the cause")
 		})
 	}
 }

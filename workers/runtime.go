@@ -27,6 +27,8 @@ type Config struct {
 	Processor Processor
 	// Results keeps the history of finished jobs (nil: none).
 	Results ResultRecorder
+	// Events hears failed attempts with their full error (nil: the log alone has it).
+	Events AttemptEvents
 	// Concurrency overrides the environment and the JobQueue when above 0.
 	Concurrency   int
 	WorkerID      string
@@ -51,6 +53,9 @@ func Run(ctx context.Context, cfg Config) error {
 	opts := []Option{WithConcurrency(concurrency), WithLogger(cfg.Log), WithWorkerID(cfg.WorkerID)}
 	if cfg.Results != nil {
 		opts = append(opts, WithResults(cfg.Results))
+	}
+	if cfg.Events != nil {
+		opts = append(opts, WithEvents(cfg.Events))
 	}
 	if cfg.ShutdownGrace > 0 {
 		opts = append(opts, WithShutdownGrace(cfg.ShutdownGrace))
@@ -89,6 +94,8 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Log.Info("Worker stopped")
 	return err
 }
+
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobqueues,verbs=get
 
 // ResolveConcurrency: the flag, else the queue's environment variable
 // (ENRICHMENT_WORKER_CONCURRENCY, ...), else the JobQueue's spec, else the seed's value.

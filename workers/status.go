@@ -68,6 +68,9 @@ func WithStartWriteDelay(d time.Duration) StatusWriterOption {
 	return func(w *CRStatusWriter) { w.startDelay = d }
 }
 
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs;competitorjobs;analyticsjobs,verbs=get
+// +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs/status;competitorjobs/status;analyticsjobs/status,verbs=get;patch
+
 // NewCRStatusWriter writes the CRs (made by newObj) of q's jobs through c.
 func NewCRStatusWriter(c client.Client, q *queue.Queue, newObj func() jobsv1alpha1.JobObject, progressInterval time.Duration,
 	log logr.Logger, opts ...StatusWriterOption) *CRStatusWriter {

@@ -79,6 +79,9 @@ const (
 	LabelQueue = "jobs.jengu.io/queue"
 	// LabelCredential must be "true" on a Secret that a job may name as its credential.
 	LabelCredential = "jobs.jengu.io/credential"
+	// LabelCredentialOwner must carry the userId of the jobs that may use a credential Secret:
+	// a job of another user naming it gets nothing.
+	LabelCredentialOwner = "jobs.jengu.io/user"
 	// AnnotationRetry, set to a new token on a failed job, moves it back from the dead letter set
 	// to waiting, once per token.
 	AnnotationRetry = "jobs.jengu.io/retry"

@@ -114,6 +114,31 @@ type WorkerSpec struct {
 	// +kubebuilder:validation:Type=object
 	// +kubebuilder:pruning:PreserveUnknownFields
 	Template *corev1.PodTemplateSpec `json:"template,omitempty"`
+
+	// redisURLSecretRef names a Secret of the JobQueue's namespace, and its key, holding the
+	// queues' Redis URL (with its password): the workers get it as REDIS_URL by secretKeyRef, so
+	// it is in no Deployment in plain text. The controller neither reads nor copies the Secret.
+	// Unset: the controller passes its own Redis URL in plain text, unless it runs with
+	// --worker-plain-redis-url=false (the chart's default), when the template must set REDIS_URL.
+	// +optional
+	RedisURLSecretRef *SecretKeyRef `json:"redisURLSecretRef,omitempty"`
+}
+
+// SecretKeyRef names one key of a Secret in the object's own namespace.
+type SecretKeyRef struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// key in the Secret's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
 }
 
 // Autoscaling scales the worker Deployment on queue depth, as the HPA would.

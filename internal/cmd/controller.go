@@ -37,6 +37,10 @@ func (o *controllerOptions) command() *cobra.Command {
 	f.DurationVar(&mc.Options.RedisDownGrace, "redis-down-grace", mc.Options.RedisDownGrace, "how long a deleted job's finalizer waits for an unreachable Redis")
 	f.DurationVar(&mc.Options.HousekeepingInterval, "housekeeping-interval", mc.Options.HousekeepingInterval, "stalled-lease and retention sweep interval")
 	bindEnvString(f, &mc.Options.WorkerImage, "worker-image", "WORKER_IMAGE", controllers.DefaultWorkerImage, "image of the worker Deployments when a JobQueue names none")
+	f.BoolVar(&mc.Options.WorkerPlainRedisURL, "worker-plain-redis-url", mc.Options.WorkerPlainRedisURL,
+		"give worker Deployments this controller's Redis URL in plain text when their JobQueue names no spec.worker.redisURLSecretRef")
+	f.StringVar(&mc.Options.WorkerServiceAccount, "worker-service-account", "", "service account of worker pods whose JobQueue's template names none (default: the namespace's default)")
+	f.StringSliceVar(&mc.Namespaces, "namespaces", nil, "watch and cache only these namespaces (comma-separated; default all): the controller then needs only Roles there")
 	f.IntVar(&mc.Options.MaxStalls, "max-stalls", mc.Options.MaxStalls, "times a job may lose its worker before it fails")
 	f.DurationVar(&mc.Options.StatusGrace, "status-grace", mc.Options.StatusGrace, "how long a job's status may lag its record before the controller writes it (the worker writes its own transitions sooner)")
 	return cmd

@@ -67,7 +67,13 @@ func (o *workerOptions) run() error {
 	if err != nil {
 		return err
 	}
-	kube, err := client.New(kubeconfig, client.Options{Scheme: scheme.New()})
+	sch := scheme.New()
+	kube, err := client.New(kubeconfig, client.Options{Scheme: sch})
+	if err != nil {
+		return err
+	}
+	kind, _ := jobsv1alpha1.KindOf(queueName)
+	events, err := workers.NewKubeEvents(ctx, kubeconfig, sch, kind.New, o.Namespace)
 	if err != nil {
 		return err
 	}
@@ -102,7 +108,7 @@ func (o *workerOptions) run() error {
 		defer server.Close()
 	}
 	return workers.Run(ctx, workers.Config{
-		Namespace: o.Namespace, Queue: queueName, Redis: rdb, Kube: kube, Processor: processor, Results: db,
+		Namespace: o.Namespace, Queue: queueName, Redis: rdb, Kube: kube, Processor: processor, Results: db, Events: events,
 		Concurrency: o.Concurrency, WorkerID: workerID, ShutdownGrace: o.ShutdownGrace, Log: log.WithName("worker"),
 	})
 }

@@ -68,6 +68,7 @@ func TestChartRBACFilesAreTheGeneratedOnes(t *testing.T) {
 	sameFiles(t, map[string]string{
 		"charts/queue-operator/files/rbac/role.yaml":           "config/rbac/role.yaml",
 		"charts/queue-operator/files/rbac/apiserver/role.yaml": "config/rbac/apiserver/role.yaml",
+		"charts/queue-operator/files/rbac/worker/role.yaml":    "config/rbac/worker/role.yaml",
 	})
 }
 
@@ -85,10 +86,11 @@ func readClusterRole(t *testing.T, file string) *rbacv1.ClusterRole {
 	return role
 }
 
-// renderedClusterRole is the chart's ClusterRole of that name, rendered with the default values.
-func renderedClusterRole(t *testing.T, name string) *rbacv1.ClusterRole {
+// renderedClusterRole is the chart's ClusterRole of that name, rendered with the default values
+// and args.
+func renderedClusterRole(t *testing.T, name string, args ...string) *rbacv1.ClusterRole {
 	t.Helper()
-	_, objs := render(t, "qo", "jobs", requiredValues...)
+	_, objs := render(t, "qo", "jobs", append(args, requiredValues...)...)
 	obj := find(objs, "ClusterRole", name)
 	if obj == nil {
 		t.Fatalf("the chart renders no ClusterRole %s", name)
@@ -112,32 +114,30 @@ func TestRenderedClusterRolesHaveTheGeneratedRules(t *testing.T) {
 	}
 }
 
-// TestWorkerRulesAreTheControllersOwn: the chart writes the workers' rules by hand (controller-gen
-// generates one role for controllers/ and workers/ together), so each must be one the generated
-// role grants too: a verb the code stops using there shows up here.
-func TestWorkerRulesAreTheControllersOwn(t *testing.T) {
-	generated := readClusterRole(t, "config/rbac/role.yaml")
-	grants := func(group, resource, verb string) bool {
-		for _, r := range generated.Rules {
-			if slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) {
-				return true
-			}
+// TestWorkerRulesAreTheGeneratedOnes: the worker ClusterRole is config/rbac/worker/role.yaml,
+// except Secret reads: none by default, only the listed names with credentialSecretNames.
+func TestWorkerRulesAreTheGeneratedOnes(t *testing.T) {
+	generated := readClusterRole(t, "config/rbac/worker/role.yaml")
+	var others []rbacv1.PolicyRule
+	var secrets *rbacv1.PolicyRule
+	for _, r := range generated.Rules {
+		if slices.Contains(r.Resources, "secrets") {
+			secrets = r.DeepCopy()
+			continue
 		}
-		return false
+		others = append(others, r)
 	}
-	worker := renderedClusterRole(t, "qo-queue-operator-worker")
-	if len(worker.Rules) == 0 {
-		t.Fatal("the worker ClusterRole has no rules")
+	if secrets == nil {
+		t.Fatal("config/rbac/worker/role.yaml has no Secret rule: the workers read credential Secrets")
 	}
-	for _, r := range worker.Rules {
-		for _, g := range r.APIGroups {
-			for _, res := range r.Resources {
-				for _, v := range r.Verbs {
-					if !grants(g, res, v) {
-						t.Errorf("the worker ClusterRole grants %s on %s.%s, which config/rbac/role.yaml does not", v, res, g)
-					}
-				}
-			}
-		}
+	got := renderedClusterRole(t, "qo-queue-operator-worker")
+	if diff := cmp.Diff(others, got.Rules); diff != "" {
+		t.Errorf("the default worker ClusterRole is not the generated rules without Secrets (-want +got):\n%s", diff)
+	}
+	secrets.ResourceNames = []string{"serpapi", "calendarific"}
+	want := append([]rbacv1.PolicyRule{*secrets}, others...)
+	got = renderedClusterRole(t, "qo-queue-operator-worker", "--set", "workerServiceAccount.credentialSecretNames={serpapi,calendarific}")
+	if diff := cmp.Diff(want, got.Rules); diff != "" {
+		t.Errorf("the worker ClusterRole with credentialSecretNames (-want +got):\n%s", diff)
 	}
 }

@@ -81,7 +81,7 @@ func TestDefaultValuesInstall(t *testing.T) {
 	ns := newNamespace(t, "helm-default")
 	objs := install(t, "qo", ns, requiredValues...)
 	g.Expect(kinds(objs)).To(Equal(map[string]int{
-		"Secret": 1, "ServiceAccount": 2, "ClusterRole": 3, "ClusterRoleBinding": 1, "RoleBinding": 2,
+		"Secret": 2, "ServiceAccount": 3, "ClusterRole": 3, "ClusterRoleBinding": 1, "RoleBinding": 2,
 		"Deployment": 2, "Service": 1, "JobQueue": 3,
 	}))
 
@@ -90,8 +90,9 @@ func TestDefaultValuesInstall(t *testing.T) {
 	g.Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("qo-queue-operator-controller"))
 	g.Expect(c.Image).To(Equal("ghcr.io/jengu/queue-operator:0.1.0"))
 	g.Expect(c.Args).To(Equal([]string{"controller", "--leader-elect=false",
-		"--worker-image=ghcr.io/jengu/queue-operator:0.1.0", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"}))
-	g.Expect(envVar(c, "REDIS_URL")).To(Equal(&corev1.EnvVar{Name: "REDIS_URL", Value: "redis://redis.example:6379/0"}))
+		"--worker-image=ghcr.io/jengu/queue-operator:0.1.0", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081",
+		"--worker-service-account=qo-queue-operator-worker", "--worker-plain-redis-url=false"}))
+	secretRef(g, c, "REDIS_URL", "qo-queue-operator", "REDIS_URL")
 	g.Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
 	g.Expect(c.LivenessProbe.HTTPGet.Port.String()).To(Equal("health"))
 	g.Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
@@ -101,10 +102,10 @@ func TestDefaultValuesInstall(t *testing.T) {
 	d, c = container(g, ctx, ns, "qo-queue-operator-apiserver")
 	g.Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("qo-queue-operator-apiserver"))
 	g.Expect(c.Args).To(Equal([]string{"apiserver", "--bind-address=:3001"}))
-	g.Expect(envVar(c, "REDIS_URL").Value).To(Equal("redis://redis.example:6379/0"))
+	secretRef(g, c, "REDIS_URL", "qo-queue-operator", "REDIS_URL")
 	secretRef(g, c, "DATABASE_URL", "qo-queue-operator", "DATABASE_URL")
 	g.Expect(envVar(c, "DATABASE_SCHEMA").Value).To(Equal("queue_operator"))
-	secretRef(g, c, "SUPABASE_JWT_SECRET", "qo-queue-operator", "SUPABASE_JWT_SECRET")
+	secretRef(g, c, "SUPABASE_JWT_SECRET", "qo-queue-operator-jwt", "SUPABASE_JWT_SECRET")
 	g.Expect(envVar(c, "POD_NAMESPACE").ValueFrom.FieldRef.FieldPath).To(Equal("metadata.namespace"))
 	g.Expect(c.Ports).To(ConsistOf(corev1.ContainerPort{Name: "http", ContainerPort: 3001, Protocol: corev1.ProtocolTCP}))
 	g.Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
@@ -113,9 +114,12 @@ func TestDefaultValuesInstall(t *testing.T) {
 	secret := &corev1.Secret{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator"}, secret)).To(Succeed())
 	g.Expect(secret.Data).To(Equal(map[string][]byte{
-		"DATABASE_URL":        []byte("postgres://app:pw@postgres.example:5432/app"),
-		"SUPABASE_JWT_SECRET": []byte("test-jwt-secret"),
+		"DATABASE_URL": []byte("postgres://app:pw@postgres.example:5432/app"),
+		"REDIS_URL":    []byte("redis://redis.example:6379/0"),
 	}))
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator-jwt"}, secret)).To(Succeed())
+	g.Expect(secret.Data).To(Equal(map[string][]byte{"SUPABASE_JWT_SECRET": []byte("test-jwt-secret")}),
+		"the JWT key has a Secret of its own, which no worker may read")
 
 	svc := &corev1.Service{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator-apiserver"}, svc)).To(Succeed())
@@ -133,7 +137,7 @@ func TestDefaultValuesInstall(t *testing.T) {
 	g.Expect(rb.RoleRef).To(Equal(rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "qo-queue-operator-apiserver"}))
 	g.Expect(rb.Subjects).To(Equal([]rbacv1.Subject{{Kind: "ServiceAccount", Name: "qo-queue-operator-apiserver", Namespace: ns}}))
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator-worker"}, rb)).To(Succeed())
-	g.Expect(rb.Subjects).To(Equal([]rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: ns}}))
+	g.Expect(rb.Subjects).To(Equal([]rbacv1.Subject{{Kind: "ServiceAccount", Name: "qo-queue-operator-worker", Namespace: ns}}))
 	crb := &rbacv1.ClusterRoleBinding{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Name: "qo-queue-operator-controller"}, crb)).To(Succeed())
 	g.Expect(crb.Subjects).To(Equal([]rbacv1.Subject{{Kind: "ServiceAccount", Name: "qo-queue-operator-controller", Namespace: ns}}))
@@ -147,7 +151,7 @@ func TestDefaultValuesInstall(t *testing.T) {
 }
 
 // checkJobQueue: the chart's JobQueue is the sample's spec plus the worker template that gives
-// the workers their database and ServiceAccount.
+// the workers their database, and the Secret of their REDIS_URL.
 func checkJobQueue(t *testing.T, objs []*unstructured.Unstructured, q jobsv1alpha1.JobQueue) {
 	g := NewWithT(t)
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "jobqueue-"+q.Name+".yaml"))
@@ -167,7 +171,8 @@ func checkJobQueue(t *testing.T, objs []*unstructured.Unstructured, q jobsv1alph
 
 	tpl := q.Spec.Worker.Template
 	g.Expect(tpl).NotTo(BeNil())
-	g.Expect(tpl.Spec.ServiceAccountName).To(Equal("default"))
+	g.Expect(tpl.Spec.ServiceAccountName).To(BeEmpty(), "the controller sets the worker ServiceAccount")
+	g.Expect(q.Spec.Worker.RedisURLSecretRef).To(Equal(&jobsv1alpha1.SecretKeyRef{Name: "qo-queue-operator", Key: "REDIS_URL"}))
 	g.Expect(tpl.Spec.Containers).To(HaveLen(1))
 	c := tpl.Spec.Containers[0]
 	g.Expect(c.Name).To(Equal("worker"))
@@ -182,7 +187,7 @@ func TestOtherValuesInstall(t *testing.T) {
 	values := filepath.Join(t.TempDir(), "values.yaml")
 	g.Expect(os.WriteFile(values, []byte(`
 image: {repository: registry.example/qo, tag: v9}
-redis: {url: "redis://:pw@redis.example:6379/1"}
+redis: {existingSecret: queue-redis, urlKey: url}
 database: {existingSecret: app-db, urlKey: pooler, migrationURLKey: direct}
 apiserver:
   existingSecret: supabase
@@ -190,24 +195,26 @@ apiserver:
   service: {type: NodePort}
 controller: {replicas: 2, workerImage: registry.example/qo-worker:v9}
 jobQueues: {create: false}
-workers: {rbac: {create: false}}
+workerServiceAccount: {create: false, name: own-worker, rbac: {create: false}}
 `), 0o600)).To(Succeed())
 	objs := install(t, "variant", ns, "-f", values)
 	g.Expect(kinds(objs)).To(Equal(map[string]int{
 		"ServiceAccount": 2, "ClusterRole": 2, "ClusterRoleBinding": 1, "RoleBinding": 1, "Deployment": 2, "Service": 1,
-	}), "no Secret, no JobQueue, no worker RBAC")
+	}), "no Secret, no JobQueue, no worker ServiceAccount or RBAC")
 
 	d, c := container(g, ctx, ns, "variant-queue-operator-controller")
 	g.Expect(*d.Spec.Replicas).To(Equal(int32(2)))
 	g.Expect(c.Image).To(Equal("registry.example/qo:v9"))
 	g.Expect(c.Args).To(Equal([]string{"controller", "--leader-elect=true", "--leader-election-namespace=" + ns,
-		"--worker-image=registry.example/qo-worker:v9", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"}))
-	g.Expect(envVar(c, "REDIS_URL").Value).To(Equal("redis://:pw@redis.example:6379/1"))
+		"--worker-image=registry.example/qo-worker:v9", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081",
+		"--worker-service-account=own-worker", "--worker-plain-redis-url=false"}))
+	secretRef(g, c, "REDIS_URL", "queue-redis", "url")
 
 	d, c = container(g, ctx, ns, "variant-queue-operator-apiserver")
 	g.Expect(*d.Spec.Replicas).To(Equal(int32(3)))
 	secretRef(g, c, "DATABASE_URL", "app-db", "pooler")
 	secretRef(g, c, "SUPABASE_JWT_SECRET", "supabase", "SUPABASE_JWT_SECRET")
+	secretRef(g, c, "REDIS_URL", "queue-redis", "url")
 
 	svc := &corev1.Service{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "variant-queue-operator-apiserver"}, svc)).To(Succeed())

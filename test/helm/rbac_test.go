@@ -60,11 +60,11 @@ func TestServiceAccountsHaveTheirRights(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns, other := newNamespace(t, "helm-rbac"), newNamespace(t, "helm-rbac-other")
-	install(t, "rbac", ns, requiredValues...)
+	install(t, "rbac", ns, append([]string{"--set", "workerServiceAccount.credentialSecretNames={calendarific}"}, requiredValues...)...)
 
 	facade := as(t, ns, "rbac-queue-operator-apiserver")
 	controller := as(t, ns, "rbac-queue-operator-controller")
-	worker := as(t, ns, "default")
+	worker := as(t, ns, "rbac-queue-operator-worker")
 
 	// The facade: jobs of its namespace only.
 	job := sampleJob(t, ns, "enrich-0000aaaa-1734512345000")
@@ -86,7 +86,13 @@ func TestServiceAccountsHaveTheirRights(t *testing.T) {
 	g.Expect(controller.List(ctx, &jobsv1alpha1.EnrichmentJobList{})).To(Succeed(), "the controller watches every namespace")
 	g.Expect(controller.Update(ctx, job)).To(Succeed(), "the controller updates jobs (finalizer)")
 
-	// The workers (the namespace's default ServiceAccount): status patch, JobQueue, credentials.
+	// The controller reads no Secret: not the JWT key, not a job's credentials.
+	for _, name := range []string{"rbac-queue-operator", "rbac-queue-operator-jwt"} {
+		err = controller.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.Secret{})
+		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the controller may not read Secret %s: %v", name, err)
+	}
+
+	// The workers (their own ServiceAccount): status patch, JobQueue, listed credentials only.
 	before := job.DeepCopy()
 	job.Status.Progress = 40
 	g.Expect(worker.Status().Patch(ctx, job, client.MergeFrom(before))).To(Succeed(), "a worker patches job status")
@@ -94,7 +100,13 @@ func TestServiceAccountsHaveTheirRights(t *testing.T) {
 	cred := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "calendarific",
 		Labels: map[string]string{jobsv1alpha1.LabelCredential: "true"}}, StringData: map[string]string{"calendarificApiKey": "k"}}
 	g.Expect(env.Client.Create(ctx, cred)).To(Succeed())
-	g.Expect(worker.Get(ctx, client.ObjectKeyFromObject(cred), &corev1.Secret{})).To(Succeed(), "a worker reads a credential Secret")
+	g.Expect(worker.Get(ctx, client.ObjectKeyFromObject(cred), &corev1.Secret{})).To(Succeed(), "a worker reads a listed credential Secret")
+	for _, name := range []string{"rbac-queue-operator", "rbac-queue-operator-jwt"} {
+		err = worker.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.Secret{})
+		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a worker may not read Secret %s: %v", name, err)
+	}
+	err = as(t, ns, "default").Get(ctx, client.ObjectKeyFromObject(cred), &corev1.Secret{})
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the namespace's default ServiceAccount, shared by every pod, gets nothing: %v", err)
 	otherJob := sampleJob(t, other, "enrich-0000cccc-1734512345000")
 	g.Expect(env.Client.Create(ctx, otherJob)).To(Succeed())
 	err = worker.Get(ctx, client.ObjectKeyFromObject(otherJob), &jobsv1alpha1.EnrichmentJob{})
@@ -103,4 +115,33 @@ func TestServiceAccountsHaveTheirRights(t *testing.T) {
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a worker may not delete jobs: %v", err)
 	err = as(t, other, "default").Status().Patch(ctx, otherJob, client.MergeFrom(otherJob.DeepCopy()))
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "another namespace's default ServiceAccount gets nothing: %v", err)
+}
+
+// TestNamespacedControllerNeedsOnlyRoles: with controller.namespaces the chart installs no
+// cluster-wide rights for the controller, and its Roles let it do its work in those namespaces.
+func TestNamespacedControllerNeedsOnlyRoles(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns, tenant, outside := newNamespace(t, "helm-nsmode"), newNamespace(t, "helm-nsmode-tenant"), newNamespace(t, "helm-nsmode-out")
+	objs := install(t, "nsmode", ns, append([]string{"--set", "controller.namespaces={" + tenant + "}"}, requiredValues...)...)
+	for _, o := range objs {
+		if o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding" {
+			g.Expect(o.GetName()).NotTo(ContainSubstring("controller"), "no cluster-wide rights for the controller")
+		}
+	}
+	d := find(objs, "Deployment", "nsmode-queue-operator-controller")
+	g.Expect(d).NotTo(BeNil())
+	args, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	g.Expect(args[0].(map[string]any)["args"]).To(ContainElement("--namespaces=" + tenant))
+
+	controller := as(t, ns, "nsmode-queue-operator-controller")
+	job := sampleJob(t, tenant, "enrich-0000dddd-1734512345000")
+	g.Expect(env.Client.Create(ctx, job)).To(Succeed())
+	g.Expect(controller.List(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(tenant))).To(Succeed())
+	g.Expect(controller.Update(ctx, job)).To(Succeed(), "the controller updates jobs (finalizer) in its namespaces")
+	g.Expect(controller.List(ctx, &jobsv1alpha1.JobQueueList{}, client.InNamespace(ns))).To(Succeed(), "and in the release namespace")
+	err := controller.List(ctx, &jobsv1alpha1.EnrichmentJobList{})
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "no cluster-wide list: %v", err)
+	err = controller.List(ctx, &jobsv1alpha1.EnrichmentJobList{}, client.InNamespace(outside))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "nothing in other namespaces: %v", err)
 }

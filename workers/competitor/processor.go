@@ -142,7 +142,7 @@ func (p *Processor) apiKeyFor(ctx context.Context, task workers.Task, spec jobsv
 	if p.secrets == nil {
 		return "", workers.Permanent(fmt.Errorf("job names credential Secret %s: %w", spec.CredentialSecretName, workers.ErrNoSecrets))
 	}
-	return p.secrets.SecretValue(ctx, task.Namespace, spec.CredentialSecretName, CredentialKey)
+	return p.secrets.SecretValue(ctx, workers.CredentialRef{Namespace: task.Namespace, Name: spec.CredentialSecretName, Key: CredentialKey, UserID: spec.UserID})
 }
 
 // ownPrice is the property's price for the check-in night, nil when it has none.

@@ -109,7 +109,7 @@ func (p *Processor) calendarificKeyFor(ctx context.Context, job workers.Task, sp
 	if p.secrets == nil {
 		return "", workers.Permanent(fmt.Errorf("job names credential Secret %s: %w", spec.CredentialSecretName, workers.ErrNoSecrets))
 	}
-	return p.secrets.SecretValue(ctx, job.Namespace, spec.CredentialSecretName, CredentialKey)
+	return p.secrets.SecretValue(ctx, workers.CredentialRef{Namespace: job.Namespace, Name: spec.CredentialSecretName, Key: CredentialKey, UserID: spec.UserID})
 }
 
 // failure turns an enrichment error into the worker's outcome, and marks the property failed

@@ -187,8 +187,9 @@ func TestProcessorUsesTheJobsCredentialSecret(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.prefix}}
 	g.Expect(env.Client.Create(ctx, ns)).To(Succeed())
 	g.Expect(env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: f.prefix, Name: "calendarific", Labels: map[string]string{jobsv1alpha1.LabelCredential: "true"}},
-		Data:       map[string][]byte{CredentialKey: []byte("key-of-the-job")},
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.prefix, Name: "calendarific", Labels: map[string]string{
+			jobsv1alpha1.LabelCredential: "true", jobsv1alpha1.LabelCredentialOwner: "user-1"}},
+		Data: map[string][]byte{CredentialKey: []byte("key-of-the-job")},
 	})).To(Succeed())
 
 	f.enqueue(f.prefix+"-job", f.property("credential"), func(s *jobsv1alpha1.EnrichmentJobSpec) { s.CredentialSecretName = "calendarific" })
@@ -202,7 +203,7 @@ func TestProcessorUsesTheJobsCredentialSecret(t *testing.T) {
 	f.enqueue(f.prefix+"-job-2", f.property("nosecret"), func(s *jobsv1alpha1.EnrichmentJobSpec) { s.CredentialSecretName = "missing" })
 	failed := f.finished(g, f.prefix+"-job-2")
 	g.Expect(failed.State).To(Equal(queue.StateFailed))
-	g.Expect(failed.Error).To(ContainSubstring("not found"))
+	g.Expect(failed.Error).To(HavePrefix(`credential Secret "missing" cannot be used by this job`))
 }
 
 // BenchmarkProcessor3Years enriches three years of daily pricing rows end to end: read the

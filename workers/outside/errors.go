@@ -53,6 +53,31 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
+	msg := e.head()
+	if e.Outcome != OutcomeRateLimited && e.Err != nil && (e.Reason == "" || e.Reason != e.Err.Error()) {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// PublicMessage is what the job's user is told (workers.PublicReason): the API, its status and
+// its own words, and which of this package's failures it was, but not a transport error's text,
+// which may name hosts and addresses of the worker's network.
+func (e *APIError) PublicMessage() string {
+	msg := e.head()
+	for _, sentinel := range []error{ErrTimeout, ErrResponseTooLarge, ErrMalformedResponse, ErrInvalidInput} {
+		if errors.Is(e.Err, sentinel) {
+			return msg + ": " + sentinel.Error()
+		}
+	}
+	if e.Err != nil && e.Reason == "" {
+		msg += ": the request failed"
+	}
+	return msg
+}
+
+// head is the error's message without its underlying error.
+func (e *APIError) head() string {
 	if e.Outcome == OutcomeRateLimited {
 		msg := fmt.Sprintf("%s: rate limited (HTTP 429), retry after %s", e.Source, e.RetryAfter)
 		if e.Reason != "" {
@@ -68,11 +93,10 @@ func (e *APIError) Error() string {
 	if e.Reason != "" {
 		msg += ": " + e.Reason
 	}
-	if e.Err != nil && (e.Reason == "" || e.Reason != e.Err.Error()) {
-		msg += ": " + e.Err.Error()
-	}
 	return msg
 }
+
+var _ workers.PublicMessager = (*APIError)(nil)
 
 func (e *APIError) Unwrap() error { return e.Err }
 

@@ -61,8 +61,51 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.database.existingSecret }}{{ .Values.database.migrationURLKey }}{{ else }}DATABASE_MIGRATION_URL{{ end }}
 {{- end }}
 
+{{/* The JWT key has a Secret of its own: only the facade's pods use it, no worker may read it. */}}
 {{- define "queue-operator.jwt.secretName" -}}
-{{- default (include "queue-operator.secretName" .) .Values.apiserver.existingSecret }}
+{{- default (printf "%s-jwt" (include "queue-operator.secretName" .)) .Values.apiserver.existingSecret }}
+{{- end }}
+
+{{- define "queue-operator.redis.secretName" -}}
+{{- default (include "queue-operator.secretName" .) .Values.redis.existingSecret }}
+{{- end }}
+
+{{- define "queue-operator.redis.urlKey" -}}
+{{- if .Values.redis.existingSecret }}{{ .Values.redis.urlKey }}{{ else }}REDIS_URL{{ end }}
+{{- end }}
+
+{{/* REDIS_URL by secretKeyRef. */}}
+{{- define "queue-operator.redis.env" -}}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "queue-operator.redis.secretName" . }}
+      key: {{ include "queue-operator.redis.urlKey" . }}
+{{- end }}
+
+{{- define "queue-operator.worker.serviceAccountName" -}}
+{{- default (printf "%s-worker" (include "queue-operator.fullname" .)) .Values.workerServiceAccount.name }}
+{{- end }}
+
+{{/* The worker role's rules: the generated ones, with Secret reads limited to
+workerServiceAccount.credentialSecretNames (none when empty). */}}
+{{- define "queue-operator.worker.rules" -}}
+{{- $role := .Files.Get "files/rbac/worker/role.yaml" | fromYaml }}
+{{- if not $role.rules }}
+{{- fail "files/rbac/worker/role.yaml has no rules: run `make manifests`" }}
+{{- end }}
+{{- $names := .Values.workerServiceAccount.credentialSecretNames }}
+{{- $rules := list }}
+{{- range $rule := $role.rules }}
+{{- if has "secrets" $rule.resources }}
+{{- if $names }}
+{{- $rules = append $rules (merge (dict "resourceNames" $names) $rule) }}
+{{- end }}
+{{- else }}
+{{- $rules = append $rules $rule }}
+{{- end }}
+{{- end }}
+{{- toYaml $rules }}
 {{- end }}
 
 {{- define "queue-operator.jwt.secretKey" -}}
