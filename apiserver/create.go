@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"time"
@@ -25,62 +27,71 @@ import (
 // createEnrichment answers POST /api/files/:id/enrich. Location and country come from the body
 // or, when absent, from the property's row.
 func (s *Server) createEnrichment(c *gin.Context) {
+	s.create(c, jobsv1alpha1.QueueEnrichment, maxJobBody, parseEnrichment)
+}
+
+func parseEnrichment(body io.Reader, user string, property store.Property) (jobsv1alpha1.JobObject, error) {
 	var req enrichRequest
-	s.create(c, jobsv1alpha1.QueueEnrichment, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error) {
-		if req.CalendarificAPIKey != nil {
-			return nil, fieldError("calendarificApiKey", "API keys are not accepted in requests: the worker's CALENDARIFIC_API_KEY, or a credential Secret named by credentialSecretName, holds them")
-		}
-		job := &jobsv1alpha1.EnrichmentJob{Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: common,
-			CountryCode: req.CountryCode, CredentialSecretName: req.CredentialSecretName}}
-		switch {
-		case req.Location != nil && req.Location.Latitude == nil:
-			return nil, fieldError("location.latitude", "required")
-		case req.Location != nil && req.Location.Longitude == nil:
-			return nil, fieldError("location.longitude", "required")
-		case req.Location != nil:
-			job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: *req.Location.Latitude, Longitude: *req.Location.Longitude}
-		case property.Location != nil:
-			job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: property.Location.Latitude, Longitude: property.Location.Longitude}
-		default:
-			return nil, fieldError("location", "required: the request has none and none is stored for file "+property.ID)
-		}
-		if job.Spec.CountryCode == "" {
-			job.Spec.CountryCode = property.CountryCode
-		}
-		return job, nil
-	})
+	if err := decodeBody(body, &req); err != nil {
+		return nil, err
+	}
+	common, err := req.spec(property.ID, user)
+	if err != nil {
+		return nil, err
+	}
+	if req.CalendarificAPIKey != nil {
+		return nil, fieldError("calendarificApiKey", "API keys are not accepted in requests: the worker's CALENDARIFIC_API_KEY, or a credential Secret named by credentialSecretName, holds them")
+	}
+	job := &jobsv1alpha1.EnrichmentJob{Spec: jobsv1alpha1.EnrichmentJobSpec{JobCommonSpec: common,
+		CountryCode: req.CountryCode, CredentialSecretName: req.CredentialSecretName}}
+	switch {
+	case req.Location != nil && req.Location.Latitude == nil:
+		return nil, fieldError("location.latitude", "required")
+	case req.Location != nil && req.Location.Longitude == nil:
+		return nil, fieldError("location.longitude", "required")
+	case req.Location != nil:
+		job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: *req.Location.Latitude, Longitude: *req.Location.Longitude}
+	case property.Location != nil:
+		job.Spec.Location = jobsv1alpha1.GeoLocation{Latitude: property.Location.Latitude, Longitude: property.Location.Longitude}
+	default:
+		return nil, fieldError("location", "required: the request has none and none is stored for file "+property.ID)
+	}
+	if job.Spec.CountryCode == "" {
+		job.Spec.CountryCode = property.CountryCode
+	}
+	return job, nil
 }
 
 // createCompetitor answers POST /api/files/:id/competitors with the seed's CompetitorJobData.
 func (s *Server) createCompetitor(c *gin.Context) {
+	s.create(c, jobsv1alpha1.QueueCompetitor, maxJobBody, parseCompetitor)
+}
+
+func parseCompetitor(body io.Reader, user string, property store.Property) (jobsv1alpha1.JobObject, error) {
 	var req competitorRequest
-	s.create(c, jobsv1alpha1.QueueCompetitor, &req, maxJobBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
-		return &jobsv1alpha1.CompetitorJob{Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common,
-			Location: req.Location, CheckIn: req.CheckIn, CheckOut: req.CheckOut, Adults: req.Adults,
-			Currency: req.Currency, CredentialSecretName: req.CredentialSecretName}}, nil
-	})
+	if err := decodeBody(body, &req); err != nil {
+		return nil, err
+	}
+	common, err := req.spec(property.ID, user)
+	if err != nil {
+		return nil, err
+	}
+	return &jobsv1alpha1.CompetitorJob{Spec: jobsv1alpha1.CompetitorJobSpec{JobCommonSpec: common,
+		Location: req.Location, CheckIn: req.CheckIn, CheckOut: req.CheckOut, Adults: req.Adults,
+		Currency: req.Currency, CredentialSecretName: req.CredentialSecretName}}, nil
 }
 
 // createAnalytics answers POST /api/files/:id/analytics with the seed's AnalyticsJobData. The
 // data rows go to PostgreSQL under the job's id, which the CR's inputRef names; without data the
 // job analyses the property's stored pricing rows.
 func (s *Server) createAnalytics(c *gin.Context) {
-	var req analyticsRequest
-	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, _ store.Property) (jobsv1alpha1.JobObject, error) {
-		if string(req.Data) == "null" {
-			req.Data = nil // as absent
-		}
-		if err := analyticsRows(req.Data); err != nil {
-			return nil, err
-		}
-		params, err := analyticsParams(req.AnalysisType, req.Params)
-		if err != nil {
-			return nil, err
-		}
-		return &jobsv1alpha1.AnalyticsJob{Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common,
-			AnalysisType: req.AnalysisType, Params: params}}, nil
+	var rows json.RawMessage
+	s.create(c, jobsv1alpha1.QueueAnalytics, maxAnalyticsBody, func(body io.Reader, user string, property store.Property) (jobsv1alpha1.JobObject, error) {
+		job, data, err := parseAnalytics(body, user, property)
+		rows = data
+		return job, err
 	}, func(ctx context.Context, job jobsv1alpha1.JobObject) error {
-		if len(req.Data) == 0 {
+		if len(rows) == 0 {
 			return nil
 		}
 		// The input is saved only once the kube-apiserver accepts the job (a dry run), so an invalid
@@ -90,7 +101,7 @@ func (s *Server) createAnalytics(c *gin.Context) {
 			return kubeError(err)
 		}
 		err := s.cfg.Store.SaveAnalyticsInput(ctx, store.AnalyticsInput{ID: job.GetName(),
-			PropertyID: job.Common().PropertyID, UserID: job.Common().UserID, Rows: req.Data})
+			PropertyID: job.Common().PropertyID, UserID: job.Common().UserID, Rows: rows})
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			return idempotencyConflict()
@@ -103,24 +114,64 @@ func (s *Server) createAnalytics(c *gin.Context) {
 	})
 }
 
-// jobBuilder makes the kind's job from the request, the common spec and the caller's property.
-type jobBuilder func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error)
+// parseAnalytics returns the job and its data rows (nil without).
+func parseAnalytics(body io.Reader, user string, property store.Property) (jobsv1alpha1.JobObject, json.RawMessage, error) {
+	req, err := readAnalyticsRequest(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	common, err := req.spec(property.ID, user)
+	if err != nil {
+		return nil, nil, err
+	}
+	params, err := analyticsParams(req.AnalysisType, req.Params)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &jobsv1alpha1.AnalyticsJob{Spec: jobsv1alpha1.AnalyticsJobSpec{JobCommonSpec: common,
+		AnalysisType: req.AnalysisType, Params: params}}, req.Data, nil
+}
 
-// create is every enqueue route: decode, check the file is the caller's, build, apply
-// backpressure, name, create (with the finalizer and the owner's labels) and answer 202 at once.
+// jobParser reads a kind's request body, sent by user for the caller's property, into the job
+// it asks for.
+type jobParser func(body io.Reader, user string, property store.Property) (jobsv1alpha1.JobObject, error)
+
+// create is every enqueue route: check the file is the caller's, then read the body (at most
+// limit bytes; a large one waits for its turn), build, apply the caller's cap and backpressure,
+// name, create (with the finalizer and the owner's labels) and answer 202 at once.
 // beforeCreate runs on the named job just before its create.
-func (s *Server) create(c *gin.Context, queueName jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder,
+func (s *Server) create(c *gin.Context, queueName jobsv1alpha1.QueueName, limit int64, parse jobParser,
 	beforeCreate ...func(context.Context, jobsv1alpha1.JobObject) error) {
 	started := time.Now()
-	user, propertyID := userOf(c), c.Param("id")
-	job, err := s.prepare(c, queueName, req, limit, build, user, propertyID)
+	user := userOf(c)
+	// The owner first: another user's file costs no read of the body.
+	property, err := s.callersFile(c, c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if limit > maxJobBody {
+		// Held until the answer: the rows stay in memory until they are stored.
+		release, err := s.largeBodies.acquire(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		defer release()
+	}
+	job, err := s.prepare(c, queueName, limit, parse, user, property)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	key := c.GetHeader("Idempotency-Key")
-	// A repeat of a request whose job exists adds nothing, so backpressure does not apply to it.
+	// A repeat of a request whose job exists adds nothing, so neither the caller's cap nor
+	// backpressure applies to it.
 	if key == "" || !s.exists(c, job, s.jobName(queueName, user, key)) {
+		if err := s.underLiveJobCap(c, queueName, user); err != nil {
+			s.fail(c, err)
+			return
+		}
 		if err := s.admit(c, queueName); err != nil {
 			s.fail(c, err)
 			return
@@ -139,21 +190,9 @@ func (s *Server) create(c *gin.Context, queueName jobsv1alpha1.QueueName, req an
 	c.JSON(http.StatusAccepted, gin.H{"success": true, "jobId": name, "status": "queued"})
 }
 
-func (s *Server) prepare(c *gin.Context, queueName jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder, user, propertyID string) (jobsv1alpha1.JobObject, error) {
-	if err := decodeBody(c, req, limit); err != nil {
-		return nil, err
-	}
-	common, err := req.(interface {
-		spec(string, string) (jobsv1alpha1.JobCommonSpec, error)
-	}).spec(propertyID, user)
-	if err != nil {
-		return nil, err
-	}
-	property, err := s.callersFile(c, propertyID)
-	if err != nil {
-		return nil, err
-	}
-	job, err := build(common, property)
+func (s *Server) prepare(c *gin.Context, queueName jobsv1alpha1.QueueName, limit int64, parse jobParser, user string,
+	property store.Property) (jobsv1alpha1.JobObject, error) {
+	job, err := parse(http.MaxBytesReader(c.Writer, c.Request.Body, limit), user, property)
 	if err != nil {
 		return nil, err
 	}
