@@ -192,6 +192,8 @@ func readAnalyticsRequest(body io.Reader) (*analyticsRequest, error) {
 		return req, nil // an empty body is an empty object
 	case err != nil:
 		return nil, bodyError(err)
+	case tok == nil:
+		return req, endOfBody(dec) // null, as decodeBody takes it
 	case tok != json.Delim('{'):
 		return nil, badRequest("the body must be a JSON object", nil)
 	}
