@@ -26,7 +26,7 @@ const defaultRedisURL = "redis://127.0.0.1:6379/0"
 // unset), so the developer's environment does not leak into the defaults.
 func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
-	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "JWT_AUDIENCE", "WORKER_IMAGE"} {
+	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "OPS_PORT", "JWT_AUDIENCE", "WORKER_IMAGE"} {
 		t.Setenv(name, env[name])
 	}
 }
