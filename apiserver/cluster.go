@@ -69,28 +69,47 @@ func Connect(ctx context.Context, kube *rest.Config, cfg Config, opts ...Option)
 	if !cl.GetCache().WaitForCacheSync(ctx) {
 		return nil, fmt.Errorf("the job cache did not sync")
 	}
+	s.ready.synced.Store(true)
+	s.checkReady(ctx) // ready from the start when the dependencies answer; Run checks again
 	return s, nil
 }
 
-// Serve serves the facade on l and follows the queues' events until ctx ends, then lets
-// requests in flight finish for up to 10 s (event streams are cut).
-func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	server := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
-	server.RegisterOnShutdown(func() { s.stopOnce.Do(func() { close(s.stopping) }) })
+// Serve serves the REST API on l and, when ops is not nil, the probes and metrics on ops
+// (OpsHandler), and follows the queues' events until ctx ends; then lets requests in flight
+// finish for up to 10 s (event streams are cut).
+func (s *Server) Serve(ctx context.Context, l, ops net.Listener) error {
+	api := s.httpServer(s.handler)
+	api.RegisterOnShutdown(func() { s.stopOnce.Do(func() { close(s.stopping) }) })
+	servers := []*http.Server{api}
+	listeners := []net.Listener{l}
+	if ops != nil {
+		servers = append(servers, &http.Server{Handler: s.opsHandler, ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: s.limits.IdleTimeout, MaxHeaderBytes: maxHeaderBytes})
+		listeners = append(listeners, ops)
+	}
 	eventsCtx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
 	eventsDone := make(chan struct{})
 	go func() { defer close(eventsDone); _ = s.Run(eventsCtx) }()
-	errs := make(chan error, 1)
-	go func() { errs <- server.Serve(l) }()
+	errs := make(chan error, len(servers))
+	for i, server := range servers {
+		go func() { errs <- server.Serve(listeners[i]) }()
+	}
 	s.log.Info("Serving the REST API", "address", l.Addr().String(), "namespace", s.cfg.Namespace)
+	if ops != nil {
+		s.log.Info("Serving probes and metrics", "address", ops.Addr().String())
+	}
 	var err error
 	select {
 	case err = <-errs:
 	case <-ctx.Done():
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		err = server.Shutdown(shutdownCtx)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, server := range servers {
+		if shutdownErr := server.Shutdown(shutdownCtx); err == nil || errors.Is(err, http.ErrServerClosed) {
+			err = shutdownErr
+		}
 	}
 	stopEvents()
 	<-eventsDone

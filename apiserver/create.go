@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"time"
@@ -40,15 +41,7 @@ func (s *Server) createCompetitor(c *gin.Context) {
 // job analyses the property's stored pricing rows.
 func (s *Server) createAnalytics(c *gin.Context) {
 	var req analyticsRequest
-	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error) {
-		if string(req.Data) == "null" {
-			req.Data = nil // as absent
-		}
-		if err := analyticsRows(req.Data); err != nil {
-			return nil, err
-		}
-		return req.build(common, property)
-	}, func(ctx context.Context, job jobsv1alpha1.JobObject) error {
+	s.create(c, jobsv1alpha1.QueueAnalytics, &req, maxAnalyticsBody, req.build, func(ctx context.Context, job jobsv1alpha1.JobObject) error {
 		if len(req.Data) == 0 {
 			return nil
 		}
@@ -118,21 +111,48 @@ func (req *analyticsRequest) build(common jobsv1alpha1.JobCommonSpec, _ store.Pr
 // jobBuilder makes the kind's job from the request, the common spec and the caller's property.
 type jobBuilder func(common jobsv1alpha1.JobCommonSpec, property store.Property) (jobsv1alpha1.JobObject, error)
 
-// create is every enqueue route: decode, check the file is the caller's, build, apply
-// backpressure, name, create (with the finalizer and the owner's labels) and answer 202 at once.
+// bodyDecoder is a request that reads its own body, counting what it may not hold too much of
+// as the body streams in.
+type bodyDecoder interface {
+	decode(body io.Reader) error
+}
+
+// create is every enqueue route: check the file is the caller's, then read the body (at most
+// limit bytes; a large one waits for its turn), build, apply the caller's cap and backpressure,
+// name, create (with the finalizer and the owner's labels) and answer 202 at once.
 // beforeCreate runs on the named job just before its create.
 func (s *Server) create(c *gin.Context, queueName jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder,
 	beforeCreate ...func(context.Context, jobsv1alpha1.JobObject) error) {
 	started := time.Now()
-	user, propertyID := userOf(c), c.Param("id")
-	job, err := s.prepare(c, queueName, req, limit, build, user, propertyID)
+	user := userOf(c)
+	// The owner first: another user's file costs no read of the body.
+	property, err := s.callersFile(c, c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if limit > maxJobBody {
+		// Held until the answer: the rows stay in memory until they are stored.
+		release, err := s.largeBodies.acquire(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		defer release()
+	}
+	job, err := s.prepare(c, req, limit, build, user, property)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	key := c.GetHeader("Idempotency-Key")
-	// A repeat of a request whose job exists adds nothing, so backpressure does not apply to it.
+	// A repeat of a request whose job exists adds nothing, so neither the caller's cap nor
+	// backpressure applies to it.
 	if key == "" || !s.exists(c, job, s.jobName(queueName, user, key)) {
+		if err := s.underLiveJobCap(c, queueName, user); err != nil {
+			s.fail(c, err)
+			return
+		}
 		if err := s.admit(c, queueName); err != nil {
 			s.fail(c, err)
 			return
@@ -151,20 +171,31 @@ func (s *Server) create(c *gin.Context, queueName jobsv1alpha1.QueueName, req an
 	c.JSON(http.StatusAccepted, gin.H{"success": true, "jobId": name, "status": "queued"})
 }
 
-func (s *Server) prepare(c *gin.Context, queueName jobsv1alpha1.QueueName, req any, limit int64, build jobBuilder, user, propertyID string) (jobsv1alpha1.JobObject, error) {
-	if err := decodeBody(c, req, limit); err != nil {
-		return nil, err
-	}
-	property, err := s.callersFile(c, propertyID)
-	if err != nil {
-		return nil, err
-	}
-	job, err := buildJob(req.(jobRequest), build, property, user)
+// prepare reads the body into req (at most limit bytes) and builds the job it asks for on the
+// caller's property.
+func (s *Server) prepare(c *gin.Context, req any, limit int64, build jobBuilder, user string,
+	property store.Property) (jobsv1alpha1.JobObject, error) {
+	job, err := parseJob(http.MaxBytesReader(c.Writer, c.Request.Body, limit), req, build, user, property)
 	if err != nil {
 		return nil, err
 	}
 	jobsv1alpha1.Stamp(job, s.cfg.Namespace)
 	return job, nil
+}
+
+// parseJob reads body into req and builds the job it asks for, sent by user for the caller's
+// property.
+func parseJob(body io.Reader, req any, build jobBuilder, user string, property store.Property) (jobsv1alpha1.JobObject, error) {
+	var err error
+	if d, ok := req.(bodyDecoder); ok {
+		err = d.decode(body)
+	} else {
+		err = decodeBody(body, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return buildJob(req.(jobRequest), build, property, user)
 }
 
 // admit turns a job away with 503 and Retry-After while its queue has more than its JobQueue's

@@ -71,6 +71,10 @@ func kubeError(err error) error {
 	switch {
 	case apierrors.IsInvalid(err) && errors.As(err, &status):
 		return invalidFromCauses(status.Status())
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+		// The namespace's ResourceQuota on job objects (the chart's quota values) is reached.
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "namespace_full",
+			Message: "the namespace holds the most jobs its quota allows; try again when finished jobs expire", RetryAfter: 60}
 	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsServiceUnavailable(err),
 		apierrors.IsTooManyRequests(err), apierrors.IsInternalError(err):
 		return unavailable("the Kubernetes API server is unavailable; try again")

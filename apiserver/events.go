@@ -89,6 +89,12 @@ func (h *eventHub) follow(ctx context.Context, q *queue.Queue) {
 // reconnects gets the current state first, so it misses nothing that matters.
 func (s *Server) jobEvents(c *gin.Context) {
 	id, user := c.Param("jobId"), userOf(c)
+	release, err := s.streams.open(user)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	defer release()
 	// Subscribe before the first read, so no change falls between the two.
 	changed, unsubscribe := s.events.subscribe(id)
 	defer unsubscribe()
@@ -111,6 +117,9 @@ func (s *Server) jobEvents(c *gin.Context) {
 	stream := s.openStream(c)
 	keepAlive := time.NewTicker(s.sseKeepAlive)
 	defer keepAlive.Stop()
+	// A stream ends after its lifetime; the client reconnects and gets the state first.
+	lifetime, stopLifetime := s.streamLifetime()
+	defer stopLifetime()
 	for {
 		view, gone := s.currentView(c, job)
 		if gone {
@@ -134,6 +143,8 @@ func (s *Server) jobEvents(c *gin.Context) {
 		case <-c.Request.Context().Done():
 			return
 		case <-s.stopping:
+			return
+		case <-lifetime:
 			return
 		case <-changed:
 		case <-keepAlive.C:

@@ -34,6 +34,12 @@ func (s *Server) fileRoutes(api *gin.RouterGroup) {
 
 // uploadFile answers POST /api/files: a new file of the caller's, under an id of the facade's.
 func (s *Server) uploadFile(c *gin.Context) {
+	release, err := s.largeBodies.acquire(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	defer release()
 	up, err := readUpload(c)
 	if err != nil {
 		s.failUpload(c, err)
@@ -65,6 +71,12 @@ func (s *Server) replaceFile(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	release, err := s.largeBodies.acquire(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	defer release()
 	up, err := readUpload(c)
 	if err != nil {
 		s.failUpload(c, err)

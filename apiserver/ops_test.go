@@ -135,7 +135,7 @@ func TestMetricsExportTheSeedsGaugesForEveryQueue(t *testing.T) {
 		return c.Waiting
 	}).WithTimeout(timeout).Should(Equal(int64(1)))
 
-	r := f.do(http.MethodGet, "/metrics", "", nil) // no auth, as the seed says
+	r := f.do(http.MethodGet, f.ops+"/metrics", "", nil) // no auth, as the seed says
 	g.Expect(r.Code).To(Equal(http.StatusOK))
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(strings.NewReader(r.Raw))
@@ -164,7 +164,7 @@ func TestMetricsExportTheSeedsGaugesForEveryQueue(t *testing.T) {
 	g.Expect(families).To(HaveKey("queue_operator_api_enqueue_duration_seconds"))
 	g.Expect(families["queue_operator_api_queue_scrape_ok"].Metric[0].Gauge.GetValue()).To(Equal(1.0))
 
-	r = f.do(http.MethodGet, "/metrics/json", "", nil)
+	r = f.do(http.MethodGet, f.ops+"/metrics/json", "", nil)
 	g.Expect(r.Code).To(Equal(http.StatusOK))
 	g.Expect(r.Body["timestamp"]).To(MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`))
 	g.Expect(r.Body["queues"]).To(And(HaveLen(3), HaveKeyWithValue("enrichment",
@@ -174,8 +174,8 @@ func TestMetricsExportTheSeedsGaugesForEveryQueue(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t)
-	g.Expect(f.do(http.MethodGet, "/healthz", "", nil).Code).To(Equal(http.StatusOK))
-	r := f.do(http.MethodGet, "/readyz", "", nil)
+	g.Expect(f.do(http.MethodGet, f.ops+"/healthz", "", nil).Code).To(Equal(http.StatusOK))
+	r := f.do(http.MethodGet, f.ops+"/readyz", "", nil)
 	g.Expect(r.Code).To(Equal(http.StatusOK), r.Raw)
 	g.Expect(r.Body).To(HaveKeyWithValue("checks", map[string]any{"redis": "ok", "postgres": "ok", "kubernetes": "ok"}))
 	r = f.do(http.MethodGet, "/api/nothing-here", "user-a", nil)
@@ -184,7 +184,7 @@ func TestHealthAndReadiness(t *testing.T) {
 
 	// Any method name a client invents is counted as "other": the label set stays bounded.
 	g.Expect(f.do("BREW", "/coffee", "", nil).Code).To(Equal(http.StatusNotFound))
-	metrics := f.do(http.MethodGet, "/metrics", "", nil).Raw
+	metrics := f.do(http.MethodGet, f.ops+"/metrics", "", nil).Raw
 	g.Expect(metrics).To(ContainSubstring(`method="other",route="unmatched"`))
 	g.Expect(metrics).NotTo(ContainSubstring("BREW"))
 }
@@ -225,7 +225,7 @@ func TestServeOverASocketAndStop(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- server.Serve(serveCtx, l) }()
+	go func() { done <- server.Serve(serveCtx, l, nil) }()
 
 	id := f.enqueue("user-a")
 	req, _ := http.NewRequest(http.MethodGet, "http://"+l.Addr().String()+"/api/jobs/"+id+"/events", nil)

@@ -16,10 +16,15 @@ import (
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 )
 
-// Body limits: a job's own fields are small; an analytics request carries its data rows.
+// Body limits: a job's own fields are small; an analytics request carries its data rows, at
+// most as many as an uploaded file, and a few params. Rows and keys are counted as the body
+// streams in, so a body of millions of tiny rows or keys stops at the limit instead of being
+// decoded whole.
 const (
-	maxJobBody       = 64 << 10
-	maxAnalyticsBody = 16 << 20
+	maxJobBody         = 16 << 10
+	maxAnalyticsBody   = 4 << 20
+	maxAnalyticsRows   = 10_000
+	maxAnalyticsParams = 32
 )
 
 // commonRequest is what every enqueue request may carry besides its kind's data: the seed's
@@ -77,29 +82,47 @@ type analyticsRequest struct {
 	Params       map[string]json.RawMessage `json:"params"`
 }
 
-// decodeBody reads the JSON body into v, refusing unknown fields and naming the field at fault.
-// An empty body is an empty object.
-func decodeBody(c *gin.Context, v any, limit int64) error {
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+// decodeBody reads the JSON body (limited by the caller) into v, refusing unknown fields and
+// naming the field at fault. An empty body is an empty object.
+func decodeBody(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			return badRequest("the body must be one JSON object", nil)
-		}
+		return endOfBody(dec)
+	}
+	if errors.Is(err, io.EOF) {
 		return nil
 	}
+	return bodyError(err)
+}
+
+// decodeRequest reads the request's JSON body, at most limit bytes, into v as decodeBody does.
+func decodeRequest(c *gin.Context, v any, limit int64) error {
+	return decodeBody(http.MaxBytesReader(c.Writer, c.Request.Body, limit), v)
+}
+
+// endOfBody checks that nothing follows the body's one JSON value.
+func endOfBody(dec *json.Decoder) error {
+	if _, extra := dec.Token(); extra != io.EOF {
+		return badRequest("the body must be one JSON object", nil)
+	}
+	return nil
+}
+
+// bodyError names a body the decoder refused: too large, not JSON, a field of the wrong type.
+func bodyError(err error) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tooLarge *http.MaxBytesError
+	var api *apiError
 	switch {
-	case errors.Is(err, io.EOF):
-		return nil
+	case errors.As(err, &api):
+		return api
 	case errors.As(err, &tooLarge):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
 			Message: fmt.Sprintf("the body is over %d bytes", tooLarge.Limit)}
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return badRequest("the body is not valid JSON: "+err.Error(), nil)
 	case errors.As(err, &typ):
 		field := typ.Field
@@ -168,18 +191,147 @@ func paramStrings(in map[string]json.RawMessage) (map[string]string, error) {
 	return out, nil
 }
 
-// analyticsRows checks the seed's data: absent (the property's stored rows are analysed), or a
-// JSON array of rows.
-func analyticsRows(data json.RawMessage) error {
-	if len(data) == 0 {
-		return nil
+// decode reads the body with readAnalyticsRequest.
+func (req *analyticsRequest) decode(body io.Reader) error {
+	read, err := readAnalyticsRequest(body)
+	if err == nil {
+		*req = *read
 	}
-	var rows []json.RawMessage
-	if err := json.Unmarshal(data, &rows); err != nil {
-		return fieldError("data", "must be a JSON array of rows")
+	return err
+}
+
+// readAnalyticsRequest reads the seed's AnalyticsJobData a token at a time: data rows are
+// counted and copied one by one, params keys counted, and reading stops at the first one over
+// its limit. The result is what decodeBody would give for a body within the limits.
+func readAnalyticsRequest(body io.Reader) (*analyticsRequest, error) {
+	req := &analyticsRequest{}
+	dec := json.NewDecoder(body)
+	tok, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return req, nil // an empty body is an empty object
+	case err != nil:
+		return nil, bodyError(err)
+	case tok == nil:
+		return req, endOfBody(dec) // null, as decodeBody takes it
+	case tok != json.Delim('{'):
+		return nil, badRequest("the body must be a JSON object", nil)
 	}
-	if len(rows) == 0 {
-		return fieldError("data", "must have at least one row")
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, bodyError(err)
+		}
+		key, _ := tok.(string)
+		switch key {
+		case "propertyId":
+			err = decodeField(dec, key, &req.PropertyID)
+		case "userId":
+			err = decodeField(dec, key, &req.UserID)
+		case "analysisType":
+			err = decodeField(dec, key, &req.AnalysisType)
+		case "data":
+			req.Data, err = readAnalyticsRows(dec)
+		case "params":
+			req.Params, err = readAnalyticsParams(dec)
+		case "then":
+			err = decodeField(dec, key, &req.Then)
+		default:
+			err = fieldError(key, "unknown field")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, bodyError(err)
+	}
+	return req, endOfBody(dec)
+}
+
+// decodeField decodes the next value into v, naming key when its type is wrong.
+func decodeField(dec *json.Decoder, key string, v any) error {
+	err := dec.Decode(v)
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return fieldError(key, "must be "+jsonType(typ.Type.Kind().String()))
+	}
+	if err != nil {
+		return bodyError(err)
 	}
 	return nil
+}
+
+// readAnalyticsRows reads data: null or absent (the property's stored rows are analysed), or
+// a JSON array of 1 to maxAnalyticsRows rows, returned as one array.
+func readAnalyticsRows(dec *json.Decoder) (json.RawMessage, error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, bodyError(err)
+	case tok == nil:
+		return nil, nil
+	case tok != json.Delim('['):
+		return nil, fieldError("data", "must be a JSON array of rows")
+	}
+	var out bytes.Buffer
+	var row json.RawMessage // reused: only the copy in out stays
+	out.WriteByte('[')
+	n := 0
+	for dec.More() {
+		if n == maxAnalyticsRows {
+			message := fmt.Sprintf("at most %d rows", maxAnalyticsRows)
+			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_many_rows",
+				Message: "data: " + message, Fields: map[string]string{"data": message}}
+		}
+		if err := dec.Decode(&row); err != nil {
+			return nil, bodyError(err)
+		}
+		if n > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(row)
+		n++
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return nil, bodyError(err)
+	}
+	if n == 0 {
+		return nil, fieldError("data", "must have at least one row")
+	}
+	out.WriteByte(']')
+	return out.Bytes(), nil
+}
+
+// readAnalyticsParams reads params: null, or an object of at most maxAnalyticsParams keys.
+func readAnalyticsParams(dec *json.Decoder) (map[string]json.RawMessage, error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, bodyError(err)
+	case tok == nil:
+		return nil, nil
+	case tok != json.Delim('{'):
+		return nil, fieldError("params", "must be an object")
+	}
+	params := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, bodyError(err)
+		}
+		key, _ := tok.(string)
+		if _, seen := params[key]; !seen && len(params) == maxAnalyticsParams {
+			return nil, fieldError("params", fmt.Sprintf("at most %d keys", maxAnalyticsParams))
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, bodyError(err)
+		}
+		params[key] = value
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, bodyError(err)
+	}
+	return params, nil
 }

@@ -115,13 +115,14 @@ func newScheduleView(js *jobsv1alpha1.JobSchedule) scheduleView {
 // job is built as its kind's enqueue route builds one.
 func (s *Server) createSchedule(c *gin.Context) {
 	user, propertyID := userOf(c), c.Param("id")
-	var req scheduleRequest
-	if err := decodeBody(c, &req, maxJobBody); err != nil {
+	// The owner first: another user's file costs no read of the body.
+	property, err := s.callersFile(c, propertyID)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	property, err := s.callersFile(c, propertyID)
-	if err != nil {
+	var req scheduleRequest
+	if err := decodeRequest(c, &req, maxJobBody); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -247,7 +248,7 @@ type suspendRequest struct {
 // patchSchedule answers PATCH /api/schedules/:scheduleId {"suspend": true|false}.
 func (s *Server) patchSchedule(c *gin.Context) {
 	var req suspendRequest
-	if err := decodeBody(c, &req, maxJobBody); err != nil {
+	if err := decodeRequest(c, &req, maxJobBody); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,9 +61,17 @@ type Server struct {
 	sseKeepAlive time.Duration
 	openAPIJSON  []byte
 	handler      http.Handler
+	opsHandler   http.Handler
 	// stopping ends the event streams when the server shuts down.
 	stopping chan struct{}
 	stopOnce sync.Once
+
+	limits      Limits
+	userRates   *userRates // nil without a per-user rate
+	largeBodies *bodySlots
+	streams     *streamSlots
+	ready       readiness
+	depths      depthCache
 }
 
 // Option configures a Server.
@@ -90,10 +97,16 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if cfg.Audience == "" {
 		cfg.Audience = DefaultAudience
 	}
-	s := &Server{cfg: cfg, log: logr.Discard(), clock: clock.RealClock{}, sseKeepAlive: 15 * time.Second, stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, log: logr.Discard(), clock: clock.RealClock{}, sseKeepAlive: 15 * time.Second,
+		stopping: make(chan struct{}), limits: DefaultLimits()}
 	for _, o := range opts {
 		o(s)
 	}
+	if s.limits.UserRate > 0 {
+		s.userRates = newUserRates(s.limits.UserRate, s.limits.UserBurst, s.clock)
+	}
+	s.largeBodies = newBodySlots(s.limits.MaxLargeBodies, s.limits.LargeBodyWait)
+	s.streams = newStreamSlots(s.limits.MaxStreams, s.limits.MaxStreamsPerUser)
 	s.engine = queue.New(cfg.Redis, queue.WithLogger(s.log.WithName("queue")))
 	s.auth = newAuthenticator(cfg.JWTSecret, cfg.Audience, s.clock)
 	s.events = newEventHub(s.engine, cfg.Namespace, s.log.WithName("events"))
@@ -112,15 +125,23 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.handler = s.routes()
+	s.opsHandler = s.opsRoutes()
 	return s, nil
 }
 
-// Handler serves the facade's routes.
+// Handler serves the facade's REST API.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run follows the queues' event streams for the SSE routes until ctx ends.
+// OpsHandler serves the probes and metrics: /healthz, /readyz, /metrics and /metrics/json.
+func (s *Server) OpsHandler() http.Handler { return s.opsHandler }
+
+// Run follows the queues' event streams for the SSE routes, and checks the dependencies for
+// /readyz, until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.checkReadyEvery(ctx) })
 	s.events.run(ctx)
+	wg.Wait()
 	return nil
 }
 
@@ -128,7 +149,7 @@ func (s *Server) routes() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true // handlers pass c as the request's context
-	r.Use(s.recover, s.observe)
+	r.Use(s.recover, s.observe, s.deadlines)
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, &apiError{Status: http.StatusNotFound, Code: "route_not_found", Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -137,13 +158,9 @@ func (s *Server) routes() http.Handler {
 		s.fail(c, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
 	})
 
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
-	r.GET("/metrics/json", s.metricsJSON)
 	r.GET(openAPIRoute, s.openAPI)
 
-	api := r.Group("/api", s.authenticate)
+	api := r.Group("/api", s.authenticate, s.rateLimit)
 	api.POST("/files/:id/enrich", s.createEnrichment)
 	api.POST("/files/:id/competitors", s.createCompetitor)
 	api.POST("/files/:id/analytics", s.createAnalytics)

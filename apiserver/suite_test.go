@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,6 +50,10 @@ const timeout = 20 * time.Second
 var jwtSecret = []byte("super-secret-jwt-token-with-at-least-32-characters-long")
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if fuzzing() {
+		os.Exit(m.Run()) // the fuzz targets need no control plane, Redis or PostgreSQL
+	}
 	url := os.Getenv("DATABASE_URL")
 	if url == "" {
 		fmt.Fprintln(os.Stderr, "DATABASE_URL is not set: run the tests with `make test`")
@@ -65,16 +71,31 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, &env)
 }
 
+// fuzzing says whether the binary runs a fuzz target (go test -fuzz, its coordinator or a
+// worker). Run one alone (-run '^FuzzX$' -fuzz '^FuzzX$'): the other tests need the control plane.
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
+}
+
 var nsSeq atomic.Int32
 
 // fixture is one test's namespace with its JobQueues, the real controller, and the facade
 // serving over a real socket, running as a user bound to the generated facade role only.
 type fixture struct {
-	t      testing.TB
-	ns     string
-	url    string
-	rdb    redis.UniversalClient
-	engine *queue.Engine
+	t   testing.TB
+	ns  string
+	url string
+	// ops serves the probes and metrics.
+	ops string
+	// kubeLists counts the facade's List requests of EnrichmentJobs that reach the kube-apiserver.
+	kubeLists *atomic.Int64
+	rdb       redis.UniversalClient
+	engine    *queue.Engine
 	// facade is the client with the facade's own permissions.
 	facade client.Client
 	server *apiserver.Server
@@ -85,6 +106,12 @@ type fixtureOption func(*fixtureConfig)
 type fixtureConfig struct {
 	jobQueue     func(*jobsv1alpha1.JobQueue)
 	noController bool
+	limits       apiserver.Limits
+}
+
+// withLimits changes the facade's limits (from apiserver.DefaultLimits).
+func withLimits(f func(*apiserver.Limits)) fixtureOption {
+	return func(c *fixtureConfig) { f(&c.limits) }
 }
 
 // withoutController leaves jobs as the facade created them, as while the controller lags.
@@ -99,7 +126,7 @@ func withJobQueue(f func(*jobsv1alpha1.JobQueue)) fixtureOption {
 
 func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	t.Helper()
-	cfg := fixtureConfig{jobQueue: func(*jobsv1alpha1.JobQueue) {}}
+	cfg := fixtureConfig{jobQueue: func(*jobsv1alpha1.JobQueue) {}, limits: apiserver.DefaultLimits()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -110,7 +137,7 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 		t.Fatalf("create namespace: %v", err)
 	}
 	rdb := testredis.Shared(t)
-	f := &fixture{t: t, ns: ns, rdb: rdb, engine: queue.New(rdb)}
+	f := &fixture{t: t, ns: ns, rdb: rdb, engine: queue.New(rdb), kubeLists: &atomic.Int64{}}
 
 	for _, kind := range jobsv1alpha1.JobKinds {
 		q := kind.Queue
@@ -134,8 +161,17 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	if f.facade, err = client.New(facadeConfig, client.Options{Scheme: env.Scheme}); err != nil {
 		t.Fatalf("facade client: %v", err)
 	}
+	facadeConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/enrichmentjobs") && r.URL.Query().Get("watch") == "" {
+				f.kubeLists.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
 	server, err := apiserver.Connect(ctx, facadeConfig, apiserver.Config{Namespace: ns, Redis: rdb, Store: db, JWTSecret: jwtSecret},
-		apiserver.WithLogger(testr.NewWithInterface(t, testr.Options{})), apiserver.WithSSEKeepAlive(time.Second))
+		apiserver.WithLogger(testr.NewWithInterface(t, testr.Options{})), apiserver.WithSSEKeepAlive(time.Second),
+		apiserver.WithLimits(cfg.limits))
 	if err != nil {
 		t.Fatalf("connect the facade: %v", err)
 	}
@@ -144,8 +180,15 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	ts := httptest.NewServer(server.Handler())
 	t.Cleanup(ts.Close)
 	f.url = ts.URL
+	ops := httptest.NewServer(server.OpsHandler())
+	t.Cleanup(ops.Close)
+	f.ops = ops.URL
 	return f
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func (f *fixture) startController(ctx context.Context) {
 	mgr, err := controllers.NewManager(env.Config, controllers.ManagerConfig{
@@ -232,7 +275,11 @@ func (f *fixture) do(method, path, user string, body any, headers ...string) res
 		data, _ := json.Marshal(b)
 		reader = bytes.NewBuffer(data)
 	}
-	req, err := http.NewRequest(method, f.url+path, reader)
+	url := f.url + path
+	if strings.HasPrefix(path, "http://") {
+		url = path // another of the facade's servers (f.ops)
+	}
+	req, err := http.NewRequest(method, url, reader)
 	if err != nil {
 		f.t.Fatal(err)
 	}

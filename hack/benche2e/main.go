@@ -213,7 +213,7 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	go func() {
-		if err := server.Serve(runCtx, l); err != nil {
+		if err := server.Serve(runCtx, l, nil); err != nil {
 			log.Error(err, "Facade stopped")
 		}
 	}()

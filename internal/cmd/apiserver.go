@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/jengu/queue-operator/apiserver"
 	"github.com/jengu/queue-operator/store"
@@ -13,11 +14,21 @@ import (
 
 // apiServerOptions are the facade's flags.
 type apiServerOptions struct {
-	Addr, Namespace, Audience string
-	Service                   serviceFlags
+	Addr, OpsAddr, Namespace, Audience string
+	Service                            serviceFlags
+	Limits                             apiserver.Limits
 }
 
 func newAPIServerOptions() *apiServerOptions { return &apiServerOptions{} }
+
+// Per-user limits of the command (the library's defaults leave them off): 20 requests per second
+// with bursts of 40, and 100 unfinished jobs per queue, ten minutes of the enrichment queue's
+// global rate of 10 per minute.
+const (
+	defaultUserRate           = 20
+	defaultUserBurst          = 40
+	defaultMaxLiveJobsPerUser = 100
+)
 
 func (o *apiServerOptions) command() *cobra.Command {
 	cmd := &cobra.Command{
@@ -26,10 +37,12 @@ func (o *apiServerOptions) command() *cobra.Command {
 		RunE:  func(*cobra.Command, []string) error { return o.run() },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Addr, "bind-address", ":"+envOr("PORT", "3001"), "address of the REST API, /metrics and /healthz (env PORT sets the port)")
+	f.StringVar(&o.Addr, "bind-address", ":"+envOr("PORT", "3001"), "address of the REST API (env PORT sets the port)")
+	f.StringVar(&o.OpsAddr, "ops-bind-address", ":"+envOr("OPS_PORT", "3002"), "address of /healthz, /readyz, /metrics and /metrics/json (env OPS_PORT sets the port); keep it off the public Service")
 	bindNamespace(f, &o.Namespace, "the jobs")
 	o.Service.register(f, apiserver.DefaultKubeQPS, apiserver.DefaultKubeBurst, "kube-apiserver requests per second (each enqueue is one)")
 	bindEnvString(f, &o.Audience, "jwt-audience", "JWT_AUDIENCE", apiserver.DefaultAudience, "aud the bearer tokens must carry")
+	o.bindLimits(f)
 	return cmd
 }
 
@@ -52,7 +65,7 @@ func (o *apiServerOptions) run() error {
 	}
 	defer db.Close()
 	server, err := apiserver.Connect(ctx, svc.kube, apiserver.Config{Namespace: o.Namespace, Redis: svc.redis, Store: db,
-		JWTSecret: []byte(secret), Audience: o.Audience}, apiserver.WithLogger(log.WithName("apiserver")))
+		JWTSecret: []byte(secret), Audience: o.Audience}, apiserver.WithLogger(log.WithName("apiserver")), apiserver.WithLimits(o.Limits))
 	if err != nil {
 		return err
 	}
@@ -60,5 +73,25 @@ func (o *apiServerOptions) run() error {
 	if err != nil {
 		return err
 	}
-	return server.Serve(ctx, l)
+	ops, err := net.Listen("tcp", o.OpsAddr)
+	if err != nil {
+		return err
+	}
+	return server.Serve(ctx, l, ops)
+}
+
+func (o *apiServerOptions) bindLimits(f *pflag.FlagSet) {
+	d, l := apiserver.DefaultLimits(), &o.Limits
+	l.LargeBodyWait = d.LargeBodyWait
+	f.Float64Var(&l.UserRate, "user-rate", defaultUserRate, "requests per second each user may send to /api, per facade replica (0 turns it off)")
+	f.IntVar(&l.UserBurst, "user-burst", defaultUserBurst, "requests each user may send at once")
+	f.IntVar(&l.MaxLiveJobsPerUser, "max-live-jobs-per-user", defaultMaxLiveJobsPerUser, "unfinished jobs each user may have per queue (0: no cap)")
+	f.IntVar(&l.MaxLargeBodies, "max-large-bodies", d.MaxLargeBodies, "analytics and upload bodies read at once")
+	f.IntVar(&l.MaxStreams, "max-streams", d.MaxStreams, "event streams open at once")
+	f.IntVar(&l.MaxStreamsPerUser, "max-streams-per-user", d.MaxStreamsPerUser, "event streams each user may have open")
+	f.DurationVar(&l.MaxStreamLifetime, "max-stream-lifetime", d.MaxStreamLifetime, "an event stream ends after this long; the client reconnects")
+	f.DurationVar(&l.IdleTimeout, "idle-timeout", d.IdleTimeout, "an idle keep-alive connection is closed after this long")
+	f.DurationVar(&l.BodyTimeout, "body-timeout", d.BodyTimeout, "time to read a JSON request")
+	f.DurationVar(&l.UploadTimeout, "upload-timeout", d.UploadTimeout, "time to read an upload or analytics request")
+	f.DurationVar(&l.WriteTimeout, "write-timeout", d.WriteTimeout, "time to write an answer (event streams excepted)")
 }

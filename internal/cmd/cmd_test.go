@@ -26,7 +26,7 @@ const defaultRedisURL = "redis://127.0.0.1:6379/0"
 // unset), so the developer's environment does not leak into the defaults.
 func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
-	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "JWT_AUDIENCE", "WORKER_IMAGE"} {
+	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "OPS_PORT", "JWT_AUDIENCE", "WORKER_IMAGE"} {
 		t.Setenv(name, env[name])
 	}
 }
@@ -62,6 +62,8 @@ func TestHelp(t *testing.T) {
 		}},
 		{args: []string{"apiserver", "--help"}, want: []string{
 			"queue-operator apiserver [flags]", "--bind-address string", `(env PORT sets the port) (default ":3001")`,
+			"--ops-bind-address string", `(env OPS_PORT sets the port)`, `(default ":3002")`, "--user-rate float", "(default 20)",
+			"--max-live-jobs-per-user int", "(default 100)", "--max-stream-lifetime duration", "(default 10m0s)",
 			"--namespace string", "namespace of the jobs (env POD_NAMESPACE)", "--redis-url string",
 			"--kube-api-qps", "(each enqueue is one)", "--jwt-audience string", "(env JWT_AUDIENCE)",
 		}},
@@ -152,23 +154,29 @@ func TestControllerFlags(t *testing.T) {
 
 func TestAPIServerFlags(t *testing.T) {
 	service := serviceFlags{RedisURL: defaultRedisURL, QPS: apiserver.DefaultKubeQPS, Burst: apiserver.DefaultKubeBurst}
+	limits := apiserver.DefaultLimits()
+	limits.UserRate, limits.UserBurst, limits.MaxLiveJobsPerUser = 20, 40, 100
+	flagLimits := limits
+	flagLimits.UserRate, flagLimits.MaxLiveJobsPerUser, flagLimits.MaxStreamLifetime, flagLimits.IdleTimeout = 0, 7, time.Minute, 5*time.Second
 	tests := []struct {
 		name string
 		env  map[string]string
 		args []string
 		want apiServerOptions
 	}{
-		{name: "defaults", want: apiServerOptions{Addr: ":3001", Namespace: "default", Audience: apiserver.DefaultAudience, Service: service}},
+		{name: "defaults", want: apiServerOptions{Addr: ":3001", OpsAddr: ":3002", Namespace: "default", Audience: apiserver.DefaultAudience,
+			Service: service, Limits: limits}},
 		{name: "environment",
-			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://redis:6379/1"},
-			want: apiServerOptions{Addr: ":8080", Namespace: "team-a", Audience: "other",
-				Service: serviceFlags{RedisURL: "redis://redis:6379/1", QPS: apiserver.DefaultKubeQPS, Burst: apiserver.DefaultKubeBurst}}},
+			env: map[string]string{"PORT": "8080", "OPS_PORT": "8081", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://redis:6379/1"},
+			want: apiServerOptions{Addr: ":8080", OpsAddr: ":8081", Namespace: "team-a", Audience: "other",
+				Service: serviceFlags{RedisURL: "redis://redis:6379/1", QPS: apiserver.DefaultKubeQPS, Burst: apiserver.DefaultKubeBurst}, Limits: limits}},
 		{name: "flags win over the environment",
 			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://env"},
 			args: []string{"--bind-address", "127.0.0.1:9", "--namespace", "team-b", "--jwt-audience", "flag", "--redis-url", "redis://flag",
-				"--kube-api-qps", "1.5", "--kube-api-burst", "3"},
-			want: apiServerOptions{Addr: "127.0.0.1:9", Namespace: "team-b", Audience: "flag",
-				Service: serviceFlags{RedisURL: "redis://flag", QPS: 1.5, Burst: 3}}},
+				"--kube-api-qps", "1.5", "--kube-api-burst", "3", "--ops-bind-address", "127.0.0.1:10", "--user-rate", "0",
+				"--max-live-jobs-per-user", "7", "--max-stream-lifetime", "1m", "--idle-timeout", "5s"},
+			want: apiServerOptions{Addr: "127.0.0.1:9", OpsAddr: "127.0.0.1:10", Namespace: "team-b", Audience: "flag",
+				Service: serviceFlags{RedisURL: "redis://flag", QPS: 1.5, Burst: 3}, Limits: flagLimits}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

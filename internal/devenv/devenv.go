@@ -126,7 +126,7 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 		return err
 	}
 	defer stopWorkers()
-	facade, err := startFacade(ctx, log, admin.Config(), rdb, db, opts)
+	facade, ops, err := startFacade(ctx, log, admin.Config(), rdb, db, opts)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 		return err
 	}
 	printUsage(opts.Out, kubeconfigPath, opts.SamplesDir, installed, opts)
-	printAPIUsage(opts.Out, facade, demoToken, opts.SamplesDir)
+	printAPIUsage(opts.Out, facade, ops, demoToken, opts.SamplesDir)
 	log.Info("Starting the controller")
 	return mgr.Start(ctx)
 }

@@ -69,23 +69,28 @@ func JWTSecret() string { return jwtSecret() }
 // SignToken signs a Supabase-style access token of user with JWTSecret, valid for a day.
 func SignToken(user string) (string, error) { return signToken(jwtSecret(), user) }
 
-// startFacade runs the REST facade in this process until ctx ends and returns its address.
-func startFacade(ctx context.Context, log logr.Logger, cfg *rest.Config, rdb redis.UniversalClient, db *store.Store, opts Options) (string, error) {
+// startFacade runs the REST facade in this process until ctx ends and returns its address and
+// that of its ops port (probes and metrics, on a free loopback port).
+func startFacade(ctx context.Context, log logr.Logger, cfg *rest.Config, rdb redis.UniversalClient, db *store.Store, opts Options) (string, string, error) {
 	server, err := apiserver.Connect(ctx, cfg, apiserver.Config{Namespace: opts.Namespace, Redis: rdb, Store: db,
 		JWTSecret: []byte(jwtSecret())}, apiserver.WithLogger(log.WithName("apiserver")))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	l, err := net.Listen("tcp", opts.APIAddress)
 	if err != nil {
-		return "", fmt.Errorf("facade address %s (set --api-address): %w", opts.APIAddress, err)
+		return "", "", fmt.Errorf("facade address %s (set --api-address): %w", opts.APIAddress, err)
+	}
+	ops, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", err
 	}
 	go func() {
-		if err := server.Serve(ctx, l); err != nil {
+		if err := server.Serve(ctx, l, ops); err != nil {
 			log.Error(err, "Facade stopped")
 		}
 	}()
-	return l.Addr().String(), nil
+	return l.Addr().String(), ops.Addr().String(), nil
 }
 
 // signDemoToken signs a Supabase-style access token of the demo user, valid for a day.
@@ -97,7 +102,7 @@ func signToken(secret, user string) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 }
 
-func printAPIUsage(out io.Writer, addr, token, samplesDir string) {
+func printAPIUsage(out io.Writer, addr, opsAddr, token, samplesDir string) {
 	base := "http://" + strings.Replace(addr, "[::]", "localhost", 1)
 	auth := `-H "Authorization: Bearer $TOKEN"`
 	sample := filepath.Join(samplesDir, SampleFile)
@@ -119,7 +124,7 @@ func printAPIUsage(out io.Writer, addr, token, samplesDir string) {
 		"  # the same every night at 03:30 Madrid time (a JobSchedule; kubectl get jobschedules)",
 		"  curl -s -X POST " + base + "/api/files/$FILE/schedules " + auth + " -d '{\"schedule\":\"30 3 * * *\",\"timeZone\":\"Europe/Madrid\",\"jobTemplate\":{\"enrichment\":{\"then\":[{\"analytics\":{\"analysisType\":\"weather-impact\"}}]}}}'",
 		"  curl -s " + base + "/api/schedules " + auth + "                 # your schedules",
-		"  curl -s " + base + "/metrics/json                                 # queue depths",
+		"  curl -s http://" + opsAddr + "/metrics/json                      # queue depths (the ops port)",
 		"  curl -s " + base + "/api/openapi.json                             # this API, described",
 		"  kubectl get enrichmentjobs",
 		"",

@@ -274,7 +274,7 @@ func TestFaults(t *testing.T) {
 		JWTSecret: secret}, apiserver.WithLogger(fileLogger(t, filepath.Join(logDir, "facade.log"))))
 	g.Expect(err).NotTo(HaveOccurred())
 	listener := listenLoopback(t)
-	go func() { _ = facade.Serve(facadeCtx, listener) }()
+	go func() { _ = facade.Serve(facadeCtx, listener, nil) }()
 	api, err := newRESTClient("http://"+listener.Addr().String(), secret, suiteUser)
 	g.Expect(err).NotTo(HaveOccurred())
 

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -82,7 +83,7 @@ func TestDefaultValuesInstall(t *testing.T) {
 	objs := install(t, "qo", ns, requiredValues...)
 	g.Expect(kinds(objs)).To(Equal(map[string]int{
 		"Secret": 2, "ServiceAccount": 3, "ClusterRole": 3, "ClusterRoleBinding": 1, "RoleBinding": 2,
-		"Deployment": 2, "Service": 1, "JobQueue": 3,
+		"Deployment": 2, "Service": 2, "JobQueue": 3,
 	}))
 
 	d, c := container(g, ctx, ns, "qo-queue-operator-controller")
@@ -101,15 +102,22 @@ func TestDefaultValuesInstall(t *testing.T) {
 
 	d, c = container(g, ctx, ns, "qo-queue-operator-apiserver")
 	g.Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("qo-queue-operator-apiserver"))
-	g.Expect(c.Args).To(Equal([]string{"apiserver", "--bind-address=:3001"}))
+	g.Expect(c.Args).To(Equal([]string{"apiserver", "--bind-address=:3001", "--ops-bind-address=:3002",
+		"--user-rate=20", "--user-burst=40", "--max-live-jobs-per-user=100", "--max-large-bodies=4",
+		"--max-streams=1000", "--max-streams-per-user=10", "--max-stream-lifetime=10m", "--idle-timeout=60s"}))
+	// 0.9 of the 512Mi limit.
+	g.Expect(envVar(c, "GOMEMLIMIT").Value).To(Equal("483183820"))
 	secretRef(g, c, "REDIS_URL", "qo-queue-operator", "REDIS_URL")
 	secretRef(g, c, "DATABASE_URL", "qo-queue-operator", "DATABASE_URL")
 	g.Expect(envVar(c, "DATABASE_SCHEMA").Value).To(Equal("queue_operator"))
 	secretRef(g, c, "SUPABASE_JWT_SECRET", "qo-queue-operator-jwt", "SUPABASE_JWT_SECRET")
 	g.Expect(envVar(c, "POD_NAMESPACE").ValueFrom.FieldRef.FieldPath).To(Equal("metadata.namespace"))
-	g.Expect(c.Ports).To(ConsistOf(corev1.ContainerPort{Name: "http", ContainerPort: 3001, Protocol: corev1.ProtocolTCP}))
+	g.Expect(c.Ports).To(ConsistOf(corev1.ContainerPort{Name: "http", ContainerPort: 3001, Protocol: corev1.ProtocolTCP},
+		corev1.ContainerPort{Name: "ops", ContainerPort: 3002, Protocol: corev1.ProtocolTCP}))
 	g.Expect(c.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
+	g.Expect(c.LivenessProbe.HTTPGet.Port.String()).To(Equal("ops"))
 	g.Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+	g.Expect(c.ReadinessProbe.HTTPGet.Port.String()).To(Equal("ops"))
 
 	secret := &corev1.Secret{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator"}, secret)).To(Succeed())
@@ -128,9 +136,20 @@ func TestDefaultValuesInstall(t *testing.T) {
 	g.Expect(svc.Spec.Ports[0].Port).To(Equal(int32(3001)))
 	g.Expect(svc.Spec.Ports[0].TargetPort.String()).To(Equal("http"))
 	g.Expect(svc.Spec.Selector).To(Equal(d.Spec.Template.Labels))
-	g.Expect(svc.Annotations).To(HaveKeyWithValue("prometheus.io/scrape", "true"))
-	g.Expect(svc.Annotations).To(HaveKeyWithValue("prometheus.io/path", "/metrics"))
-	g.Expect(svc.Annotations).To(HaveKeyWithValue("prometheus.io/port", "3001"))
+	g.Expect(svc.Annotations).To(BeEmpty())
+	// Probes and metrics on the ops Service only.
+	ops := &corev1.Service{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator-apiserver-ops"}, ops)).To(Succeed())
+	g.Expect(ops.Labels).To(HaveKeyWithValue("app.kubernetes.io/component", "apiserver-ops"))
+	g.Expect(ops.Spec.Type).To(Equal(corev1.ServiceTypeClusterIP))
+	g.Expect(ops.Spec.Ports).To(HaveLen(1))
+	g.Expect(ops.Spec.Ports[0].Name).To(Equal("ops"))
+	g.Expect(ops.Spec.Ports[0].Port).To(Equal(int32(3002)))
+	g.Expect(ops.Spec.Ports[0].TargetPort.String()).To(Equal("ops"))
+	g.Expect(ops.Spec.Selector).To(Equal(d.Spec.Template.Labels))
+	g.Expect(ops.Annotations).To(HaveKeyWithValue("prometheus.io/scrape", "true"))
+	g.Expect(ops.Annotations).To(HaveKeyWithValue("prometheus.io/path", "/metrics"))
+	g.Expect(ops.Annotations).To(HaveKeyWithValue("prometheus.io/port", "3002"))
 
 	rb := &rbacv1.RoleBinding{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "qo-queue-operator-apiserver"}, rb)).To(Succeed())
@@ -193,13 +212,17 @@ apiserver:
   existingSecret: supabase
   replicas: 3
   service: {type: NodePort}
+  resources: {limits: {memory: 1Gi}}
+  goMemLimitRatio: 0.8
+quota: {enabled: true, enrichmentJobs: 500}
 controller: {replicas: 2, workerImage: registry.example/qo-worker:v9}
 jobQueues: {create: false}
 workerServiceAccount: {create: false, name: own-worker, rbac: {create: false}}
 `), 0o600)).To(Succeed())
 	objs := install(t, "variant", ns, "-f", values)
 	g.Expect(kinds(objs)).To(Equal(map[string]int{
-		"ServiceAccount": 2, "ClusterRole": 2, "ClusterRoleBinding": 1, "RoleBinding": 1, "Deployment": 2, "Service": 1,
+		"ServiceAccount": 2, "ClusterRole": 2, "ClusterRoleBinding": 1, "RoleBinding": 1, "Deployment": 2, "Service": 2,
+		"ResourceQuota": 1,
 	}), "no Secret, no JobQueue, no worker ServiceAccount or RBAC")
 
 	d, c := container(g, ctx, ns, "variant-queue-operator-controller")
@@ -215,6 +238,13 @@ workerServiceAccount: {create: false, name: own-worker, rbac: {create: false}}
 	secretRef(g, c, "DATABASE_URL", "app-db", "pooler")
 	secretRef(g, c, "SUPABASE_JWT_SECRET", "supabase", "SUPABASE_JWT_SECRET")
 	secretRef(g, c, "REDIS_URL", "queue-redis", "url")
+	g.Expect(envVar(c, "GOMEMLIMIT").Value).To(Equal("858993459")) // 0.8 of 1Gi
+
+	quota := &corev1.ResourceQuota{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "variant-queue-operator-jobs"}, quota)).To(Succeed())
+	g.Expect(quota.Spec.Hard).To(HaveLen(3))
+	g.Expect(quota.Spec.Hard.Name("count/enrichmentjobs.jobs.jengu.io", resource.DecimalSI).Value()).To(Equal(int64(500)))
+	g.Expect(quota.Spec.Hard.Name("count/analyticsjobs.jobs.jengu.io", resource.DecimalSI).Value()).To(Equal(int64(20000)))
 
 	svc := &corev1.Service{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "variant-queue-operator-apiserver"}, svc)).To(Succeed())

@@ -139,3 +139,20 @@ workerServiceAccount.credentialSecretNames (none when empty). */}}
 {{- end }}
 {{- toYaml $role.rules }}
 {{- end }}
+
+{{/* GOMEMLIMIT of the facade: apiserver.goMemLimitRatio of its container's memory limit (Ki, Mi,
+Gi, Ti, K, M, G, T or bytes), in bytes; empty without a limit. The Go runtime then collects
+harder as the heap nears the limit instead of being OOM-killed past it. */}}
+{{- define "queue-operator.goMemLimit" -}}
+{{- $limit := "" }}
+{{- with .Values.apiserver.resources }}{{ with .limits }}{{ $limit = toString (default "" .memory) }}{{ end }}{{ end }}
+{{- if and $limit .Values.apiserver.goMemLimitRatio }}
+{{- $number := regexFind "^[0-9.]+" $limit }}
+{{- $unit := trimPrefix $number $limit }}
+{{- $factors := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "K" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 }}
+{{- if not (hasKey $factors $unit) }}
+{{- fail (printf "apiserver.resources.limits.memory %q: use a unit of Ki, Mi, Gi, Ti, K, M, G or T" $limit) }}
+{{- end }}
+{{- printf "%d" (int64 (floor (mulf (float64 $number) (get $factors $unit) .Values.apiserver.goMemLimitRatio))) }}
+{{- end }}
+{{- end }}
