@@ -26,7 +26,8 @@ const defaultRedisURL = "redis://127.0.0.1:6379/0"
 // unset), so the developer's environment does not leak into the defaults.
 func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
-	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "JWT_AUDIENCE", "WORKER_IMAGE"} {
+	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "JWT_AUDIENCE", "WORKER_IMAGE", "JWT_ISSUER",
+		"SUPABASE_JWKS_URL", "SUPABASE_JWT_SECRET", "STREAM_TICKET_SECRET", "CORS_ALLOWED_ORIGINS"} {
 		t.Setenv(name, env[name])
 	}
 }
@@ -64,6 +65,8 @@ func TestHelp(t *testing.T) {
 			"queue-operator apiserver [flags]", "--bind-address string", `(env PORT sets the port) (default ":3001")`,
 			"--namespace string", "namespace of the jobs (env POD_NAMESPACE)", "--redis-url string",
 			"--kube-api-qps", "(each enqueue is one)", "--jwt-audience string", "(env JWT_AUDIENCE)",
+			"--jwt-issuer string", "(env JWT_ISSUER)", "--jwks-url string", "(env SUPABASE_JWKS_URL)",
+			"--stream-ticket-ttl duration", "STREAM_TICKET_SECRET", "(default 1m0s)", "--cors-allowed-origins strings", "(env CORS_ALLOWED_ORIGINS)",
 		}},
 		{args: []string{"worker", "--help"}, want: []string{
 			"queue-operator worker [flags]", "--queue string", "--namespace string", "namespace of the queue (env POD_NAMESPACE)",
@@ -158,17 +161,26 @@ func TestAPIServerFlags(t *testing.T) {
 		args []string
 		want apiServerOptions
 	}{
-		{name: "defaults", want: apiServerOptions{Addr: ":3001", Namespace: "default", Audience: apiserver.DefaultAudience, Service: service}},
+		{name: "defaults", want: apiServerOptions{Addr: ":3001", Namespace: "default", Audience: apiserver.DefaultAudience,
+			StreamTicketTTL: time.Minute, Service: service}},
 		{name: "environment",
-			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://redis:6379/1"},
+			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://redis:6379/1",
+				"JWT_ISSUER": "https://ref.supabase.co/auth/v1", "SUPABASE_JWKS_URL": "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+				"CORS_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:5173"},
 			want: apiServerOptions{Addr: ":8080", Namespace: "team-a", Audience: "other",
+				Issuer: "https://ref.supabase.co/auth/v1", JWKSURL: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+				StreamTicketTTL: time.Minute, AllowedOrigins: []string{"https://app.example.com", "http://localhost:5173"},
 				Service: serviceFlags{RedisURL: "redis://redis:6379/1", QPS: apiserver.DefaultKubeQPS, Burst: apiserver.DefaultKubeBurst}}},
 		{name: "flags win over the environment",
-			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://env"},
+			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://env",
+				"JWT_ISSUER": "env", "SUPABASE_JWKS_URL": "env", "CORS_ALLOWED_ORIGINS": "https://env.example.com"},
 			args: []string{"--bind-address", "127.0.0.1:9", "--namespace", "team-b", "--jwt-audience", "flag", "--redis-url", "redis://flag",
-				"--kube-api-qps", "1.5", "--kube-api-burst", "3"},
+				"--kube-api-qps", "1.5", "--kube-api-burst", "3", "--jwt-issuer", "https://flag.supabase.co/auth/v1", "--jwks-url", "https://flag/jwks",
+				"--stream-ticket-ttl", "30s", "--cors-allowed-origins", "https://a.example.com,https://b.example.com"},
 			want: apiServerOptions{Addr: "127.0.0.1:9", Namespace: "team-b", Audience: "flag",
-				Service: serviceFlags{RedisURL: "redis://flag", QPS: 1.5, Burst: 3}}},
+				Issuer: "https://flag.supabase.co/auth/v1", JWKSURL: "https://flag/jwks", StreamTicketTTL: 30 * time.Second,
+				AllowedOrigins: []string{"https://a.example.com", "https://b.example.com"},
+				Service:        serviceFlags{RedisURL: "redis://flag", QPS: 1.5, Burst: 3}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,6 +189,35 @@ func TestAPIServerFlags(t *testing.T) {
 			parse(t, o.command(), tt.args)
 			if diff := cmp.Diff(tt.want, *o); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAPIServerRefusesWeakAuthentication: the facade refuses to start, before it connects to
+// anything, without an issuer, without a way to verify tokens, or with a short secret.
+func TestAPIServerRefusesWeakAuthentication(t *testing.T) {
+	const issuer, secret = "https://ref.supabase.co/auth/v1", "a-supabase-project-jwt-secret-of-more-than-32-bytes"
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "no issuer", env: map[string]string{"SUPABASE_JWT_SECRET": secret}, wantErr: "--jwt-issuer (JWT_ISSUER) is not set"},
+		{name: "neither secret nor JWKS", env: map[string]string{"JWT_ISSUER": issuer}, wantErr: "no token verification configured"},
+		{name: "a short secret", env: map[string]string{"JWT_ISSUER": issuer, "SUPABASE_JWT_SECRET": "test-jwt-secret"},
+			wantErr: "SUPABASE_JWT_SECRET) is 15 bytes; at least 32 are required"},
+		{name: "a plain-http JWKS URL", env: map[string]string{"JWT_ISSUER": issuer, "SUPABASE_JWKS_URL": "http://ref.supabase.co/auth/v1/.well-known/jwks.json"},
+			wantErr: "must be https"},
+		{name: "a short ticket secret", env: map[string]string{"JWT_ISSUER": issuer, "SUPABASE_JWT_SECRET": secret, "STREAM_TICKET_SECRET": "short"},
+			wantErr: "STREAM_TICKET_SECRET is 5 bytes; at least 32 are required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.env)
+			_, err := execute(t, "apiserver")
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
 	}
