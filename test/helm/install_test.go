@@ -38,9 +38,10 @@ func TestRequiredValuesAreAskedFor(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--set", "apiserver.jwtSecret=x"}, "database.url is required"},
-		{[]string{"--set", "database.url=postgres://x"}, "apiserver.jwtSecret is required"},
-		{[]string{"--set", "database.url=postgres://x", "--set", "apiserver.jwtSecret=x", "--set", "redis.url="}, "redis.url is required"},
+		{[]string{"--set", "apiserver.jwtSecret=x", "--set", "auth.issuer=i"}, "database.url is required"},
+		{[]string{"--set", "database.url=postgres://x", "--set", "auth.issuer=i"}, "apiserver.jwtSecret is required"},
+		{[]string{"--set", "database.url=postgres://x", "--set", "apiserver.jwtSecret=x", "--set", "auth.issuer=i", "--set", "redis.url="}, "redis.url is required"},
+		{[]string{"--set", "database.url=postgres://x", "--set", "apiserver.jwtSecret=x"}, "auth.issuer is required"},
 	} {
 		_, err := helm(t, append([]string{"template", "qo", chartDir()}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
