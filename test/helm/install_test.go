@@ -224,6 +224,23 @@ workers: {rbac: {create: false}}
 	g.Expect(queues.Items).To(BeEmpty())
 }
 
+// TestFacadeAuthValues: the facade's token, ticket and CORS values become its environment.
+func TestFacadeAuthValues(t *testing.T) {
+	g := NewWithT(t)
+	_, objs := render(t, "qo", "jobs", append(requiredValues,
+		"--set", "auth.hs256=false", "--set", "auth.jwksURL=https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+		"--set", "auth.streamTicketSecretRef.name=tickets", "--set", "auth.streamTicketSecretRef.key=key",
+		"--set", "cors.allowedOrigins={https://app.example.com,http://localhost:5173}")...)
+	d := &appsv1.Deployment{}
+	g.Expect(fromUnstructured(find(objs, "Deployment", "qo-queue-operator-apiserver"), d)).To(Succeed())
+	c := d.Spec.Template.Spec.Containers[0]
+	g.Expect(envVar(c, "JWT_ISSUER").Value).To(Equal("https://project-ref.supabase.co/auth/v1"))
+	g.Expect(envVar(c, "SUPABASE_JWKS_URL").Value).To(Equal("https://ref.supabase.co/auth/v1/.well-known/jwks.json"))
+	g.Expect(envVar(c, "SUPABASE_JWT_SECRET")).To(BeNil(), "HS256 is off")
+	secretRef(g, c, "STREAM_TICKET_SECRET", "tickets", "key")
+	g.Expect(envVar(c, "CORS_ALLOWED_ORIGINS").Value).To(Equal("https://app.example.com,http://localhost:5173"))
+}
+
 func TestWorkersGetTheMigrationURL(t *testing.T) {
 	g := NewWithT(t)
 	for _, c := range []struct {
