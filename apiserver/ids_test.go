@@ -12,19 +12,24 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// countingTransport counts the facade's kube-apiserver reads of one named job (GETs of
-// .../<kind>/<name>), leaving the cache's lists and watches out.
-type countingTransport struct {
-	next  http.RoundTripper
+// readCounter counts the facade's kube-apiserver reads of one named job (GETs of
+// .../<kind>/<name>) in ns, leaving the cache's lists and watches out.
+type readCounter struct {
 	ns    string
 	reads atomic.Int32
+}
+
+// countingTransport is one client's transport, counting into its readCounter.
+type countingTransport struct {
+	next    http.RoundTripper
+	counter *readCounter
 }
 
 var namedJobPath = regexp.MustCompile(`^/apis/jobs\.jengu\.io/v1alpha1/namespaces/([^/]+)/(enrichmentjobs|competitorjobs|analyticsjobs)/[^/]+$`)
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if m := namedJobPath.FindStringSubmatch(r.URL.Path); r.Method == http.MethodGet && m != nil && m[1] == c.ns {
-		c.reads.Add(1)
+	if m := namedJobPath.FindStringSubmatch(r.URL.Path); r.Method == http.MethodGet && m != nil && m[1] == c.counter.ns {
+		c.counter.reads.Add(1)
 	}
 	return c.next.RoundTrip(r)
 }
@@ -35,9 +40,9 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestGuessedJobIDsCostNoAPIServerReads(t *testing.T) {
 	g := NewWithT(t)
 	f := newFixture(t, withoutController())
-	counter := &countingTransport{ns: f.ns}
+	counter := &readCounter{ns: f.ns}
 	cfg := rest.CopyConfig(env.Config)
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter }
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, counter: counter} }
 	url := f.extraFacade(nil, cfg, nil, nil)
 	get := func(path string) int {
 		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
@@ -63,7 +68,7 @@ func TestGuessedJobIDsCostNoAPIServerReads(t *testing.T) {
 			fmt.Sprintf("enrich-%08x-%d", i, now.Add(-time.Hour).UnixMilli()),                // an old stamp
 			fmt.Sprintf("enrich-%08x-%d", i, now.Add(time.Hour).UnixMilli()),                 // a stamp to come
 			fmt.Sprintf("enrich-%08x-%d", i, now.UnixMilli()*10),                             // 14 digits
-			fmt.Sprintf("enrich-%08X-%d", i, now.UnixMilli()),                                // not the hex the facade writes
+			fmt.Sprintf("enrich-%08X-%d", 0xabcdef00+i, now.UnixMilli()),                     // not the hex the facade writes
 			fmt.Sprintf("analytics-%08x-%016x", i, i),                                        // an Idempotency-Key's shape
 			fmt.Sprintf("competitor-%08x-%d-%d", i, now.UnixMilli(), i),                      // more parts
 			fmt.Sprintf("enrich-%08x-x%d", i, now.UnixMilli()),                               // not a number

@@ -39,21 +39,22 @@ func (s *Server) streamTicket(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"success": true, "ticket": ticket, "expiresAt": expires.UnixMilli()})
 }
 
-// ticketUser authenticates an event stream opened with ?ticket= instead of a bearer token. The
-// ticket is taken out of the request's URL once read, so nothing that logs the request later
-// (access logs, panics) can write it down.
+// ticketUser authenticates an event stream opened with ?ticket= instead of a bearer token;
+// other routes ignore the parameter (they need the token). A ticket is taken out of the
+// request's URL on every route once read, so nothing that logs the request later (access logs,
+// panics) can write it down.
 func (s *Server) ticketUser(c *gin.Context) (user string, ok bool, err error) {
-	if c.FullPath() != eventsRoute {
-		return "", false, nil
-	}
 	query := c.Request.URL.Query()
-	ticket := query.Get(ticketParam)
 	if !query.Has(ticketParam) {
 		return "", false, nil
 	}
+	ticket := query.Get(ticketParam)
 	query.Del(ticketParam)
 	c.Request.URL.RawQuery = query.Encode()
 	c.Request.RequestURI = c.Request.URL.RequestURI()
+	if c.FullPath() != eventsRoute {
+		return "", false, nil
+	}
 	user, err = s.tickets.Check(ticket, s.cfg.Namespace, c.Param("jobId"))
 	return user, true, err
 }
