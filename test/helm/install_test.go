@@ -192,6 +192,7 @@ apiserver:
 controller: {replicas: 2, workerImage: registry.example/qo-worker:v9}
 jobQueues: {create: false}
 workers: {rbac: {create: false}}
+auth: {issuer: "https://variant.supabase.co/auth/v1"}
 `), 0o600)).To(Succeed())
 	objs := install(t, "variant", ns, "-f", values)
 	g.Expect(kinds(objs)).To(Equal(map[string]int{
@@ -209,6 +210,7 @@ workers: {rbac: {create: false}}
 	g.Expect(*d.Spec.Replicas).To(Equal(int32(3)))
 	secretRef(g, c, "DATABASE_URL", "app-db", "pooler")
 	secretRef(g, c, "SUPABASE_JWT_SECRET", "supabase", "SUPABASE_JWT_SECRET")
+	g.Expect(envVar(c, "JWT_ISSUER").Value).To(Equal("https://variant.supabase.co/auth/v1"))
 
 	svc := &corev1.Service{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "variant-queue-operator-apiserver"}, svc)).To(Succeed())
