@@ -68,7 +68,7 @@ helm: $(HELM) ## Install helm into bin/ (go install, cached)
 
 .PHONY: helm-lint
 helm-lint: $(HELM) ## helm lint the chart (charts/queue-operator)
-	$(HELM) lint --strict $(CHART) --set database.url=postgres://lint --set apiserver.jwtSecret=lint
+	$(HELM) lint --strict $(CHART) --set database.url=postgres://lint --set apiserver.jwtSecret=lint --set auth.issuer=https://lint.supabase.co/auth/v1
 
 .PHONY: build
 build: ## Build bin/queue-operator

@@ -1,70 +1,82 @@
 package apiserver
 
 import (
+	"cmp"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/golang-jwt/jwt/v5"
-	"k8s.io/utils/clock"
+
+	"github.com/jengu/queue-operator/apiserver/authn"
 )
 
 // DefaultAudience is the aud of Supabase's user tokens.
-const DefaultAudience = "authenticated"
+const DefaultAudience = authn.DefaultAudience
 
-// userIDPattern is spec.userId's: the token's subject becomes the job's owner and label.
-var userIDPattern = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
-
-// authenticator verifies bearer tokens as Supabase issues them: HS256 with the project's secret.
-type authenticator struct {
-	secret []byte
-	parser *jwt.Parser
-}
-
-func newAuthenticator(secret []byte, audience string, clk clock.Clock) *authenticator {
-	return &authenticator{secret: secret, parser: jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), // refuses none, RS256, HS512, ...
-		jwt.WithAudience(audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second),
-		jwt.WithTimeFunc(clk.Now),
-	)}
-}
-
-// user returns the token's subject, the caller's user id.
-func (a *authenticator) user(header string) (string, error) {
+// bearer is the token of an Authorization header.
+func bearer(header string) (string, error) {
 	scheme, raw, _ := strings.Cut(header, " ")
 	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return "", errors.New("missing bearer token: send Authorization: Bearer <JWT>")
 	}
-	var claims jwt.RegisteredClaims
-	_, err := a.parser.ParseWithClaims(strings.TrimSpace(raw), &claims, func(*jwt.Token) (any, error) { return a.secret, nil })
-	if err != nil {
-		return "", fmt.Errorf("invalid token: %w", err)
-	}
-	if len(claims.Subject) > 63 || !userIDPattern.MatchString(claims.Subject) {
-		return "", errors.New("invalid token: sub must be a user id (at most 63 letters, digits, '-', '_' or '.')")
-	}
-	return claims.Subject, nil
+	return strings.TrimSpace(raw), nil
 }
 
 const userKey = "queue-operator/user"
 
-// authenticate lets a request on with a valid token and remembers its user.
+// authenticate lets a request on with a valid token, or the event stream with a valid ticket,
+// and remembers its user.
 func (s *Server) authenticate(c *gin.Context) {
-	user, err := s.auth.user(c.GetHeader("Authorization"))
+	user, ticketed, err := s.ticketUser(c)
+	if !ticketed {
+		var raw string
+		if raw, err = bearer(c.GetHeader("Authorization")); err == nil {
+			user, err = s.verifier.User(c, raw)
+		}
+	}
 	if err != nil {
-		c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
-		s.fail(c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error()})
+		s.unauthorized(c, err)
 		return
 	}
 	c.Set(userKey, user)
 	c.Next()
 }
 
+func (s *Server) unauthorized(c *gin.Context, err error) {
+	c.Header("WWW-Authenticate", `Bearer error="invalid_token"`)
+	s.fail(c, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error()})
+}
+
 func userOf(c *gin.Context) string { return c.GetString(userKey) }
+
+// setUpAuth builds the token verifier, the stream tickets and the CORS policy from the config.
+func (s *Server) setUpAuth() error {
+	var err error
+	if s.verifier, err = authn.NewVerifier(authn.Config{Secret: s.cfg.JWTSecret, JWKSURL: s.cfg.JWKSURL,
+		Issuer: s.cfg.Issuer, Audience: s.cfg.Audience},
+		authn.WithClock(s.clock), authn.WithLogger(s.log.WithName("jwks"))); err != nil {
+		return fmt.Errorf("apiserver: %w", err)
+	}
+	key := s.cfg.StreamTicketSecret
+	switch {
+	case len(key) > 0:
+	case len(s.cfg.JWTSecret) > 0:
+		key = authn.DeriveTicketKey(s.cfg.JWTSecret)
+	default:
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		s.log.Info("No stream ticket secret (STREAM_TICKET_SECRET) and no HS256 secret: this process signs " +
+			"stream tickets with a key of its own, so a ticket opens streams only on the replica that issued it")
+	}
+	ttl := cmp.Or(s.cfg.StreamTicketTTL, authn.DefaultTicketTTL)
+	if s.tickets, err = authn.NewTickets(key, ttl, s.clock); err != nil {
+		return fmt.Errorf("apiserver: %w", err)
+	}
+	if s.cors, err = newCORSPolicy(s.cfg.AllowedOrigins); err != nil {
+		return fmt.Errorf("apiserver: %w", err)
+	}
+	return nil
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
@@ -163,6 +164,9 @@ func (s *Server) create(c *gin.Context, queueName jobsv1alpha1.QueueName, req an
 		s.fail(c, err)
 		return
 	}
+	if key != "" {
+		s.awaitCached(c, job)
+	}
 	metrics.ObserveAPIEnqueue(string(queueName), time.Since(started))
 	c.Header("Location", "/api/jobs/"+name)
 	if replayed {
@@ -281,6 +285,21 @@ func (s *Server) createNamed(ctx context.Context, job jobsv1alpha1.JobObject, ke
 		// A random name taken (one chance in 4 billion in the same millisecond): draw again.
 	}
 	return "", false, fmt.Errorf("no free job name after 3 tries")
+}
+
+// cachedWithin bounds how long a create with an Idempotency-Key waits for the facade's cache.
+const cachedWithin = 5 * time.Second
+
+// awaitCached waits, a little, until the cache holds a job created under an Idempotency-Key's
+// name: such a name carries no timestamp, so a read that misses the cache is not read from the
+// kube-apiserver (mayLagTheCache), and a client reading its job right after the 202 must find it.
+func (s *Server) awaitCached(ctx context.Context, job jobsv1alpha1.JobObject) {
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, cachedWithin, true, func(ctx context.Context) (bool, error) {
+		return s.cfg.Kube.Get(ctx, client.ObjectKeyFromObject(job), kindOf(job.QueueName()).New()) == nil, nil
+	})
+	if err != nil {
+		s.log.Info("The cache did not show a new job in time", "job", job.GetName(), "within", cachedWithin)
+	}
 }
 
 // exists reports whether a job of job's kind is stored under name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,16 +63,37 @@ func kindOf(queueName jobsv1alpha1.QueueName) jobsv1alpha1.JobKind {
 
 var errJobNotFound = errors.New("job not found")
 
-// cacheLag bounds how long after its create a job may be missing from the cache.
-const cacheLag = 2 * time.Minute
+// cacheLag bounds how long after its create a job may be missing from the cache; clockSkew how
+// far ahead of this facade's clock another replica's may run.
+const (
+	cacheLag  = 2 * time.Minute
+	clockSkew = 30 * time.Second
+)
 
-// mayLagTheCache says whether a job missing from the cache may just be new. A random id of the
-// facade ends in its create's Unix milliseconds: an old one missing from the cache is gone, and
-// polling it (the seed's hook polls every 2 s) costs the kube-apiserver nothing. Ids of other
-// shapes (from an Idempotency-Key) are read.
+// randomIDPattern is the shape of the ids the facade draws: <prefix>-<8 hex>-<13-digit Unix ms>.
+var randomIDPattern = regexp.MustCompile(`^(?:` + strings.Join(idPrefixes(), "|") + `)-[0-9a-f]{8}-([0-9]{13})$`)
+
+func idPrefixes() []string {
+	var prefixes []string
+	for _, kind := range jobsv1alpha1.JobKinds {
+		prefixes = append(prefixes, regexp.QuoteMeta(kind.IDPrefix))
+	}
+	return prefixes
+}
+
+// mayLagTheCache says whether a job missing from the cache may just be new, and so is worth a
+// read from the kube-apiserver: only an id of the facade's random shape whose stamp is within
+// cacheLag of now. Any other id missing from the cache is absent, so a flood of guessed ids
+// (or the seed's hook polling an old one every 2 s) costs the kube-apiserver nothing. A job
+// created with an Idempotency-Key is in the creating facade's cache before its 202 (awaitCached).
 func (s *Server) mayLagTheCache(id string) bool {
-	ms := idMillis(id)
-	return ms == 0 || s.clock.Since(time.UnixMilli(ms)) < cacheLag
+	m := randomIDPattern.FindStringSubmatch(id)
+	if m == nil {
+		return false
+	}
+	ms, _ := strconv.ParseInt(m[1], 10, 64)
+	age := s.clock.Since(time.UnixMilli(ms))
+	return age > -clockSkew && age < cacheLag
 }
 
 // idMillis is the Unix milliseconds a random id of the facade ends in (<prefix>-<8 hex>-<ms>),

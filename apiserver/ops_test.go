@@ -33,7 +33,7 @@ func TestAuthRefusesEveryBadToken(t *testing.T) {
 		return s
 	}
 	valid := func() jwt.MapClaims {
-		return jwt.MapClaims{"sub": "user-a", "aud": "authenticated", "exp": time.Now().Add(time.Hour).Unix()}
+		return jwt.MapClaims{"sub": "user-a", "aud": "authenticated", "role": "authenticated", "exp": time.Now().Add(time.Hour).Unix()}
 	}
 	with := func(k string, v any) jwt.MapClaims { c := valid(); c[k] = v; return c }
 	without := func(k string) jwt.MapClaims { c := valid(); delete(c, k); return c }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/jengu/queue-operator/apiserver/authn"
 	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
@@ -42,17 +43,33 @@ type Config struct {
 	Redis  redis.UniversalClient
 	// Store holds properties, analytics inputs and the history of finished jobs.
 	Store *store.Store
-	// JWTSecret verifies the HS256 bearer tokens (Supabase's JWT secret); Audience is the aud
-	// they must carry ("authenticated" when empty).
+	// JWTSecret verifies HS256 bearer tokens (Supabase's legacy JWT secret, at least 32 bytes);
+	// JWKSURL's keys verify ES256 and RS256 ones (Supabase's asymmetric signing keys). Either
+	// may be empty, not both.
 	JWTSecret []byte
-	Audience  string
+	JWKSURL   string
+	// Issuer is the iss the tokens must carry (https://<project>.supabase.co/auth/v1; empty
+	// leaves it unchecked); Audience the aud ("authenticated" when empty).
+	Issuer   string
+	Audience string
+	// StreamTicketSecret signs the event streams' tickets (at least 32 bytes); when empty it is
+	// derived from JWTSecret, and without one either each process draws its own (tickets then
+	// work only on the replica that issued them). StreamTicketTTL is their lifetime
+	// (authn.DefaultTicketTTL when 0).
+	StreamTicketSecret []byte
+	StreamTicketTTL    time.Duration
+	// AllowedOrigins are the browser origins (scheme://host[:port]) that may call the API
+	// cross-origin; none when empty.
+	AllowedOrigins []string
 }
 
 // Server is the facade's HTTP handler and the event follower behind its SSE streams.
 type Server struct {
 	cfg      Config
 	engine   *queue.Engine
-	auth     *authenticator
+	verifier *authn.Verifier
+	tickets  *authn.Tickets
+	cors     *corsPolicy
 	events   *eventHub
 	registry *prometheus.Registry
 	log      logr.Logger
@@ -91,12 +108,6 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if cfg.Namespace == "" || cfg.Kube == nil || cfg.Reader == nil || cfg.Redis == nil || cfg.Store == nil {
 		return nil, fmt.Errorf("apiserver: namespace, kube client, reader, redis and store are required")
 	}
-	if len(cfg.JWTSecret) == 0 {
-		return nil, fmt.Errorf("apiserver: a JWT secret is required (SUPABASE_JWT_SECRET)")
-	}
-	if cfg.Audience == "" {
-		cfg.Audience = DefaultAudience
-	}
 	s := &Server{cfg: cfg, log: logr.Discard(), clock: clock.RealClock{}, sseKeepAlive: 15 * time.Second,
 		stopping: make(chan struct{}), limits: DefaultLimits()}
 	for _, o := range opts {
@@ -108,7 +119,9 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.largeBodies = newBodySlots(s.limits.MaxLargeBodies, s.limits.LargeBodyWait)
 	s.streams = newStreamSlots(s.limits.MaxStreams, s.limits.MaxStreamsPerUser)
 	s.engine = queue.New(cfg.Redis, queue.WithLogger(s.log.WithName("queue")))
-	s.auth = newAuthenticator(cfg.JWTSecret, cfg.Audience, s.clock)
+	if err := s.setUpAuth(); err != nil {
+		return nil, err
+	}
 	s.events = newEventHub(s.engine, cfg.Namespace, s.log.WithName("events"))
 	s.registry = prometheus.NewRegistry()
 	if err := metrics.RegisterAPI(s.registry, s.queueDepths); err != nil {
@@ -149,7 +162,7 @@ func (s *Server) routes() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true // handlers pass c as the request's context
-	r.Use(s.recover, s.observe, s.deadlines)
+	r.Use(s.recover, s.observe, s.cors.handle, s.deadlines)
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, &apiError{Status: http.StatusNotFound, Code: "route_not_found", Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -169,6 +182,7 @@ func (s *Server) routes() http.Handler {
 	api.GET("/jobs/:jobId", s.getJob)
 	api.GET("/jobs/:jobId/result", s.getJobResult)
 	api.GET(strings.TrimPrefix(eventsRoute, "/api"), s.jobEvents)
+	api.POST(strings.TrimPrefix(ticketRoute, "/api"), s.streamTicket)
 	api.POST("/jobs/:jobId/retry", s.retryJob)
 	api.DELETE("/jobs/:jobId", s.cancelJob)
 	s.fileRoutes(api)

@@ -1,20 +1,33 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/jengu/queue-operator/apiserver"
+	"github.com/jengu/queue-operator/apiserver/authn"
 	"github.com/jengu/queue-operator/store"
+)
+
+// The facade's secrets come from the environment only (a flag would show in the process list).
+const (
+	envJWTSecret          = "SUPABASE_JWT_SECRET"
+	envStreamTicketSecret = "STREAM_TICKET_SECRET"
 )
 
 // apiServerOptions are the facade's flags.
 type apiServerOptions struct {
 	Addr, OpsAddr, Namespace, Audience string
+	Issuer, JWKSURL                    string
+	StreamTicketTTL                    time.Duration
+	AllowedOrigins                     []string
 	Service                            serviceFlags
 	Limits                             apiserver.Limits
 }
@@ -42,14 +55,52 @@ func (o *apiServerOptions) command() *cobra.Command {
 	bindNamespace(f, &o.Namespace, "the jobs")
 	o.Service.register(f, apiserver.DefaultKubeQPS, apiserver.DefaultKubeBurst, "kube-apiserver requests per second (each enqueue is one)")
 	bindEnvString(f, &o.Audience, "jwt-audience", "JWT_AUDIENCE", apiserver.DefaultAudience, "aud the bearer tokens must carry")
+	bindEnvString(f, &o.Issuer, "jwt-issuer", "JWT_ISSUER", "",
+		"iss the bearer tokens must carry, https://<project>.supabase.co/auth/v1 (required)")
+	bindEnvString(f, &o.JWKSURL, "jwks-url", "SUPABASE_JWKS_URL", "",
+		"JWKS whose keys verify ES256/RS256 tokens, https://<project>.supabase.co/auth/v1/.well-known/jwks.json; "+
+			"empty: no asymmetric keys. "+envJWTSecret+" (environment only) turns HS256 on; at least one of the two is required")
+	f.DurationVar(&o.StreamTicketTTL, "stream-ticket-ttl", authn.DefaultTicketTTL,
+		"lifetime of the tickets that open an event stream without a bearer token (signed with env "+envStreamTicketSecret+
+			", else a key derived from "+envJWTSecret+")")
+	f.StringSliceVar(&o.AllowedOrigins, "cors-allowed-origins", splitList(os.Getenv("CORS_ALLOWED_ORIGINS")),
+		"browser origins (scheme://host[:port], comma-separated) that may call the API cross-origin (env CORS_ALLOWED_ORIGINS)")
 	o.bindLimits(f)
 	return cmd
 }
 
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// authConfig is the facade's authentication, checked before anything connects: an issuer, and
+// HS256 with a secret of 32 bytes or more, or a JWKS URL, or both.
+func (o *apiServerOptions) authConfig() (apiserver.Config, error) {
+	cfg := apiserver.Config{JWTSecret: []byte(os.Getenv(envJWTSecret)), JWKSURL: o.JWKSURL, Issuer: o.Issuer, Audience: o.Audience,
+		StreamTicketSecret: []byte(os.Getenv(envStreamTicketSecret)), StreamTicketTTL: o.StreamTicketTTL, AllowedOrigins: o.AllowedOrigins}
+	if o.Issuer == "" {
+		return cfg, errors.New("--jwt-issuer (JWT_ISSUER) is not set: the facade accepts only tokens of its Supabase project, " +
+			"https://<project>.supabase.co/auth/v1")
+	}
+	if _, err := authn.NewVerifier(authn.Config{Secret: cfg.JWTSecret, JWKSURL: cfg.JWKSURL, Issuer: cfg.Issuer}); err != nil {
+		return cfg, err
+	}
+	if len(cfg.StreamTicketSecret) > 0 && len(cfg.StreamTicketSecret) < authn.MinSecretBytes {
+		return cfg, fmt.Errorf("%s is %d bytes; at least %d are required", envStreamTicketSecret, len(cfg.StreamTicketSecret), authn.MinSecretBytes)
+	}
+	return cfg, nil
+}
+
 func (o *apiServerOptions) run() error {
-	secret := os.Getenv("SUPABASE_JWT_SECRET")
-	if secret == "" {
-		return fmt.Errorf("SUPABASE_JWT_SECRET is not set: the facade verifies HS256 tokens with it")
+	cfg, err := o.authConfig()
+	if err != nil {
+		return err
 	}
 	svc, err := o.Service.start()
 	if err != nil {
@@ -64,8 +115,8 @@ func (o *apiServerOptions) run() error {
 		return err
 	}
 	defer db.Close()
-	server, err := apiserver.Connect(ctx, svc.kube, apiserver.Config{Namespace: o.Namespace, Redis: svc.redis, Store: db,
-		JWTSecret: []byte(secret), Audience: o.Audience}, apiserver.WithLogger(log.WithName("apiserver")), apiserver.WithLimits(o.Limits))
+	cfg.Namespace, cfg.Redis, cfg.Store = o.Namespace, svc.redis, db
+	server, err := apiserver.Connect(ctx, svc.kube, cfg, apiserver.WithLogger(log.WithName("apiserver")), apiserver.WithLimits(o.Limits))
 	if err != nil {
 		return err
 	}

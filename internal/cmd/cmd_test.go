@@ -26,7 +26,8 @@ const defaultRedisURL = "redis://127.0.0.1:6379/0"
 // unset), so the developer's environment does not leak into the defaults.
 func setEnv(t *testing.T, env map[string]string) {
 	t.Helper()
-	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "OPS_PORT", "JWT_AUDIENCE", "WORKER_IMAGE"} {
+	for _, name := range []string{"REDIS_URL", "POD_NAMESPACE", "PORT", "OPS_PORT", "JWT_AUDIENCE", "WORKER_IMAGE", "JWT_ISSUER",
+		"SUPABASE_JWKS_URL", "SUPABASE_JWT_SECRET", "STREAM_TICKET_SECRET", "CORS_ALLOWED_ORIGINS"} {
 		t.Setenv(name, env[name])
 	}
 }
@@ -66,6 +67,8 @@ func TestHelp(t *testing.T) {
 			"--max-live-jobs-per-user int", "(default 100)", "--max-stream-lifetime duration", "(default 10m0s)",
 			"--namespace string", "namespace of the jobs (env POD_NAMESPACE)", "--redis-url string",
 			"--kube-api-qps", "(each enqueue is one)", "--jwt-audience string", "(env JWT_AUDIENCE)",
+			"--jwt-issuer string", "(env JWT_ISSUER)", "--jwks-url string", "(env SUPABASE_JWKS_URL)",
+			"--stream-ticket-ttl duration", "STREAM_TICKET_SECRET", "(default 1m0s)", "--cors-allowed-origins strings", "(env CORS_ALLOWED_ORIGINS)",
 		}},
 		{args: []string{"worker", "--help"}, want: []string{
 			"queue-operator worker [flags]", "--queue string", "--namespace string", "namespace of the queue (env POD_NAMESPACE)",
@@ -165,18 +168,27 @@ func TestAPIServerFlags(t *testing.T) {
 		want apiServerOptions
 	}{
 		{name: "defaults", want: apiServerOptions{Addr: ":3001", OpsAddr: ":3002", Namespace: "default", Audience: apiserver.DefaultAudience,
-			Service: service, Limits: limits}},
+			StreamTicketTTL: time.Minute, Service: service, Limits: limits}},
 		{name: "environment",
-			env: map[string]string{"PORT": "8080", "OPS_PORT": "8081", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://redis:6379/1"},
+			env: map[string]string{"PORT": "8080", "OPS_PORT": "8081", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://redis:6379/1",
+				"JWT_ISSUER": "https://ref.supabase.co/auth/v1", "SUPABASE_JWKS_URL": "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+				"CORS_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:5173"},
 			want: apiServerOptions{Addr: ":8080", OpsAddr: ":8081", Namespace: "team-a", Audience: "other",
+				Issuer: "https://ref.supabase.co/auth/v1", JWKSURL: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+				StreamTicketTTL: time.Minute, AllowedOrigins: []string{"https://app.example.com", "http://localhost:5173"},
 				Service: serviceFlags{RedisURL: "redis://redis:6379/1", QPS: apiserver.DefaultKubeQPS, Burst: apiserver.DefaultKubeBurst}, Limits: limits}},
 		{name: "flags win over the environment",
-			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://env"},
+			env: map[string]string{"PORT": "8080", "POD_NAMESPACE": "team-a", "JWT_AUDIENCE": "other", "REDIS_URL": "redis://env",
+				"JWT_ISSUER": "env", "SUPABASE_JWKS_URL": "env", "CORS_ALLOWED_ORIGINS": "https://env.example.com"},
 			args: []string{"--bind-address", "127.0.0.1:9", "--namespace", "team-b", "--jwt-audience", "flag", "--redis-url", "redis://flag",
 				"--kube-api-qps", "1.5", "--kube-api-burst", "3", "--ops-bind-address", "127.0.0.1:10", "--user-rate", "0",
-				"--max-live-jobs-per-user", "7", "--max-stream-lifetime", "1m", "--idle-timeout", "5s"},
+				"--max-live-jobs-per-user", "7", "--max-stream-lifetime", "1m", "--idle-timeout", "5s",
+				"--jwt-issuer", "https://flag.supabase.co/auth/v1", "--jwks-url", "https://flag/jwks",
+				"--stream-ticket-ttl", "30s", "--cors-allowed-origins", "https://a.example.com,https://b.example.com"},
 			want: apiServerOptions{Addr: "127.0.0.1:9", OpsAddr: "127.0.0.1:10", Namespace: "team-b", Audience: "flag",
-				Service: serviceFlags{RedisURL: "redis://flag", QPS: 1.5, Burst: 3}, Limits: flagLimits}},
+				Issuer: "https://flag.supabase.co/auth/v1", JWKSURL: "https://flag/jwks", StreamTicketTTL: 30 * time.Second,
+				AllowedOrigins: []string{"https://a.example.com", "https://b.example.com"},
+				Service:        serviceFlags{RedisURL: "redis://flag", QPS: 1.5, Burst: 3}, Limits: flagLimits}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +197,35 @@ func TestAPIServerFlags(t *testing.T) {
 			parse(t, o.command(), tt.args)
 			if diff := cmp.Diff(tt.want, *o); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAPIServerRefusesWeakAuthentication: the facade refuses to start, before it connects to
+// anything, without an issuer, without a way to verify tokens, or with a short secret.
+func TestAPIServerRefusesWeakAuthentication(t *testing.T) {
+	const issuer, secret = "https://ref.supabase.co/auth/v1", "a-supabase-project-jwt-secret-of-more-than-32-bytes"
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "no issuer", env: map[string]string{"SUPABASE_JWT_SECRET": secret}, wantErr: "--jwt-issuer (JWT_ISSUER) is not set"},
+		{name: "neither secret nor JWKS", env: map[string]string{"JWT_ISSUER": issuer}, wantErr: "no token verification configured"},
+		{name: "a short secret", env: map[string]string{"JWT_ISSUER": issuer, "SUPABASE_JWT_SECRET": "test-jwt-secret"},
+			wantErr: "SUPABASE_JWT_SECRET) is 15 bytes; at least 32 are required"},
+		{name: "a plain-http JWKS URL", env: map[string]string{"JWT_ISSUER": issuer, "SUPABASE_JWKS_URL": "http://ref.supabase.co/auth/v1/.well-known/jwks.json"},
+			wantErr: "must be https"},
+		{name: "a short ticket secret", env: map[string]string{"JWT_ISSUER": issuer, "SUPABASE_JWT_SECRET": secret, "STREAM_TICKET_SECRET": "short"},
+			wantErr: "STREAM_TICKET_SECRET is 5 bytes; at least 32 are required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.env)
+			_, err := execute(t, "apiserver")
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
 	}

@@ -28,6 +28,9 @@ const (
 	// devJWTSecret signs the demo token when SUPABASE_JWT_SECRET is not set. It is only for the
 	// local environment, whose facade listens on this machine.
 	devJWTSecret = "queue-operator-dev-secret-not-for-production-use"
+	// Issuer is the iss of the local environment's tokens, as a Supabase project's would be
+	// https://<project>.supabase.co/auth/v1.
+	Issuer = "queue-operator-dev"
 )
 
 func jwtSecret() string {
@@ -73,7 +76,7 @@ func SignToken(user string) (string, error) { return signToken(jwtSecret(), user
 // that of its ops port (probes and metrics, on a free loopback port).
 func startFacade(ctx context.Context, log logr.Logger, cfg *rest.Config, rdb redis.UniversalClient, db *store.Store, opts Options) (string, string, error) {
 	server, err := apiserver.Connect(ctx, cfg, apiserver.Config{Namespace: opts.Namespace, Redis: rdb, Store: db,
-		JWTSecret: []byte(jwtSecret())}, apiserver.WithLogger(log.WithName("apiserver")))
+		JWTSecret: []byte(jwtSecret()), Issuer: Issuer}, apiserver.WithLogger(log.WithName("apiserver")))
 	if err != nil {
 		return "", "", err
 	}
@@ -97,7 +100,7 @@ func startFacade(ctx context.Context, log logr.Logger, cfg *rest.Config, rdb red
 func signDemoToken(secret string) (string, error) { return signToken(secret, DemoUser) }
 
 func signToken(secret, user string) (string, error) {
-	claims := jwt.MapClaims{"sub": user, "aud": "authenticated", "role": "authenticated",
+	claims := jwt.MapClaims{"iss": Issuer, "sub": user, "aud": "authenticated", "role": "authenticated",
 		"iat": time.Now().Unix(), "exp": time.Now().Add(24 * time.Hour).Unix()}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 }

@@ -81,7 +81,7 @@ func restClient(t *testing.T, g Gomega, sys *system, user string) func(method, p
 	api := httptest.NewServer(facade.Handler())
 	t.Cleanup(api.Close)
 
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "aud": "authenticated",
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "aud": "authenticated", "role": "authenticated",
 		"exp": time.Now().Add(time.Hour).Unix()}).SignedString(secret)
 	g.Expect(err).NotTo(HaveOccurred())
 	return func(method, path string, body ...string) map[string]any {

@@ -39,9 +39,10 @@ func TestRequiredValuesAreAskedFor(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--set", "apiserver.jwtSecret=x"}, "database.url is required"},
-		{[]string{"--set", "database.url=postgres://x"}, "apiserver.jwtSecret is required"},
-		{[]string{"--set", "database.url=postgres://x", "--set", "apiserver.jwtSecret=x", "--set", "redis.url="}, "redis.url is required"},
+		{[]string{"--set", "apiserver.jwtSecret=x", "--set", "auth.issuer=i"}, "database.url is required"},
+		{[]string{"--set", "database.url=postgres://x", "--set", "auth.issuer=i"}, "apiserver.jwtSecret is required"},
+		{[]string{"--set", "database.url=postgres://x", "--set", "apiserver.jwtSecret=x", "--set", "auth.issuer=i", "--set", "redis.url="}, "redis.url is required"},
+		{[]string{"--set", "database.url=postgres://x", "--set", "apiserver.jwtSecret=x"}, "auth.issuer is required"},
 	} {
 		_, err := helm(t, append([]string{"template", "qo", chartDir()}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -218,6 +219,7 @@ quota: {enabled: true, enrichmentJobs: 500}
 controller: {replicas: 2, workerImage: registry.example/qo-worker:v9}
 jobQueues: {create: false}
 workerServiceAccount: {create: false, name: own-worker, rbac: {create: false}}
+auth: {issuer: "https://variant.supabase.co/auth/v1"}
 `), 0o600)).To(Succeed())
 	objs := install(t, "variant", ns, "-f", values)
 	g.Expect(kinds(objs)).To(Equal(map[string]int{
@@ -245,6 +247,7 @@ workerServiceAccount: {create: false, name: own-worker, rbac: {create: false}}
 	g.Expect(quota.Spec.Hard).To(HaveLen(3))
 	g.Expect(quota.Spec.Hard.Name("count/enrichmentjobs.jobs.jengu.io", resource.DecimalSI).Value()).To(Equal(int64(500)))
 	g.Expect(quota.Spec.Hard.Name("count/analyticsjobs.jobs.jengu.io", resource.DecimalSI).Value()).To(Equal(int64(20000)))
+	g.Expect(envVar(c, "JWT_ISSUER").Value).To(Equal("https://variant.supabase.co/auth/v1"))
 
 	svc := &corev1.Service{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "variant-queue-operator-apiserver"}, svc)).To(Succeed())
@@ -258,6 +261,23 @@ workerServiceAccount: {create: false, name: own-worker, rbac: {create: false}}
 	queues := &jobsv1alpha1.JobQueueList{}
 	g.Expect(env.Client.List(ctx, queues, client.InNamespace(ns))).To(Succeed())
 	g.Expect(queues.Items).To(BeEmpty())
+}
+
+// TestFacadeAuthValues: the facade's token, ticket and CORS values become its environment.
+func TestFacadeAuthValues(t *testing.T) {
+	g := NewWithT(t)
+	_, objs := render(t, "qo", "jobs", append(requiredValues,
+		"--set", "auth.hs256=false", "--set", "auth.jwksURL=https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+		"--set", "auth.streamTicketSecretRef.name=tickets", "--set", "auth.streamTicketSecretRef.key=key",
+		"--set", "cors.allowedOrigins={https://app.example.com,http://localhost:5173}")...)
+	d := &appsv1.Deployment{}
+	g.Expect(fromUnstructured(find(objs, "Deployment", "qo-queue-operator-apiserver"), d)).To(Succeed())
+	c := d.Spec.Template.Spec.Containers[0]
+	g.Expect(envVar(c, "JWT_ISSUER").Value).To(Equal("https://project-ref.supabase.co/auth/v1"))
+	g.Expect(envVar(c, "SUPABASE_JWKS_URL").Value).To(Equal("https://ref.supabase.co/auth/v1/.well-known/jwks.json"))
+	g.Expect(envVar(c, "SUPABASE_JWT_SECRET")).To(BeNil(), "HS256 is off")
+	secretRef(g, c, "STREAM_TICKET_SECRET", "tickets", "key")
+	g.Expect(envVar(c, "CORS_ALLOWED_ORIGINS").Value).To(Equal("https://app.example.com,http://localhost:5173"))
 }
 
 func TestWorkersGetTheMigrationURL(t *testing.T) {

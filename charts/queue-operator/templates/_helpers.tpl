@@ -156,3 +156,24 @@ harder as the heap nears the limit instead of being OOM-killed past it. */}}
 {{- printf "%d" (int64 (floor (mulf (float64 $number) (get $factors $unit) .Values.apiserver.goMemLimitRatio))) }}
 {{- end }}
 {{- end }}
+
+{{/* The facade's token and browser settings (values auth and cors). */}}
+{{- define "queue-operator.auth.env" -}}
+- name: JWT_ISSUER
+  value: {{ required "auth.issuer is required (https://<project>.supabase.co/auth/v1)" .Values.auth.issuer | quote }}
+{{- with .Values.auth.jwksURL }}
+- name: SUPABASE_JWKS_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.auth.streamTicketSecretRef }}
+- name: STREAM_TICKET_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "auth.streamTicketSecretRef.name is required" .name }}
+      key: {{ required "auth.streamTicketSecretRef.key is required" .key }}
+{{- end }}
+{{- with .Values.cors.allowedOrigins }}
+- name: CORS_ALLOWED_ORIGINS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- end }}
