@@ -418,7 +418,7 @@ func classify(err, cause error) queue.Failure {
 	case errors.As(err, &limited):
 		return queue.Failure{Kind: queue.FailRateLimited, Message: err.Error(), RetryAfter: limited.RetryAfter}
 	case cause != nil && errors.Is(err, context.DeadlineExceeded):
-		return queue.Failure{Kind: queue.FailRetry, Message: cause.Error()}
+		return queue.Failure{Kind: queue.FailRetry, Message: cause.Error(), TimedOut: true}
 	}
 	return queue.Failure{Kind: queue.FailRetry, Message: err.Error()}
 }
