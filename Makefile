@@ -33,6 +33,9 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/
 	cp config/crd/bases/*.yaml $(CHART)/crds/
 	cp config/rbac/role.yaml $(CHART)/files/rbac/role.yaml
 	cp config/rbac/apiserver/role.yaml $(CHART)/files/rbac/apiserver/role.yaml
+	@# ... and of the monitoring rules and dashboard (test/monitoring fails when they drift).
+	mkdir -p $(CHART)/files/monitoring
+	cp docs/monitoring/alerts.yaml docs/monitoring/grafana-queue-dashboard.json $(CHART)/files/monitoring/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy methods
