@@ -58,7 +58,7 @@ func scrapeConfig(t scrapeTargets, interval time.Duration, rulesFile string) ([]
 		return scrapeJob{JobName: name, MetricsPath: "/metrics", HonorLabels: true, StaticConfigs: []staticConfig{{Targets: targets}}}
 	}
 	cfg := map[string]any{
-		"global": map[string]string{"scrape_interval": interval.String(), "evaluation_interval": interval.String()},
+		"global": map[string]string{"scrape_interval": promDuration(interval), "evaluation_interval": promDuration(interval)},
 		"scrape_configs": []scrapeJob{
 			job(ScrapeJobFacade, t.facade),
 			job(ScrapeJobController, t.controller),
@@ -67,6 +67,14 @@ func scrapeConfig(t scrapeTargets, interval time.Duration, rulesFile string) ([]
 	}
 	cfg["rule_files"] = []string{rulesFile}
 	return yaml.Marshal(cfg)
+}
+
+// promDuration writes d as Prometheus reads durations: whole units only ("1.5s" is refused).
+func promDuration(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return fmt.Sprintf("%dms", d.Milliseconds())
 }
 
 // freeLoopbackAddress is a loopback address with a port nobody listens on now, for a process
