@@ -118,7 +118,7 @@ func TestDevPrometheusEvaluatesEveryPanelAndAlert(t *testing.T) {
 		g.Expect(instant(g, d.prometheus, `sum(queue_operator_jobs_completed_total) >= 2`)).To(Equal(1))
 		g.Expect(instant(g, d.prometheus, `sum(queue_operator_jobs_failed_total{reason="permanent"}) >= 2`)).To(Equal(1))
 		g.Expect(instant(g, d.prometheus, `sum(queue_operator_job_pickup_seconds_count) >= 4`)).To(Equal(1))
-	}).WithTimeout(time.Minute).WithPolling(2*time.Second).Should(Succeed())
+	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 
 	exprs, err := docs.MonitoringExpressions()
 	g.Expect(err).NotTo(HaveOccurred())
@@ -135,7 +135,7 @@ func TestDevPrometheusEvaluatesEveryPanelAndAlert(t *testing.T) {
 			g.Expect(instant(g, d.prometheus, fmt.Sprintf(`count({__name__=%q})`, n))).To(Equal(1),
 				"%s names %s, which no process exports", where, n)
 		}
-	}).WithTimeout(time.Minute).WithPolling(2*time.Second).Should(Succeed())
+	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 	// Each expression parses; each panel's returns data.
 	g.Eventually(func(g Gomega) {
 		for _, e := range exprs {
@@ -144,7 +144,7 @@ func TestDevPrometheusEvaluatesEveryPanelAndAlert(t *testing.T) {
 				g.Expect(n).To(BeNumerically(">", 0), "%s returned no data: %s", e.Where, e.Expr)
 			}
 		}
-	}).WithTimeout(time.Minute).WithPolling(2*time.Second).Should(Succeed())
+	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 	// Prometheus loaded the alerts and evaluates each without error.
 	g.Eventually(func(g Gomega) {
 		res := promGet(g, d.prometheus, "/api/v1/rules", url.Values{"type": {"alert"}})
@@ -165,5 +165,5 @@ func TestDevPrometheusEvaluatesEveryPanelAndAlert(t *testing.T) {
 			}
 		}
 		g.Expect(loaded).To(Equal(6))
-	}).WithTimeout(time.Minute).WithPolling(2*time.Second).Should(Succeed())
+	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
 }

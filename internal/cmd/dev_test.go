@@ -29,7 +29,7 @@ type devProcess struct {
 	out bytes.Buffer
 	// api, token and prometheus (with --prometheus) are read from its printed usage.
 	api, token, prometheus string
-	up         chan struct{}
+	up                     chan struct{}
 }
 
 // startDev builds the binary and runs `queue-operator dev` with FAKE_APIS=1 and the extra
