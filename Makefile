@@ -36,6 +36,9 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/
 	cp config/rbac/role.yaml $(CHART)/files/rbac/role.yaml
 	cp config/rbac/apiserver/role.yaml $(CHART)/files/rbac/apiserver/role.yaml
 	cp config/rbac/worker/role.yaml $(CHART)/files/rbac/worker/role.yaml
+	@# ... and of the monitoring rules and dashboard (test/monitoring fails when they drift).
+	mkdir -p $(CHART)/files/monitoring
+	cp docs/monitoring/alerts.yaml docs/monitoring/grafana-queue-dashboard.json $(CHART)/files/monitoring/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy methods
@@ -79,8 +82,8 @@ run: ## Run the controller against the current kubeconfig
 	go run . controller
 
 .PHONY: dev
-dev: manifests build ## Run the whole system locally: control plane, CRDs, JobQueues, controller, REST API, worker, Redis, PostgreSQL (FAKE_APIS=1: loopback stand-ins of the outside APIs)
-	assets=$(ASSETS); FAKE_APIS=$(FAKE_APIS) KUBEBUILDER_ASSETS=$$assets hack/with-services.sh $(LOCALBIN)/queue-operator dev
+dev: manifests build ## Run the whole system locally: control plane, CRDs, JobQueues, controller, REST API, worker, Redis, PostgreSQL (FAKE_APIS=1: loopback stand-ins of the outside APIs; PROMETHEUS=1: a Prometheus scraping them)
+	assets=$(ASSETS); FAKE_APIS=$(FAKE_APIS) PROMETHEUS=$(PROMETHEUS) KUBEBUILDER_ASSETS=$$assets hack/with-services.sh $(LOCALBIN)/queue-operator dev
 
 .PHONY: bench-queue
 bench-queue: ## Benchmark the queue engine against Asynq and BullMQ (hack/bench; BENCHFLAGS=-quick)

@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
 	"github.com/jengu/queue-operator/internal/ctxsleep"
+	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/queue"
 )
 
@@ -58,6 +61,7 @@ type housekeeper struct {
 	ctx     context.Context // set by Start; nil before
 	wg      sync.WaitGroup
 	running map[client.ObjectKey]context.CancelFunc
+	queues  map[client.ObjectKey]*queue.Queue           // the queues of running
 	wanted  map[client.ObjectKey]jobsv1alpha1.QueueName // asked for before Start
 }
 
@@ -79,6 +83,7 @@ func newHousekeeper(c client.Client, reader client.Reader, recorder events.Event
 		},
 		kinds:   map[jobsv1alpha1.QueueName]*jobKind{},
 		running: map[client.ObjectKey]context.CancelFunc{},
+		queues:  map[client.ObjectKey]*queue.Queue{},
 		wanted:  map[client.ObjectKey]jobsv1alpha1.QueueName{},
 	}
 	for _, k := range kinds {
@@ -100,7 +105,9 @@ func (h *housekeeper) Start(ctx context.Context) error {
 	}
 	h.wanted = nil
 	h.mu.Unlock()
+	metrics.ReportLeader(true) // it runs only on the leader
 	<-ctx.Done()
+	metrics.ReportLeader(false)
 	// An ensure that saw the context alive may still be starting services: let it finish, so
 	// the wait below counts them (startLocked refuses once the context is done).
 	h.mu.Lock()
@@ -129,7 +136,23 @@ func (h *housekeeper) stop(key client.ObjectKey) {
 	if cancel := h.running[key]; cancel != nil {
 		cancel()
 		delete(h.running, key)
+		delete(h.queues, key)
 	}
+}
+
+// kept lists the queues whose services run: those of the JobQueues seen while this replica
+// leads, by namespace and name. A replica that does not lead keeps none.
+func (h *housekeeper) kept() []*queue.Queue {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*queue.Queue, 0, len(h.queues))
+	for _, q := range h.queues {
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b *queue.Queue) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return out
 }
 
 func (h *housekeeper) startLocked(key client.ObjectKey, name jobsv1alpha1.QueueName) {
@@ -139,6 +162,7 @@ func (h *housekeeper) startLocked(key client.ObjectKey, name jobsv1alpha1.QueueN
 	ctx, cancel := context.WithCancel(h.ctx)
 	h.running[key] = cancel
 	target := housekeepingTarget{jobQueue: key, queue: h.engine.Queue(key.Namespace, string(name)), kind: h.kinds[name]}
+	h.queues[key] = target.queue
 	log := logf.FromContext(ctx).WithName("housekeeping").WithValues("namespace", key.Namespace, "queue", name)
 	for _, s := range h.services {
 		h.wg.Go(func() { s.run(logf.IntoContext(ctx, log.WithValues("service", s.name())), target) })

@@ -150,7 +150,7 @@ func (r *JobReconciler) reconcileDelete(ctx context.Context, obj jobsv1alpha1.Jo
 	if !controllerutil.ContainsFinalizer(obj, jobsv1alpha1.Finalizer) {
 		return reconcile.Result{}, nil
 	}
-	removed, err := q.Remove(ctx, obj.GetName(), string(obj.GetUID()))
+	removed, err := q.Remove(ctx, obj.GetName(), string(obj.GetUID()), queue.RemoveAsCancel())
 	if err != nil {
 		waited := r.clock.Since(obj.GetDeletionTimestamp().Time)
 		if waited < r.opts.RedisDownGrace {

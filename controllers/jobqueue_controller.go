@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -122,6 +123,7 @@ func (r *JobQueueReconciler) syncRedis(ctx context.Context, jq *jobsv1alpha1.Job
 	s.Waiting, s.Active, s.Delayed, s.Completed, s.Failed = counts.Waiting+counts.Paused, counts.Active, counts.Delayed, counts.Completed, counts.Failed
 	s.Due, s.Paused = counts.Due, counts.IsPaused
 	metrics.ReportQueueDepth(jq.Namespace, string(jq.Spec.Queue), s.Waiting, s.Active, s.Delayed, s.Completed, s.Failed)
+	metrics.ReportQueuePaused(jq.Namespace, string(jq.Spec.Queue), counts.IsPaused)
 	policy, err := r.evictionPolicy(ctx)
 	switch {
 	case err != nil:
@@ -177,6 +179,17 @@ func (r *JobQueueReconciler) workerTemplate(jq *jobsv1alpha1.JobQueue, labels ma
 	}
 	for k, v := range labels {
 		tpl.Labels[k] = v
+	}
+	// Prometheus finds the workers by the label above (the chart's PodMonitor) or, without the
+	// Prometheus Operator, by these annotations; a template's own annotations win.
+	if tpl.Annotations == nil {
+		tpl.Annotations = map[string]string{}
+	}
+	for k, v := range map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": strconv.Itoa(workercmd.MetricsPort),
+		"prometheus.io/path": "/metrics"} {
+		if _, set := tpl.Annotations[k]; !set {
+			tpl.Annotations[k] = v
+		}
 	}
 	image := jq.Spec.Worker.Image
 	if image == "" {
@@ -263,6 +276,7 @@ func (r *JobQueueReconciler) scale(ctx context.Context, jq *jobsv1alpha1.JobQueu
 	}
 	jq.Status.Replicas = deploy.Status.Replicas
 	metrics.ReportCurrentReplicas(jq.Namespace, string(jq.Spec.Queue), deploy.Status.Replicas)
+	metrics.ReportReadyReplicas(jq.Namespace, string(jq.Spec.Queue), deploy.Status.ReadyReplicas)
 	a := jq.Spec.Autoscaling
 	if a.Enabled != nil && !*a.Enabled && !jq.Spec.Paused {
 		jq.Status.DesiredReplicas = current

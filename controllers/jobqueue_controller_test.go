@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -344,4 +345,74 @@ func TestExplicitZeroWindowAndCooldownScaleDownAtOnce(t *testing.T) {
 	}
 	g.Eventually(f.replicas(jq)).WithTimeout(timeout).Should(Equal(int32(0)),
 		"0s means no window and no cooldown, not the 300 s defaults")
+}
+
+// TestWorkerPodsCarryWhatPrometheusFindsThemBy: the chart's PodMonitor selects the worker pods
+// by their name label and scrapes their port named metrics; a Prometheus without the operator
+// reads the annotations.
+func TestWorkerPodsCarryWhatPrometheusFindsThemBy(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue()
+	g.Eventually(f.deployment(jq)).WithTimeout(timeout).ShouldNot(BeNil())
+	tpl := f.deployment(jq)().Spec.Template
+	g.Expect(tpl.Labels).To(HaveKeyWithValue("app.kubernetes.io/name", "queue-operator-worker"))
+	g.Expect(tpl.Annotations).To(And(HaveKeyWithValue("prometheus.io/scrape", "true"),
+		HaveKeyWithValue("prometheus.io/port", "8082"), HaveKeyWithValue("prometheus.io/path", "/metrics")))
+	g.Expect(tpl.Spec.Containers[0].Ports).To(ContainElement(And(
+		HaveField("Name", "metrics"), HaveField("ContainerPort", int32(8082)))))
+}
+
+// TestControllerServesTheQueuesLifetimeCounters: the leader reads each JobQueue's counters from
+// Redis at the scrape; a job completed by any worker shows, per namespace and queue.
+func TestControllerServesTheQueuesLifetimeCounters(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue()
+	g.Eventually(f.deployment(jq)).WithTimeout(timeout).ShouldNot(BeNil())
+	reg := prometheus.NewRegistry()
+	g.Expect(metrics.RegisterController(reg)).To(Succeed())
+
+	q := f.queue(jobsv1alpha1.QueueCompetitor)
+	f.enqueueMany(q, 2)
+	res, err := q.Lease(ctx, "w", 2, time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Jobs).To(HaveLen(2))
+	_, err = q.Complete(ctx, res.Jobs[0].ID, res.Jobs[0].Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = q.Fail(ctx, res.Jobs[1].ID, res.Jobs[1].Token, queue.Failure{Kind: queue.FailPermanent, Message: "bad"})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	value := func(name string, labels map[string]string) func() float64 {
+		return func() float64 {
+			families, err := reg.Gather()
+			if err != nil {
+				return -1
+			}
+			for _, mf := range families {
+				if mf.GetName() != name {
+					continue
+				}
+			metric:
+				for _, m := range mf.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+							continue metric
+						}
+					}
+					if m.GetGauge() != nil {
+						return m.GetGauge().GetValue()
+					}
+					return m.GetCounter().GetValue()
+				}
+			}
+			return -1
+		}
+	}
+	g.Eventually(value("queue_operator_jobs_completed_total", map[string]string{"namespace": f.ns, "queue": "competitor"})).
+		WithTimeout(timeout).Should(Equal(1.0))
+	g.Expect(value("queue_operator_jobs_failed_total", map[string]string{"namespace": f.ns, "queue": "competitor", "reason": "permanent"})()).
+		To(Equal(1.0))
+	g.Expect(value("queue_operator_controller_leader", nil)()).To(Equal(1.0), "the fixture's manager leads (no election)")
 }

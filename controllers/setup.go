@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/metrics"
 	"github.com/jengu/queue-operator/queue"
 	"github.com/jengu/queue-operator/store"
 )
@@ -129,6 +130,7 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) erro
 	if err := mgr.Add(housekeeping); err != nil {
 		return err
 	}
+	metrics.SetQueueStatsSource(queueStatsOf(engine, housekeeping))
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("jobqueue").
 		// Status writes of its own do not bring it back; the polling interval does.
@@ -176,5 +178,22 @@ func jobsOfQueue(c client.Client, kind jobsv1alpha1.JobKind) handler.MapFunc {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(job)})
 		}
 		return reqs
+	}
+}
+
+// queueStatsOf reads the lifetime job counters of the queues the housekeeping keeps: those of
+// every JobQueue while this replica leads, none while it does not.
+func queueStatsOf(engine *queue.Engine, h *housekeeper) metrics.QueueStatsSource {
+	return func(ctx context.Context) ([]metrics.QueueStats, error) {
+		queues := h.kept()
+		stats, err := engine.ReadStats(ctx, queues...)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]metrics.QueueStats, len(queues))
+		for i, q := range queues {
+			out[i] = metrics.QueueStats{Namespace: q.Namespace, Queue: q.Name, Stats: stats[i]}
+		}
+		return out, nil
 	}
 }

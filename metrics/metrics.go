@@ -102,6 +102,18 @@ var (
 		Name: "queue_operator_queue_jobs",
 		Help: "Jobs of a JobQueue by state (waiting, active, delayed, completed, failed), as the autoscaler last read them.",
 	}, []string{"namespace", "queue", "state"})
+	queueReadyReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "queue_operator_queue_ready_replicas",
+		Help: "Worker replicas of a JobQueue's Deployment that are ready.",
+	}, []string{"namespace", "queue"})
+	queuePaused = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "queue_operator_queue_paused",
+		Help: "1 while a JobQueue is paused (it leases nothing and runs no workers), else 0.",
+	}, []string{"namespace", "queue"})
+	controllerLeader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "queue_operator_controller_leader",
+		Help: "1 while this controller replica leads (keeps the queues and reports their series), else 0.",
+	})
 	queueScalingEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "queue_operator_queue_scaling_events_total",
 		Help: "Changes of a JobQueue's worker replicas, by direction (up, down).",
@@ -114,6 +126,29 @@ func ReportQueueDepth(namespace, queue string, waiting, active, delayed, complet
 		"completed": completed, "failed": failed} {
 		QueueJobs.WithLabelValues(namespace, queue, state).Set(float64(n))
 	}
+}
+
+// ReportReadyReplicas sets the worker replicas of a JobQueue's Deployment that are ready.
+func ReportReadyReplicas(namespace, queue string, n int32) {
+	queueReadyReplicas.WithLabelValues(namespace, queue).Set(float64(n))
+}
+
+// ReportQueuePaused sets whether a JobQueue is paused.
+func ReportQueuePaused(namespace, queue string, paused bool) {
+	v := 0.0
+	if paused {
+		v = 1
+	}
+	queuePaused.WithLabelValues(namespace, queue).Set(v)
+}
+
+// ReportLeader sets whether this controller replica leads.
+func ReportLeader(leading bool) {
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	controllerLeader.Set(v)
 }
 
 // ReportCurrentReplicas sets the worker replicas a JobQueue's Deployment has.
@@ -138,10 +173,14 @@ func ForgetQueue(namespace, queue string) {
 	QueueJobs.DeletePartialMatch(labels)
 	queueDesiredReplicas.DeletePartialMatch(labels)
 	queueCurrentReplicas.DeletePartialMatch(labels)
+	queueReadyReplicas.DeletePartialMatch(labels)
+	queuePaused.DeletePartialMatch(labels)
 	queueScalingEvents.DeletePartialMatch(labels)
 }
 
-// RegisterController adds the shared and the controller collectors to reg.
+// RegisterController adds the shared and the controller collectors to reg: the JobQueue
+// gauges, the leader gauge and the queues' lifetime job counters (SetQueueStatsSource).
 func RegisterController(reg prometheus.Registerer) error {
-	return register(reg, redisEvictionPolicyOK, queueDesiredReplicas, queueCurrentReplicas, QueueJobs, queueScalingEvents)
+	return register(reg, redisEvictionPolicyOK, queueDesiredReplicas, queueCurrentReplicas, queueReadyReplicas,
+		queuePaused, QueueJobs, queueScalingEvents, controllerLeader, controllerJobStats)
 }

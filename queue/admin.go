@@ -11,7 +11,7 @@ import (
 // with it returns ErrRetryTokenUsed.
 func (q *Queue) RetryFailed(ctx context.Context, id, token string) (int64, error) {
 	k := q.keys
-	v, err := scriptRetry.Run(ctx, q.c.rdb, []string{k.job(id), k.failed, k.wait, k.events, k.marker},
+	v, err := scriptRetry.Run(ctx, q.c.rdb, []string{k.job(id), k.failed, k.wait, k.events, k.marker, k.stats},
 		id, q.c.eventsMaxLen, token).Int64()
 	return v, stateErr("retry", id, err)
 }
@@ -20,7 +20,7 @@ func (q *Queue) RetryFailed(ctx context.Context, id, token string) (int64, error
 // learns it at its next heartbeat. It returns the job's state afterwards.
 func (q *Queue) Cancel(ctx context.Context, id string, keep time.Duration) (State, int64, error) {
 	k := q.keys
-	res, err := scriptCancel.Run(ctx, q.c.rdb, []string{k.job(id), k.wait, k.delayed, k.active, k.events},
+	res, err := scriptCancel.Run(ctx, q.c.rdb, []string{k.job(id), k.wait, k.delayed, k.active, k.events, k.stats},
 		id, q.now(), q.c.eventsMaxLen, keep.Milliseconds()).Slice()
 	if err != nil {
 		return "", 0, stateErr("cancel", id, err)
@@ -28,14 +28,28 @@ func (q *Queue) Cancel(ctx context.Context, id string, keep time.Duration) (Stat
 	return State(toString(res[0])), toInt64(res[1]), nil
 }
 
+// RemoveOption configures Remove.
+type RemoveOption func(*removeOptions)
+
+type removeOptions struct{ cancel bool }
+
+// RemoveAsCancel says the removal cancels the job (its CR was deleted before it finished): a
+// record that had not finished counts in the stats as cancelled. Without it a removal counts
+// nothing (a finished job's record going with its CR, an orphan, a rolled-back record).
+func RemoveAsCancel() RemoveOption { return func(o *removeOptions) { o.cancel = true } }
+
 // Remove deletes a job's record wherever it is. With a non-empty uid, only the record of that
 // owner is removed (a recreated CR's new record is left alone). It reports whether a record
 // went.
-func (q *Queue) Remove(ctx context.Context, id, uid string) (bool, error) {
+func (q *Queue) Remove(ctx context.Context, id, uid string, opts ...RemoveOption) (bool, error) {
+	var o removeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	k := q.keys
 	v, err := scriptRemove.Run(ctx, q.c.rdb,
-		[]string{k.job(id), k.events, k.wait, k.delayed, k.active, k.completed, k.failed},
-		id, q.c.eventsMaxLen, uid).Int64()
+		[]string{k.job(id), k.events, k.stats, k.wait, k.delayed, k.active, k.completed, k.failed},
+		id, q.c.eventsMaxLen, uid, boolArg(o.cancel)).Int64()
 	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", id, err)
 	}
@@ -53,7 +67,7 @@ type Reclaimed struct {
 // attempt; a job stalled more than maxStalls times, or out of attempts, fails.
 func (q *Queue) ReclaimStalled(ctx context.Context, maxStalls int) ([]Reclaimed, error) {
 	k := q.keys
-	res, err := scriptReclaim.Run(ctx, q.c.rdb, []string{k.active, k.wait, k.failed, k.events, k.marker},
+	res, err := scriptReclaim.Run(ctx, q.c.rdb, []string{k.active, k.wait, k.failed, k.events, k.marker, k.stats},
 		k.jobPrefix, q.now(), maxStalls, 1000, q.c.eventsMaxLen).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("reclaim stalled on %s/%s: %w", q.Namespace, q.Name, err)

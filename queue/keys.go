@@ -13,6 +13,7 @@ type keys struct {
 	limiter   string // sorted set: job starts inside the rate-limit window
 	events    string // stream: every transition and progress tick
 	marker    string // sorted set: wakes one blocked worker when jobs are ready
+	stats     string // hash: lifetime counters and duration histograms (stats.go)
 }
 
 func newKeys(namespace, queue string) keys {
@@ -28,6 +29,7 @@ func newKeys(namespace, queue string) keys {
 		limiter:   base + "limiter",
 		events:    base + "events",
 		marker:    base + "marker",
+		stats:     base + "stats",
 	}
 }
 

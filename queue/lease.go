@@ -32,7 +32,7 @@ func (q *Queue) Lease(ctx context.Context, worker string, count int, leaseDurati
 	leaseMs := leaseDuration.Milliseconds()
 	nonce := leaseNonce()
 	res, err := scriptLease.Run(ctx, q.c.rdb,
-		[]string{k.wait, k.delayed, k.active, k.meta, k.limiter, k.events, k.marker},
+		[]string{k.wait, k.delayed, k.active, k.meta, k.limiter, k.events, k.marker, k.stats},
 		k.jobPrefix, q.now(), leaseMs, worker, count, q.c.eventsMaxLen, nonce).Slice()
 	if err != nil {
 		return LeaseResult{}, fmt.Errorf("lease from %s/%s: %w", q.Namespace, q.Name, err)
@@ -197,8 +197,8 @@ func (q *Queue) completeMany(ctx context.Context, cs []Completion) ([]CompleteRe
 	for len(cs) > 0 {
 		batch := cs[:min(len(cs), completeManyBatch)]
 		cs = cs[len(batch):]
-		keys := make([]string, 0, 4+len(batch))
-		keys = append(keys, k.active, k.completed, k.events, k.meta)
+		keys := make([]string, 0, 5+len(batch))
+		keys = append(keys, k.active, k.completed, k.events, k.meta, k.stats)
 		args := make([]any, 0, 2+3*len(batch))
 		args = append(args, q.now(), q.c.eventsMaxLen)
 		for _, c := range batch {
@@ -243,6 +243,9 @@ type Failure struct {
 	Kind       FailureKind
 	Message    string
 	RetryAfter time.Duration // FailRateLimited only
+	// TimedOut says the attempt ran out of the job's timeout (FailRetry): the engine's
+	// statistics count it as a timeout instead of an error.
+	TimedOut bool
 }
 
 // FailResult says where the job went.
@@ -261,9 +264,9 @@ func (q *Queue) Fail(ctx context.Context, id, token string, f Failure) (FailResu
 	}
 	k := q.keys
 	res, err := scriptFail.Run(ctx, q.c.rdb,
-		[]string{k.job(id), k.active, k.delayed, k.failed, k.meta, k.events, k.marker},
+		[]string{k.job(id), k.active, k.delayed, k.failed, k.meta, k.events, k.marker, k.stats},
 		id, token, truncate(f.Message, 1024), q.now(), string(f.Kind), f.RetryAfter.Milliseconds(),
-		rand.Float64(), q.c.eventsMaxLen).Slice()
+		rand.Float64(), q.c.eventsMaxLen, boolArg(f.TimedOut)).Slice()
 	if err != nil {
 		return FailResult{}, leaseErr("fail", id, err)
 	}
@@ -303,6 +306,14 @@ func (q *Queue) Release(ctx context.Context, id, token string) (int64, error) {
 	v, err := scriptRelease.Run(ctx, q.c.rdb, []string{k.job(id), k.active, k.wait, k.events, k.marker},
 		id, token, q.c.eventsMaxLen).Int64()
 	return v, leaseErr("release", id, err)
+}
+
+// boolArg is a flag argument of a script: '1' or '0'.
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func toInt64(v any) int64 {

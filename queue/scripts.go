@@ -10,7 +10,7 @@ import (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-// Every script is the prelude plus its own file. redis.Script runs EVALSHA and, on NOSCRIPT
+// Every script is the stats buckets (statsPrelude), the prelude and its own file. redis.Script runs EVALSHA and, on NOSCRIPT
 // (a restarted or failed-over Redis), EVAL, which loads it again.
 var (
 	scriptEnqueue   = loadScript("enqueue")
@@ -42,5 +42,5 @@ func loadScript(name string) *redis.Script {
 	if err != nil {
 		panic(fmt.Sprintf("queue: embedded script %s: %v", name, err))
 	}
-	return redis.NewScript(string(prelude) + "\n" + string(body))
+	return redis.NewScript(statsPrelude() + string(prelude) + "\n" + string(body))
 }

@@ -425,6 +425,8 @@ func classify(err, cause error) queue.Failure {
 		return queue.Failure{Kind: queue.FailPermanent, Message: PublicReason(err, cause)}
 	case errors.As(err, &limited):
 		return queue.Failure{Kind: queue.FailRateLimited, Message: PublicReason(err, cause), RetryAfter: limited.RetryAfter}
+	case cause != nil && errors.Is(err, context.DeadlineExceeded):
+		return queue.Failure{Kind: queue.FailRetry, Message: PublicReason(err, cause), TimedOut: true}
 	}
 	return queue.Failure{Kind: queue.FailRetry, Message: PublicReason(err, cause)}
 }

@@ -249,6 +249,9 @@ func TestTimeoutCancelsTheJobContext(t *testing.T) {
 	g.Eventually(sawCancel).WithTimeout(timeout).Should(Receive())
 	g.Eventually(func() jobsv1alpha1.JobPhase { return f.status(job)().Phase }).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed))
 	g.Expect(f.record(job.Name)().Error).To(ContainSubstring("timed out after 300ms"))
+	stats, err := f.queue.Stats(context.Background())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(stats.Failed).To(Equal(map[string]uint64{queue.FailedTimeout: 1}), "the engine counts it as a timeout, not an error")
 }
 
 func TestRemovedJobIsCancelledWithinAHeartbeat(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/jengu/queue-operator/internal/devenv"
 )
+
+// EnvPrometheus set (not "0") makes `make dev` start Prometheus: `make dev PROMETHEUS=1`.
+const EnvPrometheus = "PROMETHEUS"
 
 // devOptions are the dev environment's flags.
 type devOptions struct {
@@ -46,6 +50,9 @@ func (o *devOptions) command() *cobra.Command {
 	f.StringVar(&o.Env.StateDir, "state-dir", ".dev", "directory for the kubeconfig")
 	f.StringVar(&o.Env.Namespace, "namespace", "default", "namespace of the sample JobQueues")
 	f.StringVar(&o.Env.APIAddress, "api-address", "localhost:3001", "address of the REST facade")
+	f.DurationVar(&o.Env.ScrapeInterval, "prometheus-scrape-interval", 5*time.Second, "scrape and rule evaluation interval of the printed Prometheus config")
+	f.BoolVar(&o.Env.Prometheus, "prometheus", os.Getenv(EnvPrometheus) != "" && os.Getenv(EnvPrometheus) != "0",
+		"start Prometheus (installed: Debian's prometheus package, or PROMETHEUS_BIN) on the printed config (env PROMETHEUS)")
 	f.BoolVar(&o.FakeAPIs, "fake-apis", os.Getenv(EnvFakeAPIs) != "" && os.Getenv(EnvFakeAPIs) != "0",
 		"run loopback stand-ins of Open-Meteo and Calendarific and point the workers at them, so jobs complete offline (env FAKE_APIS)")
 	return cmd

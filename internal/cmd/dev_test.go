@@ -27,15 +27,15 @@ type devProcess struct {
 	cmd *exec.Cmd
 	mu  sync.Mutex
 	out bytes.Buffer
-	// api and token are read from its printed usage.
-	api, token string
-	up         chan struct{}
+	// api, token and prometheus (with --prometheus) are read from its printed usage.
+	api, token, prometheus string
+	up                     chan struct{}
 }
 
-// startDev builds the binary and runs `queue-operator dev` with FAKE_APIS=1 on a private control
-// plane, beside the Redis and PostgreSQL of hack/with-services.sh; it is stopped with SIGTERM
-// when the test ends.
-func startDev(t *testing.T) *devProcess {
+// startDev builds the binary and runs `queue-operator dev` with FAKE_APIS=1 and the extra
+// flags on a private control plane, beside the Redis and PostgreSQL of hack/with-services.sh;
+// it is stopped with SIGTERM when the test ends.
+func startDev(t *testing.T, flags ...string) *devProcess {
 	t.Helper()
 	for _, name := range []string{"KUBEBUILDER_ASSETS", "REDIS_URL", "DATABASE_URL"} {
 		if os.Getenv(name) == "" {
@@ -50,7 +50,7 @@ func startDev(t *testing.T) *devProcess {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	d := &devProcess{up: make(chan struct{})}
-	d.cmd = exec.Command(bin, "dev", "--api-address", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state"))
+	d.cmd = exec.Command(bin, append([]string{"dev", "--api-address", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state")}, flags...)...)
 	d.cmd.Dir = root
 	d.cmd.Env = append(os.Environ(), "FAKE_APIS=1")
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers go with it, whatever happens
@@ -83,6 +83,9 @@ func (d *devProcess) readUsage(stdout io.Reader) {
 		_, _ = (&lockedWriter{d: d}).Write([]byte(line + "\n"))
 		if rest, ok := strings.CutPrefix(line, "REST API on "); ok {
 			d.api, _, _ = strings.Cut(rest, " ")
+		}
+		if rest, ok := strings.CutPrefix(line, "Prometheus on "); ok {
+			d.prometheus, _, _ = strings.Cut(rest, " ")
 		}
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "export TOKEN="); ok {
 			d.token = rest

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,6 +52,11 @@ type Options struct {
 	WorkerEnv []string
 	// FakeAPIs says the workers talk to loopback stand-ins of the outside APIs.
 	FakeAPIs bool
+	// ScrapeInterval is the scrape and rule evaluation interval of the printed Prometheus
+	// config.
+	ScrapeInterval time.Duration
+	// Prometheus starts a Prometheus (PrometheusBinary) on the printed config.
+	Prometheus bool
 }
 
 // Run starts the control plane, installs CRDs and sample JobQueues, prints how to use it, and
@@ -112,6 +118,10 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 	defer db.Close()
 	controllerOpts := controllers.DefaultOptions()
 	controllerOpts.History = db
+	controllerMetrics, err := serveControllerMetrics(ctx, log)
+	if err != nil {
+		return err
+	}
 	mgr, err := controllers.NewManager(admin.Config(), controllers.ManagerConfig{
 		Redis: rdb, MetricsAddr: "0", ProbeAddr: "0", Options: controllerOpts, Logger: log.WithName("controller"),
 	})
@@ -121,7 +131,7 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 	if err := seedDemo(ctx, db); err != nil {
 		return err
 	}
-	stopWorkers, err := startWorkers(ctx, log, kubeconfigPath, opts)
+	workerMetrics, stopWorkers, err := startWorkers(ctx, log, kubeconfigPath, opts)
 	if err != nil {
 		return err
 	}
@@ -135,39 +145,60 @@ func Run(ctx context.Context, log logr.Logger, opts Options) error {
 		return err
 	}
 	printUsage(opts.Out, kubeconfigPath, opts.SamplesDir, installed, opts)
+	promConfig, err := writeScrapeConfig(opts, scrapeTargets{facade: ops, controller: controllerMetrics, workers: workerMetrics})
+	if err != nil {
+		return err
+	}
+	if opts.Prometheus {
+		url, stopPrometheus, err := startPrometheus(log, opts, promConfig)
+		if err != nil {
+			return err
+		}
+		defer stopPrometheus()
+		fmt.Fprintf(opts.Out, "Prometheus on %s (its alerts: %s/alerts)\n\n", url, url)
+	}
 	printAPIUsage(opts.Out, facade, ops, demoToken, opts.SamplesDir)
 	log.Info("Starting the controller")
 	return mgr.Start(ctx)
 }
 
 // startWorkers runs one worker process per queue with a processor, as plain processes of this
-// binary; the returned function stops them with SIGTERM, as Kubernetes would.
-func startWorkers(ctx context.Context, log logr.Logger, kubeconfig string, opts Options) (func(), error) {
+// binary, each with its metrics on a loopback port of its own (returned); the returned function
+// stops them with SIGTERM, as Kubernetes would.
+func startWorkers(ctx context.Context, log logr.Logger, kubeconfig string, opts Options) ([]string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var cmds []*exec.Cmd
-	for _, queueName := range opts.WorkerQueues {
-		// No metrics server: the workers would all want the same port.
-		args := workercmd.Command{Queue: queueName, Namespace: opts.Namespace, MetricsAddr: workercmd.MetricsOff}.Args()
-		cmd := exec.Command(self, args...)
-		cmd.Env = append(append(os.Environ(), opts.WorkerEnv...), "KUBECONFIG="+kubeconfig)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %s worker: %w", queueName, err)
-		}
-		log.Info("Started a worker", "queue", queueName, "pid", cmd.Process.Pid)
-		cmds = append(cmds, cmd)
-	}
-	return func() {
+	var metricsAddrs []string
+	stop := func() {
 		for _, cmd := range cmds {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 		}
 		for _, cmd := range cmds {
 			_ = cmd.Wait()
 		}
-	}, nil
+	}
+	for _, queueName := range opts.WorkerQueues {
+		metricsAddr, err := freeLoopbackAddress()
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		args := workercmd.Command{Queue: queueName, Namespace: opts.Namespace, MetricsAddr: metricsAddr}.Args()
+		cmd := exec.Command(self, args...)
+		cmd.Env = append(append(os.Environ(), opts.WorkerEnv...), "KUBECONFIG="+kubeconfig)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("start %s worker: %w", queueName, err)
+		}
+		log.Info("Started a worker", "queue", queueName, "pid", cmd.Process.Pid, "metrics", metricsAddr)
+		cmds = append(cmds, cmd)
+		metricsAddrs = append(metricsAddrs, metricsAddr)
+	}
+	return metricsAddrs, stop, nil
 }
 
 // installJobQueues creates every JobQueue found in the samples directory, keeping existing ones.

@@ -1,7 +1,7 @@
 -- cancel.lua: cancel a job that has not finished; a worker holding it learns it at its next
 -- heartbeat. The record stays, for inspection, until ARGV[4] ms from now.
 -- KEYS[1] job record   KEYS[2] waiting set   KEYS[3] delayed set   KEYS[4] active set
--- KEYS[5] events stream
+-- KEYS[5] events stream   KEYS[6] stats hash
 -- ARGV[1] id   ARGV[2] now ms ('': Redis' clock)   ARGV[3] events max length   ARGV[4] keep ms
 -- Returns {state, version}: the state after the call ('cancelled', or the finished state it
 -- already had, unchanged).
@@ -17,6 +17,7 @@ redis.call('ZREM', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('HSET', jobKey, 'state', 'cancelled', 'finishedAt', nowMs(ARGV[2]), 'token', '')
 redis.call('PEXPIRE', jobKey, ARGV[4])
+redis.call('HINCRBY', KEYS[6], 'cancelled', 1)
 local version = bump(jobKey)
 emit(eventsKey, ARGV[3], id, 'cancelled', version)
 return {'cancelled', version}

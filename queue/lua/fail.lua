@@ -1,16 +1,18 @@
 -- fail.lua: end a leased job's attempt with an error.
 -- KEYS[1] job record   KEYS[2] active set   KEYS[3] delayed set   KEYS[4] failed set
--- KEYS[5] meta hash   KEYS[6] events stream   KEYS[7] wake marker
+-- KEYS[5] meta hash   KEYS[6] events stream   KEYS[7] wake marker   KEYS[8] stats hash
 -- ARGV[1] id   ARGV[2] lease token   ARGV[3] error message   ARGV[4] now ms ('': Redis' clock)
 -- ARGV[5] kind: 'retry' (counted; backoff, or the dead letter set after the last attempt),
 --         'permanent' (counted; straight to the dead letter set), 'ratelimited' (not counted;
 --         back after ARGV[6] ms, and the queue leases nothing until then)
 -- ARGV[6] retry-after ms (ratelimited)   ARGV[7] random fraction [0,1) for jitter
--- ARGV[8] events max length
+-- ARGV[8] events max length   ARGV[9] '1' when the attempt ran out of the job's timeout (the
+--         stats count it as a timeout instead of an error)
 -- Returns {state, version, dueAt}, or an error reply 'LEASE ...' for a stale token.
 local jobKey, activeKey, delayedKey, failedKey, metaKey, eventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, message, now, kind, maxLen = ARGV[1], ARGV[3], nowMs(ARGV[4]), ARGV[5], ARGV[8]
-local f = redis.call('HMGET', jobKey, 'state', 'token')
+local statsKey, timedOut = KEYS[8], ARGV[9] == '1'
+local f = redis.call('HMGET', jobKey, 'state', 'token', 'processedAt')
 if f[1] ~= 'active' or f[2] ~= ARGV[2] then
   return redis.error_reply('LEASE job is not leased with this token')
 end
@@ -23,6 +25,7 @@ if kind == 'ratelimited' then
   redis.call('ZADD', delayedKey, dueAt, id)
   local limitedUntil = tonumber(redis.call('HGET', metaKey, 'limitedUntil') or '0') or 0
   if dueAt > limitedUntil then redis.call('HSET', metaKey, 'limitedUntil', dueAt) end
+  redis.call('HINCRBY', statsKey, 'ratelimited', 1)
   local version = bump(jobKey)
   emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', dueAt, 'reason', 'rate-limited')
   return {'delayed', version, dueAt}
@@ -39,6 +42,7 @@ if kind == 'retry' and attempts < maxAttempts(jobKey) then
   local dueAt = now + delay
   redis.call('HSET', jobKey, 'state', 'delayed', 'dueAt', dueAt, 'delayReason', 'retry')
   redis.call('ZADD', delayedKey, dueAt, id)
+  redis.call('HINCRBY', statsKey, timedOut and 'retried:timeout' or 'retried:error', 1)
   local version = bump(jobKey)
   emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', dueAt, 'reason', 'retry', 'error', message)
   wake(KEYS[7]) -- a blocked worker recomputes how long to sleep
@@ -47,6 +51,12 @@ end
 
 redis.call('HSET', jobKey, 'state', 'failed', 'finishedAt', now)
 redis.call('ZADD', failedKey, now, id)
+local reason = 'exhausted'
+if kind == 'permanent' then reason = 'permanent' elseif timedOut then reason = 'timeout' end
+local stats = statsNew()
+statsInc(stats, 'failed:' .. reason)
+statsObserve(stats, 'run', now - (tonumber(f[3]) or now))
+statsFlush(statsKey, stats)
 local version = bump(jobKey)
 emit(eventsKey, maxLen, id, 'failed', version, 'error', message)
 return {'failed', version, 0}

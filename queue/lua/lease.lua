@@ -1,6 +1,7 @@
 -- lease.lua: promote due delayed jobs, then lease up to N waiting jobs to a worker.
 -- KEYS[1] waiting set   KEYS[2] delayed set   KEYS[3] active set   KEYS[4] meta hash
 -- KEYS[5] rate limiter (sorted set of start times)   KEYS[6] events stream   KEYS[7] wake marker
+-- KEYS[8] stats hash
 -- ARGV[1] job key prefix   ARGV[2] now ms ('': Redis' clock)   ARGV[3] lease ms   ARGV[4] worker id
 -- ARGV[5] count   ARGV[6] events max length   ARGV[7] token nonce (random, new for every call)
 -- Returns {retryAt, now, job1, job2, ...}: now is the time the script worked at (ms); each job
@@ -17,7 +18,9 @@
 -- of a rate-limit window; 0 when only a new job would help; -1 paused.
 --
 -- Per leased job it issues three commands (HGETALL, HSET, XADD); the pops, the active set and the
--- limiter are written once per batch. Every job still gets its own version bump and event.
+-- limiter are written once per batch. Every job still gets its own version bump and event. The
+-- stats (a job's first start: its pickup time; a job held back by the rate limit) are written
+-- once per call.
 local waitKey, delayedKey, activeKey, metaKey, limiterKey, eventsKey, markerKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, now, leaseMs, worker, count, maxLen, nonce =
@@ -47,7 +50,7 @@ end
 local result = {0, now}
 local limited, emptied = false, false
 local leaseUntil = now + leaseMs
-local activeArgs, starts = {}, {}
+local activeArgs, starts, stats = {}, {}, statsNew()
 local pops = count -- as before, a vanished record uses up one of the count pops
 while pops > 0 and not limited and not emptied do
   local n = pops
@@ -62,8 +65,12 @@ while pops > 0 and not limited and not emptied do
     local jobKey = prefix .. id
     local f = redis.call('HGETALL', jobKey)
     local vi = 0 -- index of the version's value in f; 0: no record (every record has a version)
+    local createdAt, started = nil, false
     for j = 1, #f, 2 do
-      if f[j] == 'version' then vi = j + 1 break end
+      local field = f[j]
+      if field == 'version' then vi = j + 1
+      elseif field == 'createdAt' then createdAt = tonumber(f[j + 1])
+      elseif field == 'processedAt' then started = true end
     end
     if vi > 0 then
       local version = tonumber(f[vi]) + 1
@@ -81,6 +88,7 @@ while pops > 0 and not limited and not emptied do
           'version', version)
         redis.call('ZADD', delayedKey, freeAt, id)
         emit(eventsKey, maxLen, id, 'delayed', version, 'dueAt', freeAt, 'reason', 'rate-limited')
+        statsInc(stats, 'ratelimited')
         result[1] = freeAt
         limited = true
         break
@@ -96,12 +104,14 @@ while pops > 0 and not limited and not emptied do
       activeArgs[#activeArgs + 1] = leaseUntil
       activeArgs[#activeArgs + 1] = id
       emit(eventsKey, maxLen, id, 'active', version, 'worker', worker)
+      if not started and createdAt then statsObserve(stats, 'pickup', now - createdAt) end
       f[vi] = version
       result[#result + 1] = f
     end
   end
 end
 callChunked('ZADD', activeKey, activeArgs, 1000)
+statsFlush(KEYS[8], stats)
 if #starts > 0 then
   callChunked('ZADD', limiterKey, starts, 1000)
   redis.call('PEXPIRE', limiterKey, rateDuration)

@@ -83,3 +83,30 @@ local function promoteDue(delayedKey, waitKey, eventsKey, prefix, now, maxLen, l
   callChunked('ZADD', waitKey, toWait, 1000)
   return #toWait / 2, #due
 end
+
+-- Lifetime statistics (stats.go): counters and duration histograms in the queue's stats hash,
+-- bumped by the script that makes the transition, so each event counts once. A script gathers
+-- its increments in a table (statsNew, statsInc, statsObserve) and writes them with one HINCRBY
+-- per field (statsFlush): a batch of jobs costs a few calls, not a few per job.
+-- statsBucketsMs (the bounds, ascending) is prepended by scripts.go.
+local function statsNew() return {} end
+
+local function statsInc(acc, field, n)
+  acc[field] = (acc[field] or 0) + (n or 1)
+end
+
+-- statsObserve counts ms in histogram name: the first bucket whose bound it does not exceed
+-- (1-based; #statsBucketsMs + 1 is the unbounded one), and adds it to the sum.
+local function statsObserve(acc, name, ms)
+  if ms < 0 then ms = 0 end
+  local bucket = #statsBucketsMs + 1
+  for i, le in ipairs(statsBucketsMs) do
+    if ms <= le then bucket = i break end
+  end
+  statsInc(acc, name .. ':' .. bucket, 1)
+  statsInc(acc, name .. ':sum', ms)
+end
+
+local function statsFlush(statsKey, acc)
+  for field, n in pairs(acc) do redis.call('HINCRBY', statsKey, field, n) end
+end

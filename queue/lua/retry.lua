@@ -2,7 +2,7 @@
 -- most once per retry token: the token is recorded in the record by the same script, so a caller
 -- that fails after the retry (a lost reply, a status write refused) cannot act on it twice.
 -- KEYS[1] job record   KEYS[2] failed set   KEYS[3] waiting set   KEYS[4] events stream
--- KEYS[5] wake marker
+-- KEYS[5] wake marker   KEYS[6] stats hash
 -- ARGV[1] id   ARGV[2] events max length   ARGV[3] retry token ('' for none)
 -- Returns the new version, or an error reply 'USED ...' when the token was acted on already, or
 -- 'STATE ...' when the job is not failed.
@@ -20,4 +20,5 @@ toWaiting(jobKey, waitKey, id)
 local version = bump(jobKey)
 emit(eventsKey, ARGV[2], id, 'waiting', version, 'reason', 'retried')
 wake(markerKey)
+redis.call('HINCRBY', KEYS[6], 'retried:manual', 1)
 return version
