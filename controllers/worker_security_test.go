@@ -39,6 +39,7 @@ func TestWorkerPodsPassTheRestrictedPodSecurityProfile(t *testing.T) {
 
 	// A template's own service account and securityContext are the JobQueue author's.
 	other := f.jobQueue(jobsv1alpha1.QueueEnrichment, func(jq *jobsv1alpha1.JobQueue) {
+		jq.Spec.Worker.Image = "example.test/queue-operator:v1"
 		jq.Spec.Worker.Template = &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 			ServiceAccountName: "own",
 			SecurityContext:    &corev1.PodSecurityContext{RunAsUser: ptr.To(int64(1000))},
@@ -65,7 +66,7 @@ func TestWorkersGetRedisURLFromTheNamedSecret(t *testing.T) {
 	withRef := f.scalingQueue(func(jq *jobsv1alpha1.JobQueue) {
 		jq.Spec.Worker.RedisURLSecretRef = &jobsv1alpha1.SecretKeyRef{Name: "queue-redis", Key: "url"}
 	})
-	without := f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	without := f.jobQueue(jobsv1alpha1.QueueEnrichment, func(jq *jobsv1alpha1.JobQueue) { jq.Spec.Worker.Image = "example.test/queue-operator:v1" })
 	g.Eventually(f.deployment(withRef)).WithTimeout(timeout).ShouldNot(BeNil())
 	g.Eventually(f.deployment(without)).WithTimeout(timeout).ShouldNot(BeNil())
 	redisEnv := func(jq *jobsv1alpha1.JobQueue) []corev1.EnvVar {

@@ -123,7 +123,14 @@ func TestNamespacedControllerNeedsOnlyRoles(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns, tenant, outside := newNamespace(t, "helm-nsmode"), newNamespace(t, "helm-nsmode-tenant"), newNamespace(t, "helm-nsmode-out")
-	objs := install(t, "nsmode", ns, append([]string{"--set", "controller.namespaces={" + tenant + "}"}, requiredValues...)...)
+	// kubectl apply -n refuses objects of other namespaces, as helm install does not: create them.
+	_, objs := render(t, "nsmode", ns, append([]string{"--set", "controller.namespaces={" + tenant + "}"}, requiredValues...)...)
+	for _, o := range objs {
+		if o.GetNamespace() == "" && o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" {
+			o.SetNamespace(ns)
+		}
+		g.Expect(env.Client.Create(ctx, o)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
+	}
 	for _, o := range objs {
 		if o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding" {
 			g.Expect(o.GetName()).NotTo(ContainSubstring("controller"), "no cluster-wide rights for the controller")
