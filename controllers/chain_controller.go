@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -92,6 +93,39 @@ func (r *ChainReconciler) createFollowUp(ctx context.Context, parent jobsv1alpha
 	}
 	return job.GetName(), nil
 }
+
+// chainHolds says whether a finished job must stay for its chain, and for how long to wait
+// before asking again: until it has every follow-up (chainPending), and while one of them is
+// unfinished, since its follow-ups are its dependents and go with it.
+func chainHolds(ctx context.Context, c client.Reader, job jobsv1alpha1.JobObject) (time.Duration, error) {
+	if chainPending(job) {
+		return time.Second, nil
+	}
+	then := job.Common().Then
+	for i, name := range job.JobStatus().FollowUps {
+		if i >= len(then) {
+			break
+		}
+		followUp := then[i].NewJob(job)
+		if followUp == nil {
+			continue
+		}
+		err := c.Get(ctx, client.ObjectKey{Namespace: job.GetNamespace(), Name: name}, followUp)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if !followUp.JobStatus().Phase.IsFinished() {
+			return followUpRecheck, nil
+		}
+	}
+	return 0, nil
+}
+
+// followUpRecheck is how often a finished parent looks whether its follow-ups have finished.
+const followUpRecheck = 5 * time.Second
 
 // chainPending says whether a job has completed and not yet got every follow-up of its then:
 // until it has, the job is not expired (its TTL may be shorter than the chain's reconcile).

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
@@ -89,4 +90,34 @@ func TestChainCreatesTheFollowUpOnceAfterTheParentCompleted(t *testing.T) {
 	g.Expect(f.phase(failing)()).To(Equal(jobsv1alpha1.PhaseFailed))
 	g.Expect(f.followUpsOf(failing.Name)()).To(BeEmpty())
 	g.Expect(f.status(failing)().FollowUps).To(BeEmpty())
+}
+
+// A follow-up is owned by its parent, so deleting the parent deletes it: the parent's TTL waits
+// until every follow-up has finished.
+func TestAParentOutlivesItsUnfinishedFollowUps(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t, nil, testOptions())
+	f.jobQueue(jobsv1alpha1.QueueEnrichment)
+	q := f.queue(jobsv1alpha1.QueueEnrichment)
+	parent := f.enrichmentJob("enrich-chain-ttl")
+	parent.Spec.TTLSecondsAfterFinished = ptr.To[int32](0)
+	parent.Spec.Then = []jobsv1alpha1.FollowUp{{FollowUpJob: jobsv1alpha1.FollowUpJob{
+		Analytics: &jobsv1alpha1.AnalyticsFields{AnalysisType: jobsv1alpha1.AnalysisSummary}}}}
+	f.create(parent)
+	g.Eventually(f.phase(parent)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseWaiting))
+	r := f.leaseOne(g, q, "worker-1")
+	_, err := q.Complete(ctx, r.ID, r.Token, []byte(`{"rows":1}`))
+	g.Expect(err).NotTo(HaveOccurred())
+
+	// The namespace has no analytics JobQueue: the follow-up waits.
+	g.Eventually(f.followUpsOf(parent.Name)).WithTimeout(timeout).Should(HaveLen(1))
+	followUp := f.followUpsOf(parent.Name)()[0]
+	parentExists := func() bool {
+		return f.c.Get(ctx, client.ObjectKeyFromObject(parent), &jobsv1alpha1.EnrichmentJob{}) == nil
+	}
+	g.Consistently(parentExists).WithTimeout(3*time.Second).Should(BeTrue(), "its follow-up has not finished")
+
+	f.finish(g, followUp.Name, jobsv1alpha1.PhaseCompleted, time.Now())
+	g.Eventually(parentExists).WithTimeout(timeout).Should(BeFalse(), "expired once its follow-up finished")
 }

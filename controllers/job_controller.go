@@ -447,8 +447,8 @@ func (r *JobReconciler) expireFinished(ctx context.Context, obj jobsv1alpha1.Job
 	if left := status.FinishedAt.Add(ttl).Sub(r.clock.Now()); left > 0 {
 		return reconcile.Result{RequeueAfter: left}, nil
 	}
-	if chainPending(obj) {
-		return reconcile.Result{RequeueAfter: time.Second}, nil // its follow-ups first
+	if wait, err := chainHolds(ctx, r.client, obj); err != nil || wait > 0 {
+		return reconcile.Result{RequeueAfter: wait}, err // its follow-ups first
 	}
 	if err := r.recordHistory(ctx, obj, q); err != nil {
 		return reconcile.Result{}, err

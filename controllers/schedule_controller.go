@@ -119,6 +119,22 @@ func (r *ScheduleReconciler) reconcile(ctx context.Context, s *jobsv1alpha1.JobS
 
 // start runs the schedule at run, as its concurrency policy allows.
 func (r *ScheduleReconciler) start(ctx context.Context, s *jobsv1alpha1.JobSchedule, run time.Time, active []jobsv1alpha1.JobObject) error {
+	// The cache may lag a run made since (by another replica, before a restart, or by this
+	// reconciler a moment ago): the stored schedule and the run's own job decide, before the
+	// policy acts on the unfinished jobs, which may hold the run's own.
+	fresh := &jobsv1alpha1.JobSchedule{}
+	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(s), fresh); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if last := fresh.Status.LastScheduleTime; last != nil && !last.Time.Before(run) {
+		s.Status.LastScheduleTime = last
+		return nil
+	}
+	name := jobsv1alpha1.ScheduledJobName(s.Name, run)
+	if slices.ContainsFunc(active, func(job jobsv1alpha1.JobObject) bool { return job.GetName() == name }) {
+		s.Status.LastScheduleTime = &metav1.Time{Time: run}
+		return nil
+	}
 	switch {
 	case len(active) == 0, s.Spec.ConcurrencyPolicy == jobsv1alpha1.ConcurrencyAllow, s.Spec.ConcurrencyPolicy == "":
 	case s.Spec.ConcurrencyPolicy == jobsv1alpha1.ConcurrencyForbid:
@@ -137,16 +153,6 @@ func (r *ScheduleReconciler) start(ctx context.Context, s *jobsv1alpha1.JobSched
 			r.recorder.Eventf(s, job, corev1.EventTypeNormal, jobsv1alpha1.ReasonJobReplaced, "Schedule",
 				"Deleted unfinished job %s for run %s", job.GetName(), run.UTC().Format(time.RFC3339))
 		}
-	}
-	// The cache may lag a run made since (by another replica, or before a restart): the
-	// stored schedule decides.
-	fresh := &jobsv1alpha1.JobSchedule{}
-	if err := r.reader.Get(ctx, client.ObjectKeyFromObject(s), fresh); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if last := fresh.Status.LastScheduleTime; last != nil && !last.Time.Before(run) {
-		s.Status.LastScheduleTime = last
-		return nil
 	}
 	job, err := r.newJob(s, run)
 	if err != nil {
@@ -246,9 +252,13 @@ func (r *ScheduleReconciler) pruneHistory(ctx context.Context, s *jobsv1alpha1.J
 	for phase, limit := range keep {
 		var finished []jobsv1alpha1.JobObject
 		for _, job := range jobs {
-			if job.JobStatus().Phase == phase && job.GetDeletionTimestamp().IsZero() {
-				finished = append(finished, job)
+			if job.JobStatus().Phase != phase || !job.GetDeletionTimestamp().IsZero() {
+				continue
 			}
+			if wait, err := chainHolds(ctx, r.client, job); err != nil || wait > 0 {
+				continue // pruned once its follow-ups have finished (a listing error: next time)
+			}
+			finished = append(finished, job)
 		}
 		// jobs is oldest run first: the first len-limit go.
 		for _, job := range finished[:max(len(finished)-limit, 0)] {

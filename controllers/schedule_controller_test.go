@@ -2,6 +2,8 @@ package controllers_test
 
 import (
 	"context"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"slices"
 	"testing"
 	"time"
@@ -195,6 +197,31 @@ func TestScheduleConcurrencyPolicies(t *testing.T) {
 		}).WithTimeout(timeout).Should(BeTrue(), "the replaced job is gone (its finalizer released)")
 		g.Eventually(f.scheduleStatus(js.Name)).WithTimeout(timeout).Should(And(HaveField("ActiveCount", BeEquivalentTo(1)),
 			HaveField("Active", ConsistOf(jobsv1alpha1.JobReference{Kind: "AnalyticsJob", Name: second}))))
+	})
+
+	t.Run("Replace keeps the run's own job that its schedule has not recorded", func(t *testing.T) {
+		// As after a restart between the job's create and the schedule's status patch, or a
+		// reconcile on a cache that lags that patch.
+		g := NewWithT(t)
+		clk := clocktesting.NewFakeClock(minute(0).Add(40 * time.Second))
+		f := newFixture(t, nil, scheduleOptions(clk))
+		js := f.schedule("replace-own", func(js *jobsv1alpha1.JobSchedule) { js.Spec.ConcurrencyPolicy = jobsv1alpha1.ConcurrencyReplace })
+		own := js.Spec.JobTemplate.NewJob()
+		own.SetName(jobsv1alpha1.ScheduledJobName(js.Name, minute(1)))
+		own.SetLabels(map[string]string{jobsv1alpha1.LabelSchedule: js.Name})
+		jobsv1alpha1.Stamp(own, f.ns)
+		g.Expect(controllerutil.SetControllerReference(js, own, f.c.Scheme())).To(Succeed())
+		f.create(own)
+		clk.SetTime(minute(1).Add(5 * time.Second))
+		g.Eventually(f.scheduleStatus(js.Name)).WithTimeout(timeout).Should(HaveField("LastScheduleTime.Time", BeTemporally("==", minute(1))))
+		g.Consistently(func() types.UID {
+			job := &jobsv1alpha1.AnalyticsJob{}
+			_ = f.c.Get(context.Background(), client.ObjectKeyFromObject(own), job)
+			if !job.DeletionTimestamp.IsZero() {
+				return "deleted"
+			}
+			return job.UID
+		}).WithTimeout(2*time.Second).Should(Equal(own.GetUID()), "the run's job is kept, not replaced by itself")
 	})
 
 	t.Run("Allow runs them side by side", func(t *testing.T) {
