@@ -12,7 +12,7 @@ import (
 // The CORS answers: the methods and request headers the API uses, and the response headers a
 // browser's script may read.
 const (
-	corsAllowMethods  = "GET, POST, PUT, DELETE"
+	corsAllowMethods  = "GET, POST, PUT, PATCH, DELETE"
 	corsAllowHeaders  = "Authorization, Content-Type, Idempotency-Key"
 	corsExposeHeaders = "Location, Retry-After, Idempotent-Replayed"
 	corsMaxAge        = "600"

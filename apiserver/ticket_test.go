@@ -209,6 +209,11 @@ func TestCORSAllowsOnlyTheListedOrigins(t *testing.T) {
 	g.Expect(resp.Header.Get("Access-Control-Allow-Credentials")).To(BeEmpty())
 	g.Expect(resp.Header.Values("Vary")).To(ContainElement("Origin"))
 
+	// Every method a route takes: PATCH suspends a schedule.
+	resp = preflight(app, "PATCH", "authorization, content-type")
+	g.Expect(resp.StatusCode).To(Equal(http.StatusNoContent))
+	g.Expect(strings.Split(resp.Header.Get("Access-Control-Allow-Methods"), ", ")).To(ContainElements("GET", "POST", "PUT", "PATCH", "DELETE"))
+
 	resp = preflight("https://evil.example.com", "POST", "authorization")
 	g.Expect(resp.StatusCode).To(Equal(http.StatusForbidden))
 	g.Expect(resp.Header.Get("Access-Control-Allow-Origin")).To(BeEmpty())
