@@ -37,6 +37,11 @@ func TestAnalyticsRowsAndParamsAreCounted(t *testing.T) {
 		{"rows", tooManyRows, http.StatusRequestEntityTooLarge, "data"},
 		{"params", `{"analysisType":"summary","params":{` + strings.Join(tooManyParams, ",") + `}}`, http.StatusBadRequest, "params"},
 		{"one huge row", `{"analysisType":"summary","data":["` + strings.Repeat("x", 5<<20) + `"]}`, http.StatusRequestEntityTooLarge, ""},
+		// then holds no rows: it is held to an enqueue body's size and fields.
+		{"then of many params", `{"analysisType":"summary","then":[{"analytics":{"analysisType":"summary","params":{` +
+			strings.Repeat(`"k":1,`, 4_000) + `"k":1}}}]}`, http.StatusRequestEntityTooLarge, "then"},
+		{"then with an unknown field", `{"analysisType":"summary","then":[{"analytics":{"analysisType":"summary","colour":1}}]}`,
+			http.StatusBadRequest, "then.colour"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)

@@ -235,7 +235,7 @@ func readAnalyticsRequest(body io.Reader) (*analyticsRequest, error) {
 		case "params":
 			req.Params, err = readAnalyticsParams(dec)
 		case "then":
-			err = decodeField(dec, key, &req.Then)
+			req.Then, err = readThen(dec)
 		default:
 			err = fieldError(key, "unknown field")
 		}
@@ -260,6 +260,25 @@ func decodeField(dec *json.Decoder, key string, v any) error {
 		return bodyError(err)
 	}
 	return nil
+}
+
+// readThen reads an analytics request's then as an enqueue body is read: at most maxJobBody
+// bytes, unknown fields refused, so it is no way around the counting of data and params.
+func readThen(dec *json.Decoder) ([]thenRequest, error) {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, bodyError(err)
+	}
+	if len(raw) > maxJobBody {
+		message := fmt.Sprintf("at most %d bytes", maxJobBody)
+		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+			Message: "then: " + message, Fields: map[string]string{"then": message}}
+	}
+	var then []thenRequest
+	if err := decodeBody(bytes.NewReader(raw), &then); err != nil {
+		return nil, prefixed(err, "then.")
+	}
+	return then, nil
 }
 
 // readAnalyticsRows reads data: null or absent (the property's stored rows are analysed), or
