@@ -79,6 +79,11 @@ func TestNamespaceACLUserRunsItsQueuesOnly(t *testing.T) {
 	_, err = theirs.Counts(ctx)
 	refused(err)
 	refused(rdb.Keys(ctx, "*").Err())
+	// Key patterns do not filter SCAN and RANDOMKEY: they would list other namespaces' keys.
+	refused(rdb.Scan(ctx, 0, "*", 100).Err())
+	refused(rdb.RandomKey(ctx).Err())
+	refused(rdb.Do(ctx, "SCRIPT", "FLUSH").Err())
+	refused(rdb.Do(ctx, "FUNCTION", "FLUSH").Err())
 	refused(rdb.FlushAll(ctx).Err())
 	refused(rdb.Do(ctx, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru").Err())
 	// Still there, untouched.

@@ -42,7 +42,8 @@ func namespacePrefix(namespace string) string { return "qo:{" + namespace + "/" 
 // serves every namespace and needs the keys ~qo:* (README "Security").
 func NamespaceACL(namespace string) []string {
 	return []string{"resetkeys", "~" + namespacePrefix(namespace) + "*", "resetchannels",
-		"-@all", "+@connection", "+@read", "+@write", "+@scripting", "+time", "-@dangerous"}
+		"-@all", "+@connection", "+@read", "+@write", "+@scripting", "+time", "-@dangerous",
+		"-scan", "-randomkey", "-script|flush", "-function"}
 }
 
 func (k keys) job(id string) string { return k.jobPrefix + id }
