@@ -303,10 +303,11 @@ func TestDevFlags(t *testing.T) {
 		want devenv.Options
 	}{
 		{name: "defaults", want: devenv.Options{CRDDir: "config/crd/bases", SamplesDir: "config/samples", StateDir: ".dev",
-			Namespace: "default", APIAddress: "localhost:3001"}},
+			Namespace: "default", APIAddress: "localhost:3001", ScrapeInterval: 5 * time.Second}},
 		{name: "flags", args: []string{"--crd-dir", "crds", "--samples-dir", "samples", "--state-dir", "/tmp/dev", "--namespace", "demo",
-			"--api-address", ":4000"},
-			want: devenv.Options{CRDDir: "crds", SamplesDir: "samples", StateDir: "/tmp/dev", Namespace: "demo", APIAddress: ":4000"}},
+			"--api-address", ":4000", "--prometheus-scrape-interval", "2s"},
+			want: devenv.Options{CRDDir: "crds", SamplesDir: "samples", StateDir: "/tmp/dev", Namespace: "demo", APIAddress: ":4000",
+				ScrapeInterval: 2 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
