@@ -68,12 +68,12 @@ func toStr(v any) string {
 func (h *scriptFault) matches(cmd redis.Cmder) bool {
 	k := scriptKeys(cmd)
 	switch h.script {
-	case "lease": // wait, delayed, active, meta, limiter, ...
-		return len(k) == 7 && strings.HasSuffix(k[4], ":limiter")
-	case "complete": // active, completed, events, meta, jobs...
-		return len(k) > 4 && strings.HasSuffix(k[0], ":active") && strings.HasSuffix(k[1], ":completed")
-	case "fail": // job, active, delayed, failed, meta, events, marker
-		return len(k) == 7 && strings.HasSuffix(k[1], ":active") && strings.HasSuffix(k[3], ":failed")
+	case "lease": // wait, delayed, active, meta, limiter, events, marker, stats
+		return len(k) == 8 && strings.HasSuffix(k[4], ":limiter")
+	case "complete": // active, completed, events, meta, stats, jobs...
+		return len(k) > 5 && strings.HasSuffix(k[0], ":active") && strings.HasSuffix(k[1], ":completed")
+	case "fail": // job, active, delayed, failed, meta, events, marker, stats
+		return len(k) == 8 && strings.HasSuffix(k[1], ":active") && strings.HasSuffix(k[3], ":failed")
 	}
 	return false
 }

@@ -34,6 +34,7 @@ var requiredValues = []string{
 	"--set", "redis.url=redis://redis.example:6379/0",
 	"--set", "database.url=postgres://app:pw@postgres.example:5432/app",
 	"--set", "apiserver.jwtSecret=test-jwt-secret",
+	"--set", "auth.issuer=https://project-ref.supabase.co/auth/v1",
 }
 
 // render is `helm template` of the chart (HELM, as `make test` passes it) with the values.
