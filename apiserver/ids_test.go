@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// readCounter counts the facade's kube-apiserver reads of one named job (GETs of
+// readCounter counts the facade's kube-apiserver reads of one named job or schedule (GETs of
 // .../<kind>/<name>) in ns, leaving the cache's lists and watches out.
 type readCounter struct {
 	ns    string
@@ -25,7 +25,7 @@ type countingTransport struct {
 	counter *readCounter
 }
 
-var namedJobPath = regexp.MustCompile(`^/apis/jobs\.jengu\.io/v1alpha1/namespaces/([^/]+)/(enrichmentjobs|competitorjobs|analyticsjobs)/[^/]+$`)
+var namedJobPath = regexp.MustCompile(`^/apis/jobs\.jengu\.io/v1alpha1/namespaces/([^/]+)/(enrichmentjobs|competitorjobs|analyticsjobs|jobschedules)/[^/]+$`)
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if m := namedJobPath.FindStringSubmatch(r.URL.Path); r.Method == http.MethodGet && m != nil && m[1] == c.counter.ns {
@@ -83,4 +83,13 @@ func TestGuessedJobIDsCostNoAPIServerReads(t *testing.T) {
 		g.Expect(get("/api/jobs/"+id+"/result")).To(Equal(http.StatusNotFound), id)
 	}
 	g.Expect(counter.reads.Load()-before).To(BeZero(), "kube-apiserver reads for %d guessed ids", len(guessed)+20)
+
+	// Schedule ids: the same rule.
+	before = counter.reads.Load()
+	for i := range 50 {
+		for _, id := range []string{fmt.Sprintf("schedule-%d", i), fmt.Sprintf("schedule-%08x-%d", i, now.Add(-time.Hour).UnixMilli())} {
+			g.Expect(get("/api/schedules/"+id)).To(Equal(http.StatusNotFound), id)
+		}
+	}
+	g.Expect(counter.reads.Load()-before).To(BeZero(), "kube-apiserver reads for 100 guessed schedule ids")
 }

@@ -70,18 +70,19 @@ const (
 	clockSkew = 30 * time.Second
 )
 
-// randomIDPattern is the shape of the ids the facade draws: <prefix>-<8 hex>-<13-digit Unix ms>.
+// randomIDPattern is the shape of the ids the facade draws for jobs and schedules:
+// <prefix>-<8 hex>-<13-digit Unix ms>.
 var randomIDPattern = regexp.MustCompile(`^(?:` + strings.Join(idPrefixes(), "|") + `)-[0-9a-f]{8}-([0-9]{13})$`)
 
 func idPrefixes() []string {
-	var prefixes []string
+	prefixes := []string{scheduleIDPrefix}
 	for _, kind := range jobsv1alpha1.JobKinds {
 		prefixes = append(prefixes, regexp.QuoteMeta(kind.IDPrefix))
 	}
 	return prefixes
 }
 
-// mayLagTheCache says whether a job missing from the cache may just be new, and so is worth a
+// mayLagTheCache says whether a job or schedule missing from the cache may just be new, and so is worth a
 // read from the kube-apiserver: only an id of the facade's random shape whose stamp is within
 // cacheLag of now. Any other id missing from the cache is absent, so a flood of guessed ids
 // (or the seed's hook polling an old one every 2 s) costs the kube-apiserver nothing. A job

@@ -156,10 +156,13 @@ func (s *Server) createSchedule(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"success": true, "scheduleId": js.Name, "schedule": newScheduleView(js)})
 }
 
+// scheduleIDPrefix begins the ids the facade draws for schedules.
+const scheduleIDPrefix = "schedule"
+
 func newScheduleID(ms int64) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("schedule-%s-%d", hex.EncodeToString(b[:]), ms)
+	return fmt.Sprintf("%s-%s-%d", scheduleIDPrefix, hex.EncodeToString(b[:]), ms)
 }
 
 // listSchedules answers GET /api/schedules: the caller's schedules, newest first.
@@ -290,7 +293,8 @@ func (s *Server) deleteSchedule(c *gin.Context) {
 }
 
 // findSchedule reads the caller's schedule; another user's is exactly as absent as an unknown
-// one. A miss in the cache is read from the kube-apiserver: the schedule may be new.
+// one. A miss in the cache is read from the kube-apiserver only for an id the facade may have
+// drawn a moment ago (mayLagTheCache).
 func (s *Server) findSchedule(c *gin.Context, id string) (*jobsv1alpha1.JobSchedule, error) {
 	if len(validation.IsDNS1123Subdomain(id)) > 0 {
 		return nil, scheduleNotFound(id)
@@ -298,7 +302,7 @@ func (s *Server) findSchedule(c *gin.Context, id string) (*jobsv1alpha1.JobSched
 	js := &jobsv1alpha1.JobSchedule{}
 	key := client.ObjectKey{Namespace: s.cfg.Namespace, Name: id}
 	err := s.cfg.Kube.Get(c, key, js)
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) && strings.HasPrefix(id, scheduleIDPrefix+"-") && s.mayLagTheCache(id) {
 		err = s.cfg.Reader.Get(c, key, js)
 	}
 	switch {
