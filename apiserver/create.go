@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -334,7 +333,5 @@ func (s *Server) jobName(queueName jobsv1alpha1.QueueName, user, key string) str
 		h := hex.EncodeToString(sum[:])
 		return prefix + "-" + h[:8] + "-" + h[8:24]
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%s-%d", prefix, hex.EncodeToString(b[:]), s.clock.Now().UnixMilli())
+	return randomID(prefix, s.clock.Now())
 }

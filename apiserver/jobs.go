@@ -2,6 +2,8 @@ package apiserver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -73,6 +75,13 @@ const (
 // randomIDPattern is the shape of the ids the facade draws for jobs and schedules:
 // <prefix>-<8 hex>-<13-digit Unix ms>.
 var randomIDPattern = regexp.MustCompile(`^(?:` + strings.Join(idPrefixes(), "|") + `)-[0-9a-f]{8}-([0-9]{13})$`)
+
+// randomID draws an id of randomIDPattern's shape, stamped with now.
+func randomID(prefix string, now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%d", prefix, hex.EncodeToString(b[:]), now.UnixMilli())
+}
 
 func idPrefixes() []string {
 	prefixes := []string{scheduleIDPrefix}

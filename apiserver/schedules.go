@@ -2,8 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"slices"
@@ -142,7 +140,7 @@ func (s *Server) createSchedule(c *gin.Context) {
 		return
 	}
 	js := &jobsv1alpha1.JobSchedule{
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.cfg.Namespace, Name: newScheduleID(s.clock.Now().UnixMilli()),
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.cfg.Namespace, Name: randomID(scheduleIDPrefix, s.clock.Now()),
 			Labels: map[string]string{jobsv1alpha1.LabelUserID: user}},
 		Spec: jobsv1alpha1.JobScheduleSpec{Schedule: req.Schedule, TimeZone: req.TimeZone, JobTemplate: jobsv1alpha1.TemplateOf(job),
 			ConcurrencyPolicy: req.ConcurrencyPolicy, StartingDeadlineSeconds: req.StartingDeadlineSeconds, Suspend: req.Suspend,
@@ -158,12 +156,6 @@ func (s *Server) createSchedule(c *gin.Context) {
 
 // scheduleIDPrefix begins the ids the facade draws for schedules.
 const scheduleIDPrefix = "schedule"
-
-func newScheduleID(ms int64) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%s-%d", scheduleIDPrefix, hex.EncodeToString(b[:]), ms)
-}
 
 // listSchedules answers GET /api/schedules: the caller's schedules, newest first.
 func (s *Server) listSchedules(c *gin.Context) {
