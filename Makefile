@@ -77,6 +77,13 @@ helm-lint: $(HELM) ## helm lint the chart (charts/queue-operator)
 build: ## Build bin/queue-operator
 	go build -o $(LOCALBIN)/queue-operator .
 
+# The product image's reference for `make image`.
+IMAGE_TAG ?= ghcr.io/jengu/queue-operator:dev
+
+.PHONY: image
+image: ## Build the product image as a tarball without Docker (bin/queue-operator-image.tar; import with ctr/nerdctl/docker load)
+	go run ./hack/image -tag $(IMAGE_TAG) -out $(LOCALBIN)/queue-operator-image.tar
+
 .PHONY: run
 run: ## Run the controller against the current kubeconfig
 	go run . controller
