@@ -7,7 +7,8 @@
 # free loopback port under a temporary directory (Redis with --maxmemory-policy noeviction and
 # --appendonly yes, as the product requires), and runs COMMAND with REDIS_URL, DATABASE_URL and
 # REDIS_SERVER_BIN exported. A REDIS_URL or DATABASE_URL already set is used as it is, and that
-# service is not started.
+# service is not started. SERVICES_ADDR (default 127.0.0.1) is the address both listen on, e.g. a
+# test node's address inside its own network namespace (`make dev NODE=1`).
 set -euo pipefail
 
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
@@ -31,8 +32,8 @@ install_missing() {
   fi
   log "installing ${want[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 }
 
 free_port() {
@@ -60,6 +61,7 @@ wait_for() { # description command...
 }
 
 install_missing
+addr=${SERVICES_ADDR:-127.0.0.1}
 work=$(mktemp -d "${TMPDIR:-/tmp}/queue-operator-services.XXXXXX")
 chmod 755 "$work"
 redis_pid=""
@@ -86,12 +88,12 @@ as_pg() {
 if [ -z "${REDIS_URL:-}" ]; then
   redis_port=$(free_port)
   mkdir -p "$work/redis"
-  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" \
+  redis-server --bind "$addr" --protected-mode no --port "$redis_port" --dir "$work/redis" \
     --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
     --save "" --logfile "$work/redis/redis.log" &
   redis_pid=$!
-  wait_for "redis-server on port $redis_port" redis-cli -p "$redis_port" ping
-  export REDIS_URL="redis://127.0.0.1:$redis_port/0"
+  wait_for "redis-server on port $redis_port" redis-cli -h "$addr" -p "$redis_port" ping
+  export REDIS_URL="redis://$addr:$redis_port/0"
   log "Redis at $REDIS_URL"
 fi
 REDIS_SERVER_BIN=$(command -v redis-server || true)
@@ -109,9 +111,10 @@ if [ -z "${DATABASE_URL:-}" ]; then
   [ -z "$pg_user" ] || chown "$pg_user" "$pg_data"
   as_pg "$PG_BIN/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --no-sync >"$work/initdb.log" 2>&1 ||
     { cat "$work/initdb.log" >&2; exit 1; }
+  [ "$addr" = 127.0.0.1 ] || echo "host all all 0.0.0.0/0 trust" >>"$pg_data/pg_hba.conf"
   as_pg "$PG_BIN/pg_ctl" -D "$pg_data" -l "$pg_data/postgres.log" -w -t 30 start \
-    -o "-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" >/dev/null
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
+    -o "-p $pg_port -k $pg_data -c listen_addresses=$addr -c fsync=off -c max_connections=200" >/dev/null
+  export DATABASE_URL="postgres://postgres@$addr:$pg_port/postgres?sslmode=disable"
   log "PostgreSQL at $DATABASE_URL"
 fi
 

@@ -28,7 +28,16 @@ type Server struct {
 	binDir  string
 	// runAs is the OS user the server runs as ("" for the test's own user).
 	runAs string
+	// listen is the address the server listens on (127.0.0.1 unless ListenOn says otherwise).
+	listen string
 }
+
+// Option changes how Start sets up the server.
+type Option func(*Server)
+
+// ListenOn makes the server listen on addr (e.g. "0.0.0.0" inside a test's own network
+// namespace, for pods on its node) and trust clients from any address.
+func ListenOn(addr string) Option { return func(s *Server) { s.listen = addr } }
 
 // BinDir is the newest /usr/lib/postgresql/*/bin holding initdb, or "".
 func BinDir() string {
@@ -49,7 +58,7 @@ func versionOf(binDir string) int {
 
 // Start creates a cluster in a directory of its own and starts it. The server is stopped and
 // its files removed when the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	bin := BinDir()
 	if bin == "" {
@@ -63,7 +72,10 @@ func Start(t testing.TB) *Server {
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatalf("testpg: %v", err)
 	}
-	s := &Server{t: t, Port: freePort(t), dataDir: filepath.Join(root, "data"), binDir: bin}
+	s := &Server{t: t, Port: freePort(t), dataDir: filepath.Join(root, "data"), binDir: bin, listen: "127.0.0.1"}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := os.Mkdir(s.dataDir, 0o700); err != nil {
 		t.Fatalf("testpg: %v", err)
 	}
@@ -87,6 +99,11 @@ func Start(t testing.TB) *Server {
 		"-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("testpg: initdb: %v\n%s", err, out)
 	}
+	if s.listen != "127.0.0.1" {
+		if err := appendFile(filepath.Join(s.dataDir, "pg_hba.conf"), "host all all 0.0.0.0/0 trust\n"); err != nil {
+			t.Fatalf("testpg: %v", err)
+		}
+	}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +120,7 @@ func (s *Server) LogFile() string { return filepath.Join(s.dataDir, "postgres.lo
 
 // Start starts the (stopped) server on its port and waits until it accepts queries.
 func (s *Server) Start() error {
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300", s.Port, s.dataDir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=%s -c fsync=off -c max_connections=300", s.Port, s.dataDir, s.listen)
 	if err := s.pgctl("start", "-w", "-t", "60", "-l", s.LogFile(), "-o", opts); err != nil {
 		log, _ := os.ReadFile(s.LogFile())
 		return fmt.Errorf("testpg: start PostgreSQL on port %d: %w\n%s", s.Port, err, log)
@@ -164,4 +181,16 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
