@@ -26,7 +26,7 @@ fi
 log "installing chromium"
 started=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium >/dev/null
 log "installed chromium in $(($(date +%s) - started)) s"
 command -v chromium
