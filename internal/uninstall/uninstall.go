@@ -9,12 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -62,6 +62,13 @@ var ErrLeft = errors.New("jobs are left")
 // deletes it) before it gives up.
 const removalPasses = 3
 
+// pageSize bounds the objects a list returns at once: a namespace at the scale target holds
+// 20,000 jobs of a kind, and the hook's pod has little memory.
+const pageSize = 500
+
+// maxNamed bounds how many jobs Run's error names.
+const maxNamed = 20
+
 // Run deletes the namespace's JobSchedules (first, so they start no new runs) and its jobs of
 // every kind, and waits until the jobs are gone: the controller removes each job's Redis record
 // and releases its finalizer. Jobs still there after opts.Timeout lose the product's finalizer
@@ -74,23 +81,40 @@ func Run(ctx context.Context, c client.Client, opts Options) (Result, error) {
 	deadline := opts.Clock.Now().Add(opts.Timeout)
 	log.Info("Deleting the namespace's JobSchedules and jobs", "timeout", opts.Timeout)
 	for {
-		left, err := r.pass(ctx)
+		left, err := r.pass(ctx, false)
 		if err != nil {
 			return r.res, err
 		}
-		if len(left) == 0 {
-			log.Info("Every job is gone", "schedulesDeleted", r.res.Schedules, "jobsDeleted", r.res.Jobs,
-				"finalizersRemoved", len(r.res.Released))
+		if left.count == 0 {
+			r.done()
 			return r.res, nil
 		}
 		if !opts.Clock.Now().Before(deadline) {
-			return r.res, r.removeFinalizers(ctx, left)
+			break
 		}
-		log.V(1).Info("Waiting for the controller to release the jobs", "left", len(left))
+		log.V(1).Info("Waiting for the controller to release the jobs", "left", left.count)
 		if err := r.sleep(ctx); err != nil {
 			return r.res, err
 		}
 	}
+	log.Info("The controller did not release every job in time: removing their finalizers; their Redis records stay until Redis expires them",
+		"timeout", opts.Timeout)
+	var left leftover
+	for range removalPasses {
+		if _, err := r.pass(ctx, true); err != nil {
+			return r.res, err
+		}
+		var err error
+		if left, err = r.pass(ctx, false); err != nil {
+			return r.res, err
+		}
+		if left.count == 0 {
+			r.done()
+			return r.res, nil
+		}
+	}
+	return r.res, fmt.Errorf("%w in namespace %s: %d, held by other finalizers than %s: %s", ErrLeft, opts.Namespace,
+		left.count, jobsv1alpha1.Finalizer, strings.Join(left.named, "; "))
 }
 
 type run struct {
@@ -100,87 +124,115 @@ type run struct {
 	res  Result
 }
 
-// pass deletes the schedules there are and the jobs not being deleted yet, and returns the jobs
-// still there.
-func (r *run) pass(ctx context.Context) ([]jobsv1alpha1.JobObject, error) {
-	schedules := &jobsv1alpha1.JobScheduleList{}
-	if err := r.c.List(ctx, schedules, client.InNamespace(r.opts.Namespace)); err != nil {
-		return nil, fmt.Errorf("list JobSchedules: %w", err)
+// leftover is what a pass found: how many jobs, and the first of them by name.
+type leftover struct {
+	count int
+	named []string
+}
+
+func (r *run) done() {
+	r.log.Info("Every job is gone", "schedulesDeleted", r.res.Schedules, "jobsDeleted", r.res.Jobs,
+		"finalizersRemoved", len(r.res.Released))
+}
+
+// pass deletes the schedules there are and the jobs not being deleted yet, removes the
+// product's finalizer from the jobs being deleted when release is set, and returns what it
+// found. It reads metadata only, a page at a time.
+func (r *run) pass(ctx context.Context, release bool) (leftover, error) {
+	var left leftover
+	schedules, err := r.each(ctx, "JobSchedule", func(*metav1.PartialObjectMetadata) error { return nil })
+	if err != nil {
+		return left, err
 	}
-	if n := len(schedules.Items); n > 0 {
-		if err := r.deleteAll(ctx, &jobsv1alpha1.JobSchedule{}); err != nil {
-			return nil, fmt.Errorf("delete JobSchedules: %w", err)
+	if schedules > 0 {
+		if err := r.deleteAll(ctx, "JobSchedule"); err != nil {
+			return left, err
 		}
-		r.res.Schedules += n
-		r.log.Info("Deleted the JobSchedules", "count", n)
+		r.res.Schedules += schedules
+		r.log.Info("Deleted the JobSchedules", "count", schedules)
 	}
-	var left []jobsv1alpha1.JobObject
 	for _, kind := range jobsv1alpha1.JobKinds {
-		list := kind.NewList()
-		if err := r.c.List(ctx, list, client.InNamespace(r.opts.Namespace)); err != nil {
-			return nil, fmt.Errorf("list %ss: %w", kind.Kind, err)
+		live := 0
+		_, err := r.each(ctx, kind.Kind, func(job *metav1.PartialObjectMetadata) error {
+			if len(left.named) < maxNamed {
+				left.named = append(left.named, fmt.Sprintf("%s/%s (finalizers %s)", kind.Kind, job.Name, strings.Join(job.Finalizers, ",")))
+			}
+			left.count++
+			if job.DeletionTimestamp == nil {
+				live++
+				return nil
+			}
+			if release {
+				return r.removeFinalizer(ctx, kind.Kind, job)
+			}
+			return nil
+		})
+		if err != nil {
+			return left, err
 		}
-		jobs := list.Jobs()
-		// One deletecollection per kind, and only when something is not being deleted yet:
-		// a namespace at the scale target holds 20,000 jobs of a kind.
-		if live := countLive(jobs); live > 0 {
-			if err := r.deleteAll(ctx, kind.New()); err != nil {
-				return nil, fmt.Errorf("delete %ss: %w", kind.Kind, err)
+		// One deletecollection per kind, and only when something is not being deleted yet.
+		if live > 0 {
+			if err := r.deleteAll(ctx, kind.Kind); err != nil {
+				return left, err
 			}
 			r.res.Jobs += live
 			r.log.Info("Deleted jobs", "kind", kind.Kind, "count", live)
 		}
-		left = append(left, jobs...)
 	}
 	return left, nil
 }
 
-func (r *run) deleteAll(ctx context.Context, obj client.Object) error {
-	return r.c.DeleteAllOf(ctx, obj, client.InNamespace(r.opts.Namespace), client.PropagationPolicy("Background"))
-}
-
-// removeFinalizers removes the product's finalizer from the jobs left, deletes what appeared
-// meanwhile, and reports what still stays.
-func (r *run) removeFinalizers(ctx context.Context, left []jobsv1alpha1.JobObject) error {
-	r.log.Info("The controller did not release every job in time: removing their finalizers; their Redis records stay until Redis expires them",
-		"timeout", r.opts.Timeout, "left", len(left))
-	for range removalPasses {
-		for _, job := range left {
-			if err := r.removeFinalizer(ctx, job); err != nil {
-				return err
+// each calls fn with every object of kind in the namespace, a page at a time, and returns how
+// many there were.
+func (r *run) each(ctx context.Context, kind string, fn func(*metav1.PartialObjectMetadata) error) (int, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(jobsv1alpha1.GroupVersion.WithKind(kind + "List"))
+	n := 0
+	for {
+		if err := r.c.List(ctx, list, client.InNamespace(r.opts.Namespace), client.Limit(pageSize), client.Continue(list.Continue)); err != nil {
+			return n, fmt.Errorf("list %ss: %w", kind, err)
+		}
+		for i := range list.Items {
+			list.Items[i].SetGroupVersionKind(jobsv1alpha1.GroupVersion.WithKind(kind))
+			if err := fn(&list.Items[i]); err != nil {
+				return n, err
 			}
 		}
-		var err error
-		if left, err = r.pass(ctx); err != nil || len(left) == 0 {
-			return err
+		n += len(list.Items)
+		if list.Continue == "" {
+			return n, nil
 		}
 	}
-	names := make([]string, 0, len(left))
-	for _, job := range left {
-		names = append(names, fmt.Sprintf("%s (finalizers %s)", nameOf(job), strings.Join(job.GetFinalizers(), ",")))
+}
+
+func (r *run) deleteAll(ctx context.Context, kind string) error {
+	obj := &metav1.PartialObjectMetadata{}
+	obj.SetGroupVersionKind(jobsv1alpha1.GroupVersion.WithKind(kind))
+	if err := r.c.DeleteAllOf(ctx, obj, client.InNamespace(r.opts.Namespace), client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		return fmt.Errorf("delete %ss: %w", kind, err)
 	}
-	slices.Sort(names)
-	return fmt.Errorf("%w in namespace %s: %s", ErrLeft, r.opts.Namespace, strings.Join(names, "; "))
+	return nil
 }
 
 // removeFinalizer removes the product's finalizer from a job being deleted. The resourceVersion
 // precondition keeps a job's other finalizers; a conflict or a job already gone is left to the
 // next pass, which lists again.
-func (r *run) removeFinalizer(ctx context.Context, job jobsv1alpha1.JobObject) error {
-	if job.GetDeletionTimestamp() == nil || !controllerutil.ContainsFinalizer(job, jobsv1alpha1.Finalizer) {
+func (r *run) removeFinalizer(ctx context.Context, kind string, job *metav1.PartialObjectMetadata) error {
+	if !controllerutil.ContainsFinalizer(job, jobsv1alpha1.Finalizer) {
 		return nil
 	}
-	before := job.DeepCopyObject().(jobsv1alpha1.JobObject)
+	before := job.DeepCopy()
 	controllerutil.RemoveFinalizer(job, jobsv1alpha1.Finalizer)
+	name := Job(kind + "/" + job.Name)
 	err := r.c.Patch(ctx, job, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	switch {
 	case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
 		return nil
 	case err != nil:
-		return fmt.Errorf("remove the finalizer of %s: %w", nameOf(job), err)
+		return fmt.Errorf("remove the finalizer of %s: %w", name, err)
 	}
-	r.res.Released = append(r.res.Released, nameOf(job))
-	r.log.Info("Removed the finalizer the controller did not release", "job", nameOf(job), "phase", job.JobStatus().Phase)
+	r.res.Released = append(r.res.Released, name)
+	r.log.Info("Removed the finalizer the controller did not release", "job", name)
 	return nil
 }
 
@@ -193,26 +245,4 @@ func (r *run) sleep(ctx context.Context) error {
 	case <-t.C():
 		return nil
 	}
-}
-
-func countLive(jobs []jobsv1alpha1.JobObject) int {
-	n := 0
-	for _, j := range jobs {
-		if j.GetDeletionTimestamp() == nil {
-			n++
-		}
-	}
-	return n
-}
-
-func nameOf(job jobsv1alpha1.JobObject) Job {
-	return Job(kindOf(job) + "/" + job.GetName())
-}
-
-// kindOf is the job's kind: typed objects from a list carry no TypeMeta.
-func kindOf(job jobsv1alpha1.JobObject) string {
-	if k, ok := jobsv1alpha1.KindOf(job.QueueName()); ok {
-		return k.Kind
-	}
-	return string(job.QueueName())
 }
