@@ -16,6 +16,7 @@ import (
 	"github.com/jengu/queue-operator/apiserver"
 	"github.com/jengu/queue-operator/controllers"
 	"github.com/jengu/queue-operator/internal/devenv"
+	"github.com/jengu/queue-operator/internal/uninstall"
 	"github.com/jengu/queue-operator/internal/workercmd"
 	"github.com/jengu/queue-operator/workers"
 )
@@ -51,7 +52,7 @@ func TestHelp(t *testing.T) {
 		want []string
 	}{
 		{args: []string{"--help"}, want: []string{
-			"queue-operator [command]", "controller", "apiserver", "worker", "dev",
+			"queue-operator [command]", "controller", "apiserver", "worker", "dev", "uninstall",
 			"Process the jobs of one queue",
 		}},
 		{args: []string{"controller", "--help"}, want: []string{
@@ -78,6 +79,11 @@ func TestHelp(t *testing.T) {
 		{args: []string{"dev", "--help"}, want: []string{
 			"queue-operator dev [flags]", "--crd-dir string", "--samples-dir string", "--state-dir string",
 			"--namespace string", "--api-address string",
+		}},
+		{args: []string{"uninstall", "--help"}, want: []string{
+			"queue-operator uninstall [flags]", "--namespace string", "namespace of the jobs and schedules to delete (env POD_NAMESPACE)",
+			"--timeout duration", "(default 2m0s)", "--poll-interval duration", "(default 1s)",
+			"--kube-api-qps float32", "(default 100)", "--kube-api-burst int", "(default 200)",
 		}},
 	}
 	for _, tt := range tests {
@@ -291,6 +297,42 @@ func TestWorkerRefusals(t *testing.T) {
 			}
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("error = %v, want one wrapping %v", err, tt.wantIs)
+			}
+		})
+	}
+}
+
+func TestUninstallFlags(t *testing.T) {
+	defaults := func(edit func(*uninstallOptions)) uninstallOptions {
+		o := uninstallOptions{QPS: 100, Burst: 200, Uninstall: uninstall.DefaultOptions()}
+		if edit != nil {
+			edit(&o)
+		}
+		return o
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want uninstallOptions
+	}{
+		{name: "defaults", want: defaults(nil)},
+		{name: "environment", env: map[string]string{"POD_NAMESPACE": "jobs"},
+			want: defaults(func(o *uninstallOptions) { o.Uninstall.Namespace = "jobs" })},
+		{name: "the chart's hook", env: map[string]string{"POD_NAMESPACE": "env"},
+			args: []string{"--namespace=jobs", "--timeout=30s", "--poll-interval=250ms", "--kube-api-qps=10", "--kube-api-burst=20"},
+			want: defaults(func(o *uninstallOptions) {
+				o.QPS, o.Burst = 10, 20
+				o.Uninstall.Namespace, o.Uninstall.Timeout, o.Uninstall.PollInterval = "jobs", 30*time.Second, 250*time.Millisecond
+			})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.env)
+			o := newUninstallOptions()
+			parse(t, o.command(), tt.args)
+			if diff := cmp.Diff(tt.want, *o); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -1,5 +1,5 @@
-// Package cmd is the queue-operator command line: the controller, the REST facade, the workers
-// and a local development environment, each a subcommand of one binary.
+// Package cmd is the queue-operator command line: the controller, the REST facade, the workers,
+// a local development environment and the chart's uninstall hook, each a subcommand of one binary.
 package cmd
 
 import (
@@ -32,6 +32,7 @@ func NewRootCommand() *cobra.Command {
 		newAPIServerOptions().command(),
 		newWorkerOptions().command(),
 		newDevOptions().command(),
+		newUninstallOptions().command(),
 	)
 	return root
 }

@@ -83,9 +83,9 @@ func TestDefaultValuesInstall(t *testing.T) {
 	ns := newNamespace(t, "helm-default")
 	objs := install(t, "qo", ns, requiredValues...)
 	g.Expect(kinds(objs)).To(Equal(map[string]int{
-		"Secret": 2, "ServiceAccount": 3, "ClusterRole": 3, "ClusterRoleBinding": 1, "RoleBinding": 2,
-		"Deployment": 2, "Service": 2, "JobQueue": 3,
-	}))
+		"Secret": 2, "ServiceAccount": 4, "ClusterRole": 3, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 3,
+		"Deployment": 2, "Service": 2, "JobQueue": 3, "Job": 1,
+	}), "the uninstall hook's ServiceAccount, Role, RoleBinding and Job included")
 
 	d, c := container(g, ctx, ns, "qo-queue-operator-controller")
 	g.Expect(*d.Spec.Replicas).To(Equal(int32(1)))
@@ -219,13 +219,14 @@ quota: {enabled: true, enrichmentJobs: 500}
 controller: {replicas: 2, workerImage: registry.example/qo-worker:v9}
 jobQueues: {create: false}
 workerServiceAccount: {create: false, name: own-worker, rbac: {create: false}}
+uninstall: {deleteJobs: false}
 auth: {issuer: "https://variant.supabase.co/auth/v1"}
 `), 0o600)).To(Succeed())
 	objs := install(t, "variant", ns, "-f", values)
 	g.Expect(kinds(objs)).To(Equal(map[string]int{
 		"ServiceAccount": 2, "ClusterRole": 2, "ClusterRoleBinding": 1, "RoleBinding": 1, "Deployment": 2, "Service": 2,
 		"ResourceQuota": 1,
-	}), "no Secret, no JobQueue, no worker ServiceAccount or RBAC")
+	}), "no Secret, no JobQueue, no worker ServiceAccount or RBAC, no uninstall hook")
 
 	d, c := container(g, ctx, ns, "variant-queue-operator-controller")
 	g.Expect(*d.Spec.Replicas).To(Equal(int32(2)))
