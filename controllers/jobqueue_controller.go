@@ -34,7 +34,12 @@ import (
 // its Redis queue, runs its housekeeping services, scales the workers on queue depth and
 // reports the depth in the status.
 type JobQueueReconciler struct {
-	client       client.Client
+	client client.Client
+	// reader reads the JobQueue itself from the kube-apiserver: the status carries state from
+	// one reconcile to the next (WorkersAvailable's last reason decides whether an Event is due,
+	// the autoscaler's window), and the deferred merge patch writes the conditions list whole,
+	// so a cached copy one patch behind would repeat an Event or undo a condition.
+	reader       client.Reader
 	housekeeping *housekeeper
 	engine       *queue.Engine
 	recorder     events.EventRecorder
@@ -69,7 +74,7 @@ func (r *JobQueueReconciler) evictionPolicy(ctx context.Context) (queue.Eviction
 // Reconcile brings one JobQueue's Deployment, Redis pause and status in line.
 func (r *JobQueueReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
 	jq := &jobsv1alpha1.JobQueue{}
-	if err := r.client.Get(ctx, req.NamespacedName, jq); err != nil {
+	if err := r.reader.Get(ctx, req.NamespacedName, jq); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
 		}

@@ -140,7 +140,7 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) erro
 		// A worker pod that crashes or cannot pull its image shows in WorkersAvailable within
 		// seconds, not at the next poll. The cache holds worker pods only (NewManager).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(jobQueueOfWorkerPod)).
-		Complete(&JobQueueReconciler{client: mgr.GetClient(), housekeeping: housekeeping, engine: engine,
+		Complete(&JobQueueReconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), housekeeping: housekeeping, engine: engine,
 			recorder: mgr.GetEventRecorder("queue-operator"), clock: opts.Clock, opts: opts})
 }
 

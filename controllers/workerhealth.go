@@ -104,7 +104,7 @@ func (r *JobQueueReconciler) reportWorkers(ctx context.Context, jq *jobsv1alpha1
 		r.recorder.Eventf(jq, deploy, corev1.EventTypeWarning, jobsv1alpha1.ReasonWorkersFailing, "CheckWorkers", "%s", c.Message)
 	case wasFailing && c.Status == metav1.ConditionTrue:
 		r.recorder.Eventf(jq, deploy, corev1.EventTypeNormal, jobsv1alpha1.ReasonWorkersRecovered, "CheckWorkers",
-			"Workers of queue %s recovered: %s", jq.Spec.Queue, c.Message)
+			"Workers of queue %s no longer failing: %s", jq.Spec.Queue, c.Message)
 	}
 	return nil
 }
