@@ -34,7 +34,12 @@ import (
 // its Redis queue, runs its housekeeping services, scales the workers on queue depth and
 // reports the depth in the status.
 type JobQueueReconciler struct {
-	client       client.Client
+	client client.Client
+	// reader reads the JobQueue itself from the kube-apiserver: the status carries state from
+	// one reconcile to the next (WorkersAvailable's last reason decides whether an Event is due,
+	// the autoscaler's window), and the deferred merge patch writes the conditions list whole,
+	// so a cached copy one patch behind would repeat an Event or undo a condition.
+	reader       client.Reader
 	housekeeping *housekeeper
 	engine       *queue.Engine
 	recorder     events.EventRecorder
@@ -64,11 +69,12 @@ func (r *JobQueueReconciler) evictionPolicy(ctx context.Context) (queue.Eviction
 
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=jobqueues/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 
 // Reconcile brings one JobQueue's Deployment, Redis pause and status in line.
 func (r *JobQueueReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
 	jq := &jobsv1alpha1.JobQueue{}
-	if err := r.client.Get(ctx, req.NamespacedName, jq); err != nil {
+	if err := r.reader.Get(ctx, req.NamespacedName, jq); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
 		}
@@ -90,6 +96,10 @@ func (r *JobQueueReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 	counts, err := r.syncRedis(ctx, jq, q)
 	if err != nil {
 		setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionFalse, jobsv1alpha1.ReasonRedisUnreachable, err.Error())
+		// Workers crash-looping on the same outage still show.
+		if err := r.reportWorkersOf(ctx, jq); err != nil {
+			return reconcile.Result{}, err
+		}
 		return reconcile.Result{RequeueAfter: pollingInterval(jq)}, nil
 	}
 	deploy, err := r.ensureDeployment(ctx, jq)
@@ -98,6 +108,9 @@ func (r *JobQueueReconciler) Reconcile(ctx context.Context, req reconcile.Reques
 		return reconcile.Result{}, err
 	}
 	if err := r.scale(ctx, jq, q, deploy, counts); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.reportWorkers(ctx, jq, deploy); err != nil {
 		return reconcile.Result{}, err
 	}
 	setCondition(jq, jobsv1alpha1.ConditionReady, metav1.ConditionTrue, jobsv1alpha1.ReasonReady, "")
@@ -152,7 +165,7 @@ func (r *JobQueueReconciler) ensureDeployment(ctx context.Context, jq *jobsv1alp
 			}
 			deploy.Spec.Replicas = &initial
 		}
-		labels := map[string]string{"app.kubernetes.io/name": "queue-operator-worker", jobsv1alpha1.LabelQueue: string(jq.Spec.Queue)}
+		labels := workerLabels(jq.Spec.Queue)
 		deploy.Labels = labels
 		deploy.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
 		deploy.Spec.Template = r.workerTemplate(jq, labels)
@@ -168,7 +181,8 @@ func (r *JobQueueReconciler) ensureDeployment(ctx context.Context, jq *jobsv1alp
 func WorkerDeploymentName(jq *jobsv1alpha1.JobQueue) string { return jq.Name + "-worker" }
 
 // workerTemplate is the spec's template with the worker container filled in: image, command,
-// the namespace, a grace period that lets a job at the queue's timeout finish, requests.
+// the namespace, a grace period that lets a job at the queue's timeout finish, requests, the
+// log tail as termination message.
 func (r *JobQueueReconciler) workerTemplate(jq *jobsv1alpha1.JobQueue, labels map[string]string) corev1.PodTemplateSpec {
 	tpl := corev1.PodTemplateSpec{}
 	if jq.Spec.Worker.Template != nil {
@@ -211,6 +225,11 @@ func (r *JobQueueReconciler) workerTemplate(jq *jobsv1alpha1.JobQueue, labels ma
 	worker.Image = image
 	worker.Args = workercmd.Command{Queue: jq.Spec.Queue, Namespace: jq.Namespace, ShutdownGrace: settings.Timeout}.Args()
 	worker.Ports = []corev1.ContainerPort{{Name: workercmd.MetricsPortName, ContainerPort: workercmd.MetricsPort}}
+	// A worker that dies before it logs to a file still tells why: the tail of its log becomes
+	// its termination message, which WorkersAvailable and its Event quote.
+	if worker.TerminationMessagePolicy == "" {
+		worker.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+	}
 	if worker.LivenessProbe == nil {
 		worker.LivenessProbe = &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString(workercmd.MetricsPortName)}},

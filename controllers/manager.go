@@ -7,9 +7,12 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -40,7 +43,11 @@ type ManagerConfig struct {
 
 // NewManager builds a manager running the job controllers against cfg and the given Redis.
 func NewManager(cfg *rest.Config, mc ManagerConfig) (ctrl.Manager, error) {
-	cacheOpts := cache.Options{}
+	// The JobQueue reconciler watches its worker pods; the cache keeps those only, not every pod
+	// of the cluster. A pod read through the manager's client sees worker pods only.
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{workerAppLabel: workerAppName})},
+	}}
 	if len(mc.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range mc.Namespaces {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -136,7 +137,10 @@ func SetupWithManager(mgr ctrl.Manager, engine *queue.Engine, opts Options) erro
 		// Status writes of its own do not bring it back; the polling interval does.
 		For(&jobsv1alpha1.JobQueue{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.Deployment{}).
-		Complete(&JobQueueReconciler{client: mgr.GetClient(), housekeeping: housekeeping, engine: engine,
+		// A worker pod that crashes or cannot pull its image shows in WorkersAvailable within
+		// seconds, not at the next poll. The cache holds worker pods only (NewManager).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(jobQueueOfWorkerPod)).
+		Complete(&JobQueueReconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), housekeeping: housekeeping, engine: engine,
 			recorder: mgr.GetEventRecorder("queue-operator"), clock: opts.Clock, opts: opts})
 }
 

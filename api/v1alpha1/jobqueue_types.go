@@ -260,13 +260,21 @@ type JobQueueSpec struct {
 
 // Condition types of a JobQueue.
 const (
-	// ConditionReady is true when the queue's Redis is reachable and its Deployment is in shape.
+	// ConditionReady is true when the queue's Redis is reachable and its Deployment is in shape:
+	// what the controller itself does. Whether the worker pods run is ConditionWorkersAvailable's
+	// to say, so a crash-looping worker does not hide a Redis or Deployment problem, nor the other
+	// way round.
 	ConditionReady = "Ready"
 	// ConditionScaling is true while the Deployment is moving to a new replica count.
 	ConditionScaling = "Scaling"
 	// ConditionRedisPolicyOK is false when Redis may evict keys (maxmemory-policy is not
 	// noeviction), which silently loses jobs.
 	ConditionRedisPolicyOK = "RedisPolicyOK"
+	// ConditionWorkersAvailable is true when the worker pods the Deployment wants are ready, or
+	// it wants none; false while they start, or when they cannot start or keep crashing (bad
+	// image, crash loop, a failed pod, pods the Deployment cannot create, a rollout past its
+	// progress deadline).
+	ConditionWorkersAvailable = "WorkersAvailable"
 )
 
 // Reasons of a JobQueue's conditions.
@@ -283,6 +291,23 @@ const (
 	ReasonNoEviction       = "NoEviction"
 	ReasonEvictionPolicy   = "EvictionPolicy"
 	ReasonPolicyUnreadable = "Unreadable"
+	// ReasonWorkersRunning (WorkersAvailable true): every worker the Deployment wants is ready.
+	ReasonWorkersRunning = "WorkersRunning"
+	// ReasonNoWorkersWanted (WorkersAvailable true): the Deployment is scaled to zero (an idle or
+	// paused queue).
+	ReasonNoWorkersWanted = "NoWorkersWanted"
+	// ReasonWorkersStarting (WorkersAvailable false): fewer workers are ready than wanted, and
+	// none shows a failure yet (scheduling, pulling, starting).
+	ReasonWorkersStarting = "WorkersStarting"
+	// ReasonWorkersFailing (WorkersAvailable false): a worker cannot start or keeps crashing; the
+	// message names the pod, the container, why it waits and how it last ended. It is also the
+	// reason of the Warning Event emitted when the condition turns to it. It stays until every
+	// wanted worker is ready and a restarted one has run for a while, so a crash loop's short runs
+	// do not flap it.
+	ReasonWorkersFailing = "WorkersFailing"
+	// ReasonWorkersRecovered is the reason of the Normal Event emitted when WorkersAvailable turns
+	// true after ReasonWorkersFailing.
+	ReasonWorkersRecovered = "WorkersRecovered"
 )
 
 // ScaleRecommendation is one autoscaler reading kept for the stabilization windows.
@@ -348,7 +373,7 @@ type JobQueueStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Scaling and RedisPolicyOK.
+	// conditions: Ready, Scaling, RedisPolicyOK and WorkersAvailable.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -364,6 +389,7 @@ type JobQueueStatus struct {
 // +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.active`
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.failed`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.replicas`
+// +kubebuilder:printcolumn:name="Workers",type=string,JSONPath=`.status.conditions[?(@.type=="WorkersAvailable")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Delayed",type=integer,JSONPath=`.status.delayed`,priority=1
 // +kubebuilder:printcolumn:name="Due",type=integer,JSONPath=`.status.due`,priority=1
