@@ -252,7 +252,28 @@ func (r *JobQueueReconciler) workerTemplate(jq *jobsv1alpha1.JobQueue, labels ma
 		tpl.Spec.ServiceAccountName = r.opts.WorkerServiceAccount
 	}
 	restrict(&tpl.Spec)
+	writableTmp(&tpl.Spec, worker)
 	return tpl
+}
+
+// writableTmp gives the worker container an emptyDir at /tmp unless its template mounts something
+// there: the root filesystem is read-only (restrict), and the binary panics at start without a
+// writable temp directory (its envtest dependency makes one when the program starts).
+func writableTmp(spec *corev1.PodSpec, worker *corev1.Container) {
+	for _, m := range worker.VolumeMounts {
+		if m.MountPath == "/tmp" {
+			return
+		}
+	}
+	name := "tmp"
+	for _, v := range spec.Volumes {
+		if v.Name == name {
+			name = "worker-tmp"
+		}
+	}
+	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("64Mi"))}}})
+	worker.VolumeMounts = append(worker.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: "/tmp"})
 }
 
 // restrict gives the pod, and each of its containers, whose template leaves the securityContext

@@ -84,3 +84,16 @@ func TestWorkersGetRedisURLFromTheNamedSecret(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestWorkerPodsGetAWritableTmp: the worker's root filesystem is read-only, and the binary panics
+// at start without a writable temp directory (test/node saw every pod crash-loop), so the worker
+// container mounts an emptyDir at /tmp, unless its template mounts something there itself.
+func TestWorkerPodsGetAWritableTmp(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, nil, scalingOptions())
+	jq := f.scalingQueue()
+	g.Eventually(f.deployment(jq)).WithTimeout(timeout).ShouldNot(BeNil())
+	spec := f.deployment(jq)().Spec.Template.Spec
+	g.Expect(spec.Containers[0].VolumeMounts).To(ContainElement(And(HaveField("MountPath", "/tmp"), HaveField("Name", "tmp"))))
+	g.Expect(spec.Volumes).To(ContainElement(And(HaveField("Name", "tmp"), HaveField("EmptyDir", Not(BeNil())))))
+}

@@ -177,3 +177,18 @@ harder as the heap nears the limit instead of being OOM-killed past it. */}}
   value: {{ join "," . | quote }}
 {{- end }}
 {{- end }}
+
+{{- /* A writable /tmp (the root filesystem is read-only): the binary's envtest dependency creates
+a directory under the user's cache or temp directory when it starts, and panics without one. */ -}}
+{{- define "queue-operator.tmpMount" -}}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+{{- end }}
+
+{{- define "queue-operator.tmpVolume" -}}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+{{- end }}
