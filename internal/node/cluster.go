@@ -158,7 +158,7 @@ func (c *Cluster) startControlPlane(ctx context.Context, p *pki) error {
 		"--service-account-key-file", p.path("sa.pub"), "--service-account-signing-key-file", p.path("sa.key"),
 		"--authorization-mode", "Node,RBAC",
 		"--kubelet-client-certificate", p.path(apiToNode.file+".crt"), "--kubelet-client-key", p.path(apiToNode.file+".key"),
-		"--allow-privileged=true", "--profiling=false"); err != nil {
+		"--kubelet-preferred-address-types=InternalIP", "--allow-privileged=true", "--profiling=false"); err != nil {
 		return err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
