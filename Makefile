@@ -14,6 +14,9 @@ CHART := charts/queue-operator
 # hack/build-tools.sh (cached under ~/.cache/queue-operator). Set it to bring your own binaries.
 KUBEBUILDER_ASSETS ?=
 ASSETS = $${KUBEBUILDER_ASSETS:-$$(hack/build-tools.sh)}
+# The same directory with kubelet, kube-controller-manager, kube-scheduler and containerd too
+# (test/node's single-node cluster).
+NODE_ASSETS = $${KUBEBUILDER_ASSETS:-$$(hack/build-tools.sh node)}
 
 # Extra flags for go test, e.g. `make test TESTFLAGS='-run TestCRD -v'`.
 TESTFLAGS ?=
@@ -61,10 +64,12 @@ tools: $(CONTROLLER_GEN) ## Build etcd, kube-apiserver, kubectl (cached) and con
 	@echo "KUBEBUILDER_ASSETS=$(ASSETS)"
 
 .PHONY: test
-test: manifests generate lint $(HELM) ## Run all tests with -race against a real API server, Redis and PostgreSQL
+test: manifests generate lint $(HELM) image ## Run all tests with -race against a real API server, Redis and PostgreSQL, and on a real node (root)
 	@if [ -n "$${CI:-}" ] && ! git diff --quiet -- config api charts; then \
 		echo "make manifests generate changed committed files (regenerate and commit them):"; git diff --stat -- config api charts; exit 1; fi
-	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets HELM=$(HELM) hack/with-services.sh go test -race -count=1 $(TESTFLAGS) ./...
+	@# `image` built the static binary once: internal/image and test/node, which build it again
+	@# in parallel, find it in the build cache instead of compiling it twice.
+	assets=$(NODE_ASSETS); KUBEBUILDER_ASSETS=$$assets HELM=$(HELM) hack/with-services.sh go test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
 
 .PHONY: helm
 helm: $(HELM) ## Install helm into bin/ (go install, cached)
@@ -89,8 +94,12 @@ run: ## Run the controller against the current kubeconfig
 	go run . controller
 
 .PHONY: dev
-dev: manifests build ## Run the whole system locally: control plane, CRDs, JobQueues, controller, REST API, worker, Redis, PostgreSQL (FAKE_APIS=1: loopback stand-ins of the outside APIs; PROMETHEUS=1: a Prometheus scraping them)
-	assets=$(ASSETS); FAKE_APIS=$(FAKE_APIS) PROMETHEUS=$(PROMETHEUS) KUBEBUILDER_ASSETS=$$assets hack/with-services.sh $(LOCALBIN)/queue-operator dev
+dev: manifests build $(if $(filter-out 0,$(NODE)),$(HELM)) ## Run the whole system locally: control plane, CRDs, JobQueues, controller, REST API, worker, Redis, PostgreSQL (FAKE_APIS=1: loopback stand-ins of the outside APIs; PROMETHEUS=1: a Prometheus scraping them; NODE=1: on a real single-node cluster, the chart installed from the product's image, as root)
+	@if [ -n "$(NODE)" ] && [ "$(NODE)" != 0 ]; then \
+		assets=$(NODE_ASSETS); KUBEBUILDER_ASSETS=$$assets HELM=$(HELM) go run ./hack/devnode; \
+	else \
+		assets=$(ASSETS); FAKE_APIS=$(FAKE_APIS) PROMETHEUS=$(PROMETHEUS) KUBEBUILDER_ASSETS=$$assets hack/with-services.sh $(LOCALBIN)/queue-operator dev; \
+	fi
 
 .PHONY: bench-queue
 bench-queue: ## Benchmark the queue engine against Asynq and BullMQ (hack/bench; BENCHFLAGS=-quick)
