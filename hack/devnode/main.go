@@ -62,13 +62,22 @@ func run(log logr.Logger) error {
 		if err := os.MkdirAll(tmp, 0o1777); err != nil {
 			return err
 		}
+		// PostgreSQL runs as the postgres user, which must reach its data directory in there
+		// (the node's keys stay in its 0700 pki directory).
+		if err := errors.Join(os.Chmod(place.Dir, 0o711), os.Chmod(tmp, 0o1777)); err != nil {
+			return err
+		}
 		cmd.Env = append(os.Environ(), "SERVICES_ADDR="+node.NodeIP, "TMPDIR="+tmp)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		cmd.ExtraFiles = []*os.File{node.Passed(0), node.Passed(1)}
 		// Ctrl-C reaches every process of the terminal's group: this one waits for
 		// with-services.sh to stop its services and the node's run inside it to stop the node.
 		signal.Ignore(os.Interrupt, syscall.SIGTERM)
-		return cmd.Run()
+		var exit *exec.ExitError
+		if err := cmd.Run(); err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 130) {
+			return err // 130: with-services.sh stopped on Ctrl-C, as asked
+		}
+		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
