@@ -43,8 +43,10 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
       runtime_type = 'io.containerd.runc.v2'
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = %[7]q
+        # runc's state, by default under /run/containerd/runc, outside the node's directory.
+        Root = %[8]q
         SystemdCgroup = false
-`, r("root"), r("state"), r("containerd.sock"), r("opt"), sandboxImage, filepath.Join(dir, "cni", "net.d"), runc)
+`, r("root"), r("state"), r("containerd.sock"), r("opt"), sandboxImage, filepath.Join(dir, "cni", "net.d"), runc, r("runc"))
 }
 
 // cniConfig is the pod network: a veth pair per pod (ptp), addresses from PodCIDR, no NAT.
@@ -105,6 +107,9 @@ maxPods: 60
 // makeCgroup creates the node's cgroup in every v1 hierarchy (the kubelet wants its cgroupRoot to
 // exist), with cpuset's CPUs and memory nodes copied from the root so processes may join it.
 func makeCgroup(cgroup string) error {
+	if err := checkCgroupV1(cgroupMount); err != nil {
+		return err
+	}
 	hierarchies, err := os.ReadDir(cgroupMount)
 	if err != nil {
 		return err
