@@ -359,7 +359,7 @@ func TestKubectlShowsPhaseAndProgress(t *testing.T) {
 	g.Expect(all).To(ContainSubstring("analyticsjob.jobs.jengu.io/analytics-0a1b2c3d-1734512345000"))
 
 	queues := strings.Split(strings.TrimSpace(kubectl("get", "jobqueues")), "\n")
-	g.Expect(strings.Fields(queues[0])).To(Equal([]string{"NAME", "WAITING", "ACTIVE", "FAILED", "REPLICAS", "AGE"}))
+	g.Expect(strings.Fields(queues[0])).To(Equal([]string{"NAME", "WAITING", "ACTIVE", "FAILED", "REPLICAS", "WORKERS", "AGE"}))
 
 	version := kubectl("version", "--client")
 	g.Expect(version).To(ContainSubstring("v1.37"), "kubectl is stamped with its version")
