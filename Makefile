@@ -53,7 +53,9 @@ fmt: ## gofmt the code
 
 .PHONY: vet
 vet: ## go vet
-	go vet ./...
+	@# With the static image's build flags: the packages vet compiles are then the ones `image`
+	@# needs, found in the build cache instead of compiled a second time on a cold machine.
+	CGO_ENABLED=0 go vet -trimpath ./...
 
 .PHONY: lint
 lint: vet ## go vet and a gofmt check (golangci-lint cannot be had here)
