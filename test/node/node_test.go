@@ -80,42 +80,37 @@ func (s *suite) workersScaleFromZeroToNAndBack(t *testing.T) {
 // scale-down would (SIGTERM, its grace period); at the end of the worker's shutdown grace it hands
 // the job back uncounted, and another pod completes it.
 func (s *suite) aWorkerPodDeletedMidJobHandsItBack(t *testing.T) {
+	s.removePodMidJob(t, "handed-back", nil, 1, "a job handed back at shutdown costs no attempt")
+}
+
+// aWorkerPodKilledMidJobLosesNoJob: the pod running a job is force-deleted (SIGKILL after 2 s,
+// well inside the worker's shutdown grace); its lease runs out, the controller reclaims the job,
+// another pod completes it.
+func (s *suite) aWorkerPodKilledMidJobLosesNoJob(t *testing.T) {
+	s.removePodMidJob(t, "killed", []client.DeleteOption{client.GracePeriodSeconds(0)}, 2, "the killed attempt counts")
+}
+
+// removePodMidJob deletes the pod running a job held at the weather gate, waits until another pod
+// leases the job, lets it complete and checks how many attempts it cost.
+func (s *suite) removePodMidJob(t *testing.T, name string, deleteOpts []client.DeleteOption, wantAttempts int32, why string) {
 	g := NewWithT(t)
 	release := s.weather.hold()
 	defer release()
-	job := s.createJob(g, "handed-back")
+	job := s.createJob(g, name)
 	first := s.podRunning(g, job)
 	logs := s.followLogs(first)
 	defer func() {
 		if t.Failed() {
-			t.Logf("log of %s, deleted mid-job:\n%s", first.Name, logs())
+			t.Logf("log of %s, removed mid-job:\n%s", first.Name, logs())
 		}
 	}()
-	g.Expect(s.kube.Delete(s.ctx, first)).To(Succeed())
+	g.Expect(s.kube.Delete(s.ctx, first, deleteOpts...)).To(Succeed())
 	g.Eventually(func(g Gomega) string { return s.jobOf(g, job).Status.Worker }).WithTimeout(2*time.Minute).WithPolling(time.Second).
-		ShouldNot(Or(BeEmpty(), HavePrefix(first.Name+"-")), "another pod leases the job once the first hands it back")
+		ShouldNot(Or(BeEmpty(), HavePrefix(first.Name+"-")), "another pod leases the job")
 	release()
 	g.Eventually(func(g Gomega) jobsv1alpha1.JobPhase { return s.jobOf(g, job).Status.Phase }).WithTimeout(time.Minute).
 		WithPolling(time.Second).Should(Equal(jobsv1alpha1.PhaseCompleted))
-	g.Expect(s.jobOf(g, job).Status.AttemptsMade).To(Equal(int32(1)), "a job handed back at shutdown costs no attempt")
-	s.waitForWorkers(g, 0)
-}
-
-// aWorkerPodKilledMidJobLosesNoJob: the pod running a job is force-deleted (its containers
-// killed at once); its lease runs out, the controller reclaims the job, another pod completes it.
-func (s *suite) aWorkerPodKilledMidJobLosesNoJob(t *testing.T) {
-	g := NewWithT(t)
-	release := s.weather.hold()
-	defer release()
-	job := s.createJob(g, "killed")
-	first := s.podRunning(g, job)
-	g.Expect(s.kube.Delete(s.ctx, first, client.GracePeriodSeconds(0))).To(Succeed())
-	g.Eventually(func(g Gomega) string { return s.jobOf(g, job).Status.Worker }).WithTimeout(2*time.Minute).WithPolling(time.Second).
-		ShouldNot(Or(BeEmpty(), HavePrefix(first.Name+"-")), "another pod leases the job once its lease ran out")
-	release()
-	g.Eventually(func(g Gomega) jobsv1alpha1.JobPhase { return s.jobOf(g, job).Status.Phase }).WithTimeout(time.Minute).
-		WithPolling(time.Second).Should(Equal(jobsv1alpha1.PhaseCompleted))
-	g.Expect(s.jobOf(g, job).Status.AttemptsMade).To(Equal(int32(2)), "the killed attempt counts")
+	g.Expect(s.jobOf(g, job).Status.AttemptsMade).To(Equal(wantAttempts), why)
 	s.waitForWorkers(g, 0)
 }
 
