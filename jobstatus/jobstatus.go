@@ -119,13 +119,23 @@ func FromRecord(s *jobsv1alpha1.JobStatus, r *queue.Record) {
 	setConditions(s, phase, r)
 }
 
+// droppedQueued was a condition true from a job's enqueue on, which its phase says as well; a
+// status write removes it from jobs written before it was dropped.
+const droppedQueued = "Queued"
+
+// setConditions sets the conditions that apply to phase and updates those s already has; a
+// condition that would only repeat the phase (Complete or Failed while false, Running before
+// the job was seen running, QueueReady while its JobQueue was always there) is left out.
 func setConditions(s *jobsv1alpha1.JobStatus, phase jobsv1alpha1.JobPhase, r *queue.Record) {
-	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
+	meta.RemoveStatusCondition(&s.Conditions, droppedQueued)
+	set := func(t string, status metav1.ConditionStatus, reason, msg string, applies bool) {
+		if !applies && meta.FindStatusCondition(s.Conditions, t) == nil {
+			return
+		}
 		meta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason,
 			Message: msg, ObservedGeneration: s.ObservedGeneration})
 	}
-	set(jobsv1alpha1.ConditionQueueReady, metav1.ConditionTrue, jobsv1alpha1.ReasonQueueFound, "")
-	set(jobsv1alpha1.ConditionQueued, metav1.ConditionTrue, jobsv1alpha1.ReasonEnqueued, "The job has a record in its Redis queue")
+	set(jobsv1alpha1.ConditionQueueReady, metav1.ConditionTrue, jobsv1alpha1.ReasonQueueFound, "", false)
 	running, runningReason, runningMsg := metav1.ConditionFalse, jobsv1alpha1.ReasonNotRunning, ""
 	complete, failed := metav1.ConditionFalse, metav1.ConditionFalse
 	completeReason, failedReason, failedMsg := jobsv1alpha1.ReasonNotComplete, jobsv1alpha1.ReasonNotFailed, ""
@@ -148,9 +158,10 @@ func setConditions(s *jobsv1alpha1.JobStatus, phase jobsv1alpha1.JobPhase, r *qu
 		}
 		runningReason = failedReason
 	}
-	set(jobsv1alpha1.ConditionRunning, running, runningReason, truncate(runningMsg))
-	set(jobsv1alpha1.ConditionComplete, complete, completeReason, "")
-	set(jobsv1alpha1.ConditionFailed, failed, failedReason, truncate(failedMsg))
+	set(jobsv1alpha1.ConditionRunning, running, runningReason, truncate(runningMsg),
+		phase == jobsv1alpha1.PhaseActive || phase == jobsv1alpha1.PhaseDelayed)
+	set(jobsv1alpha1.ConditionComplete, complete, completeReason, "", complete == metav1.ConditionTrue)
+	set(jobsv1alpha1.ConditionFailed, failed, failedReason, truncate(failedMsg), failed == metav1.ConditionTrue)
 }
 
 // maxRetryToken is status.lastRetryToken's bound.

@@ -36,17 +36,21 @@ const (
 // IsFinished reports whether the phase is terminal (Completed or Failed).
 func (p JobPhase) IsFinished() bool { return p == PhaseCompleted || p == PhaseFailed }
 
-// Condition types kept on every job, so that `kubectl wait --for=condition=Complete` works.
+// Condition types of a job, so that `kubectl wait --for=condition=Complete` works. As on a
+// batch/v1 Job, each appears once it applies and then stays, updated: a job that never waited
+// for its JobQueue, never ran long enough to be seen Active and completed carries Complete alone.
+// Conditions that would only repeat the phase are left out, since every condition costs its
+// bytes twice in etcd (the value, and its managedFields entry) for every live job.
 const (
-	// ConditionQueued is true while the job has a record in its Redis queue.
-	ConditionQueued = "Queued"
-	// ConditionRunning is true while a worker processes the job.
+	// ConditionRunning is true while a worker processes the job; it appears when the job is
+	// first seen Active or Delayed, and says False with the reason once the attempt ended.
 	ConditionRunning = "Running"
 	// ConditionComplete is true once the job finished successfully.
 	ConditionComplete = "Complete"
-	// ConditionFailed is true once the job failed for good.
+	// ConditionFailed is true once the job failed for good (False again after a retry).
 	ConditionFailed = "Failed"
-	// ConditionQueueReady is false while the job's namespace has no JobQueue for its queue.
+	// ConditionQueueReady is false while the job's namespace has no JobQueue for its queue, and
+	// true once one appeared; absent on a job whose JobQueue was there from the start.
 	ConditionQueueReady = "QueueReady"
 )
 
@@ -219,7 +223,8 @@ type JobStatus struct {
 	// +kubebuilder:validation:items:MaxLength=253
 	FollowUps []string `json:"followUps,omitempty"`
 
-	// conditions: Queued, Running, Complete, Failed and QueueReady.
+	// conditions: Running, Complete, Failed and QueueReady, each once it applies (as on a
+	// batch/v1 Job).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
