@@ -108,7 +108,7 @@ bench-queue: ## Benchmark the queue engine against Asynq and BullMQ (hack/bench;
 	hack/bench/run.sh $(BENCHFLAGS)
 
 .PHONY: bench-e2e
-bench-e2e: build ## Measure jobs through the CRs end to end: latency, kube-apiserver requests, etcd, CPU per job (hack/benche2e; BENCHE2EFLAGS=-jobs=50)
+bench-e2e: build ## Measure jobs through the CRs end to end beside the seed's BullMQ stack: latency, kube-apiserver requests, etcd, CPU per job (hack/benche2e; BENCHE2EFLAGS=-jobs=50)
 	go build -o $(LOCALBIN)/benche2e ./hack/benche2e
 	assets=$(ASSETS); KUBEBUILDER_ASSETS=$$assets hack/with-services.sh $(LOCALBIN)/benche2e -bin $(LOCALBIN)/queue-operator $(BENCHE2EFLAGS)
 

@@ -17,11 +17,12 @@ type jobResult struct {
 	postStart, postEnd int64
 	code               int
 	id                 string
-	// started is the Redis record's ProcessedAt (start of the last attempt), read once GET
-	// /api/jobs/:id answered completed. (The facade's processedOn is no use here: once the CR has
-	// caught up it comes from status.startedAt, which has whole seconds.)
+	// started is the start of the job's last attempt as its worker recorded it, read once GET
+	// /api/jobs/:id answered completed: ours from the Redis record's ProcessedAt (the facade's
+	// processedOn is no use here: once the CR has caught up it comes from status.startedAt, which
+	// has whole seconds), the seed's from BullMQ's processedOn.
 	started int64
-	// finished is the Redis record's FinishedAt, read with started.
+	// finished is the worker's end of the job, read with started.
 	finished int64
 	// completed is when GET /api/jobs/:id first answered completed.
 	completed int64
@@ -36,6 +37,10 @@ type user struct{ token, property string }
 type apiClient struct {
 	base string
 	http *http.Client
+}
+
+func newAPIClient(base string) *apiClient {
+	return &apiClient{base: base, http: &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}}}
 }
 
 func (c *apiClient) do(ctx context.Context, method, path, token string) (int, map[string]any, error) {
@@ -66,8 +71,8 @@ func (c *apiClient) do(ctx context.Context, method, path, token string) (int, ma
 // runRate posts n jobs open-loop at rate per second (each POST at its scheduled time, whatever
 // the earlier ones are doing), spread over the users, and polls each accepted job with at most
 // pollers GETs at once until it completes or fails, or until deadline.
-func runRate(ctx context.Context, c *apiClient, users []user, recordTimes func(context.Context, string) (time.Time, time.Time, error),
-	rate float64, n, pollers int, deadline time.Duration) []*jobResult {
+func runRate(ctx context.Context, s *system, users []user, rate float64, n, pollers int, deadline time.Duration) []*jobResult {
+	c := s.api
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	results := make([]*jobResult, n)
@@ -120,7 +125,7 @@ func runRate(ctx context.Context, c *apiClient, users []user, recordTimes func(c
 					switch status {
 					case "completed":
 						r.completed = now.UnixNano()
-						if started, finished, err := recordTimes(ctx, r.id); err == nil && !started.IsZero() {
+						if started, finished, err := s.times(ctx, r.id, view); err == nil && !started.IsZero() {
 							r.started = started.UnixNano()
 							if !finished.IsZero() {
 								r.finished = finished.UnixNano()

@@ -1,9 +1,12 @@
 // Command benche2e measures an enrichment job's path through the custom resources (`make
 // bench-e2e`): an envtest control plane, the controller and the REST facade in this process,
 // worker processes of bin/queue-operator against a local fake Open-Meteo, and the Redis and
-// PostgreSQL of hack/with-services.sh. It drives POST /api/files/:id/enrich open-loop at each
-// rate and prints one table: latencies, throughput, kube-apiserver requests, etcd growth and CPU
-// per job.
+// PostgreSQL of hack/with-services.sh. Beside it, on the same Redis, PostgreSQL and fake
+// Open-Meteo, it runs the seed's own stack (a Node API server over BullMQ and Node workers,
+// hack/bench/bullmq/seedstack.js). It drives POST /api/files/:id/enrich open-loop at each rate,
+// the two systems one after the other at each rate, optionally searches for the highest rate
+// each keeps within the goals, and prints one table: latencies, throughput, kube-apiserver
+// requests, etcd growth and CPU per job, and the ratios of ours to the seed's.
 package main
 
 import (
@@ -11,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -41,15 +44,16 @@ import (
 )
 
 type flags struct {
-	workers, concurrency, jobs, users, pollers int
-	rates                                      []float64
-	retention, rateTimeout                     time.Duration
-	bin, crdDir, namespace, logDir             string
+	workers, concurrency, jobs, users, pollers, searchSteps int
+	rates                                                   []float64
+	systems                                                 []string
+	retention, rateTimeout                                  time.Duration
+	bin, crdDir, namespace, logDir, seedDir, nodeBin        string
 }
 
 func parseFlags() (flags, error) {
 	var f flags
-	var rates string
+	var rates, systems string
 	flag.IntVar(&f.workers, "workers", 2, "worker processes")
 	flag.IntVar(&f.concurrency, "concurrency", 16, "jobs at once per worker (ENRICHMENT_WORKER_CONCURRENCY)")
 	flag.IntVar(&f.jobs, "jobs", 300, "jobs per rate")
@@ -62,7 +66,22 @@ func parseFlags() (flags, error) {
 	flag.StringVar(&f.crdDir, "crd-dir", "config/crd/bases", "the CRDs")
 	flag.StringVar(&f.namespace, "namespace", "bench", "namespace of the jobs")
 	flag.StringVar(&f.logDir, "log-dir", ".dev/bench-e2e", "where the components' logs go")
+	flag.StringVar(&systems, "systems", systemOurs+","+systemSeed, "systems to drive: ours (the CR path) and seed (BullMQ and Node, the seed's own stack)")
+	flag.StringVar(&f.seedDir, "seed-dir", "hack/bench/bullmq", "directory of seedstack.js and its install.sh")
+	flag.StringVar(&f.nodeBin, "node", "node", "the Node binary the seed's stack runs on")
+	flag.IntVar(&f.searchSteps, "search", 0, "after the rates, this many more per system, bisecting between the highest rate within the goals and the lowest beyond them (doubling while every rate is within)")
 	flag.Parse()
+	for _, name := range strings.Split(systems, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case systemOurs, systemSeed:
+			f.systems = append(f.systems, name)
+		default:
+			return f, fmt.Errorf("-systems: %q is neither %s nor %s", name, systemOurs, systemSeed)
+		}
+	}
+	if len(f.systems) == 0 {
+		return f, fmt.Errorf("-systems: none")
+	}
 	for _, r := range strings.Split(rates, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
 		if err != nil || v <= 0 {
@@ -70,8 +89,8 @@ func parseFlags() (flags, error) {
 		}
 		f.rates = append(f.rates, v)
 	}
-	if f.workers < 1 || f.jobs < 1 || f.users < 1 || f.pollers < 1 || f.concurrency < 1 {
-		return f, fmt.Errorf("-workers, -concurrency, -jobs, -users and -pollers must be positive")
+	if f.workers < 1 || f.jobs < 1 || f.users < 1 || f.pollers < 1 || f.concurrency < 1 || f.searchSteps < 0 {
+		return f, fmt.Errorf("-workers, -concurrency, -jobs, -users and -pollers must be positive, -search not negative")
 	}
 	return f, nil
 }
@@ -107,13 +126,6 @@ func fileLogger(path string) (logr.Logger, func(), error) {
 }
 
 func run(ctx context.Context, f flags) error {
-	bin, err := filepath.Abs(f.bin)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("worker binary (make build): %w", err)
-	}
 	if err := os.MkdirAll(f.logDir, 0o755); err != nil {
 		return err
 	}
@@ -124,55 +136,7 @@ func run(ctx context.Context, f flags) error {
 	defer closeLog()
 	ctrllog.SetLogger(log)
 
-	// The control plane.
-	progress("starting etcd and kube-apiserver (KUBEBUILDER_ASSETS=%s)", os.Getenv("KUBEBUILDER_ASSETS"))
-	env := &envtest.Environment{CRDDirectoryPaths: []string{f.crdDir}, ErrorIfCRDPathMissing: true}
-	if _, err := env.Start(); err != nil {
-		_ = env.Stop()
-		return fmt.Errorf("start control plane (is KUBEBUILDER_ASSETS set?): %w", err)
-	}
-	defer func() {
-		progress("stopping the control plane")
-		_ = env.Stop()
-	}()
-	admin, err := env.AddUser(envtest.User{Name: "bench-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return err
-	}
-	cfg := admin.Config()
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		return err
-	}
-	kubeconfigPath, err := filepath.Abs(filepath.Join(f.logDir, "kubeconfig"))
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		return err
-	}
-	kube, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		return err
-	}
-	if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.namespace}}); err != nil {
-		return fmt.Errorf("namespace: %w", err)
-	}
-	off := false
-	jq := &jobsv1alpha1.JobQueue{
-		ObjectMeta: metav1.ObjectMeta{Name: string(jobsv1alpha1.QueueEnrichment), Namespace: f.namespace},
-		Spec: jobsv1alpha1.JobQueueSpec{
-			Queue:       jobsv1alpha1.QueueEnrichment,
-			RateLimit:   &jobsv1alpha1.RateLimit{Unlimited: true},
-			Retention:   jobsv1alpha1.Retention{Completed: metav1.Duration{Duration: f.retention}, Failed: metav1.Duration{Duration: f.retention}},
-			Autoscaling: jobsv1alpha1.Autoscaling{Enabled: &off},
-		},
-	}
-	if err := kube.Create(ctx, jq); err != nil {
-		return fmt.Errorf("JobQueue: %w", err)
-	}
-
-	// Redis, PostgreSQL, the controller and the facade.
+	// What both systems share: Redis, PostgreSQL, the fake Open-Meteo, the users.
 	rdb, err := queue.NewRedisClient(os.Getenv("REDIS_URL"))
 	if err != nil {
 		return fmt.Errorf("redis (hack/with-services.sh sets REDIS_URL): %w", err)
@@ -183,47 +147,12 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	defer db.Close()
-	ctrlCfg := rest.CopyConfig(cfg)
-	ctrlCfg.QPS, ctrlCfg.Burst = controllers.DefaultKubeQPS, controllers.DefaultKubeBurst // as the controller command
-	opts := controllers.DefaultOptions()
-	opts.History = db
-	mgr, err := controllers.NewManager(ctrlCfg, controllers.ManagerConfig{Redis: rdb, MetricsAddr: "0", ProbeAddr: "0",
-		Namespaces: []string{f.namespace}, Options: opts, Logger: log.WithName("controller")})
+	services, err := serviceProcs(ctx, rdb, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return err
 	}
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	mgrDone := make(chan struct{})
-	go func() {
-		defer close(mgrDone)
-		if err := mgr.Start(runCtx); err != nil {
-			log.Error(err, "Controller manager stopped")
-		}
-	}()
-	defer func() { cancelRun(); <-mgrDone }()
-
-	server, err := apiserver.Connect(runCtx, cfg, apiserver.Config{Namespace: f.namespace, Redis: rdb, Store: db,
-		JWTSecret: []byte(devenv.JWTSecret())}, apiserver.WithLogger(log.WithName("apiserver")))
-	if err != nil {
-		return fmt.Errorf("facade: %w", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	go func() {
-		if err := server.Serve(runCtx, l, nil); err != nil {
-			log.Error(err, "Facade stopped")
-		}
-	}()
-	api := &apiClient{base: "http://" + l.Addr().String(), http: &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 512, MaxIdleConnsPerHost: 512}}}
-
 	weather := newFakeOpenMeteo()
 	defer weather.Close()
-
-	// Users, properties, tokens.
 	users := make([]user, f.users)
 	for i := range users {
 		name, property := fmt.Sprintf("bench-user-%02d", i), fmt.Sprintf("bench-property-%02d", i)
@@ -237,77 +166,262 @@ func run(ctx context.Context, f flags) error {
 		users[i] = user{token: token, property: property}
 	}
 
-	// Workers.
-	procs, stopWorkers, err := startWorkers(f, bin, kubeconfigPath, weather.URL)
-	if err != nil {
-		return err
-	}
-	defer stopWorkers()
-	for _, name := range []string{"kube-apiserver", "etcd"} {
-		pid, err := childByName(name)
+	var systems []*system
+	for _, name := range f.systems {
+		var s *system
+		var stop func()
+		var err error
+		switch name {
+		case systemOurs:
+			s, stop, err = startOurs(ctx, f, log, rdb, db, weather.URL)
+		case systemSeed:
+			progress("starting the seed's stack (BullMQ and Node)")
+			s, stop, err = startSeed(f, weather.URL, devenv.JWTSecret(), devenv.Issuer, db.Schema())
+		}
 		if err != nil {
 			return err
 		}
-		procs = append(procs, proc{name: name, pid: pid})
+		defer stop()
+		s.procs = append(s.procs, services...)
+		s.procs = append(s.procs, proc{name: harnessProc, pid: os.Getpid()})
+		systems = append(systems, s)
 	}
-	procs = append(procs, proc{name: "harness (controller+facade)", pid: os.Getpid()})
 
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return err
-	}
-	etcdURL := env.ControlPlane.Etcd.URL.String()
-	m := &measurer{hc: hc, host: cfg.Host, etcdURL: etcdURL, kube: kube, namespace: f.namespace, procs: procs}
-
-	// A warm-up: every worker up and the path exercised once, then its jobs gone.
-	progress("warm-up: %d jobs, then waiting for their TTL deletion (%s retention)", 2*f.workers, f.retention)
-	records := queue.New(rdb).Queue(f.namespace, string(jobsv1alpha1.QueueEnrichment))
-	recordTimes := func(ctx context.Context, id string) (time.Time, time.Time, error) {
-		record, err := records.Get(ctx, id)
-		if err != nil {
-			return time.Time{}, time.Time{}, err
+	// A warm-up per system: every worker up and the path exercised once, then its jobs gone.
+	for _, s := range systems {
+		progress("%s: warm-up, %d jobs", s.name, 2*f.workers)
+		warm := runRate(ctx, s, users, 10, 2*f.workers, f.pollers, 2*time.Minute)
+		if sum := summarize(warm); sum.completed != len(warm) {
+			return fmt.Errorf("%s warm-up: %d of %d jobs completed (first error: %s; logs in %s)", s.name, sum.completed, len(warm), sum.firstErr, f.logDir)
 		}
-		return record.ProcessedAt, record.FinishedAt, nil
-	}
-	warm := runRate(ctx, api, users, recordTimes, 10, 2*f.workers, f.pollers, 2*time.Minute)
-	if s := summarize(warm); s.completed != len(warm) {
-		return fmt.Errorf("warm-up: %d of %d jobs completed (first error: %s; logs in %s)", s.completed, len(warm), s.firstErr, f.logDir)
-	}
-	if err := m.waitNoJobs(ctx, f.retention+2*time.Minute); err != nil {
-		return err
+		if s.cr != nil {
+			if err := s.cr.waitNoJobs(ctx, f.retention+2*time.Minute); err != nil {
+				return err
+			}
+		}
 	}
 
 	var rows []rateRow
 	for _, rate := range f.rates {
-		before, err := m.snapshot(ctx)
-		if err != nil {
-			return err
-		}
-		progress("rate %g/s: %d jobs", rate, f.jobs)
-		results := runRate(ctx, api, users, recordTimes, rate, f.jobs, f.pollers, f.rateTimeout)
-		s := summarize(results)
-		progress("rate %g/s: %d accepted, %d completed, %d failed (first error: %s)", rate, s.accepted, s.completed, s.failed, s.firstErr)
-		done, err := m.snapshot(ctx)
-		if err != nil {
-			return err
-		}
-		objects, err := m.objectSizes(ctx)
-		if err != nil {
-			return err
-		}
-		progress("rate %g/s: waiting for the TTL deletions", rate)
-		ttlErr := m.waitNoJobs(ctx, f.retention+2*time.Minute)
-		gone, err := m.snapshot(ctx)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, rateRow{rate: rate, s: s, before: before, done: done, gone: gone, objects: objects, ttlErr: ttlErr})
-		if ctx.Err() != nil {
-			return ctx.Err()
+		for _, s := range systems {
+			row, err := measureRate(ctx, f, s, users, rate)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row)
 		}
 	}
-	printReport(os.Stdout, f, rows, procs)
+	for _, s := range systems {
+		for step := 0; step < f.searchSteps; step++ {
+			rate, ok := nextSearchRate(rowsOf(rows, s.name))
+			if !ok {
+				break
+			}
+			row, err := measureRate(ctx, f, s, users, rate)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row)
+		}
+	}
+	printReport(os.Stdout, f, rows)
 	return nil
+}
+
+// harnessProc is this process: the driver, and for ours the controller and the facade too.
+const harnessProc = "harness (driver; ours: + controller, facade)"
+
+// measureRate drives one system at one rate and measures it: to the last completion, and on the
+// CR path etcd's share of the live jobs, then to their TTL deletions.
+func measureRate(ctx context.Context, f flags, s *system, users []user, rate float64) (rateRow, error) {
+	row := rateRow{system: s.name, rate: rate, procs: s.procs, cr: s.cr != nil}
+	var err error
+	if s.cr != nil {
+		if err := s.cr.deleteEvents(ctx); err != nil { // the previous rate's, so that only this rate's count
+			return row, err
+		}
+	}
+	if row.before, err = s.snapshot(ctx, true); err != nil {
+		return row, err
+	}
+	progress("%s, rate %g/s: %d jobs", s.name, rate, f.jobs)
+	results := runRate(ctx, s, users, rate, f.jobs, f.pollers, f.rateTimeout)
+	row.s = summarize(results)
+	row.s.jobs = f.jobs
+	progress("%s, rate %g/s: %d accepted, %d completed, %d failed (first error: %s)", s.name, rate, row.s.accepted, row.s.completed, row.s.failed, row.s.firstErr)
+	if s.cr != nil {
+		if err := s.cr.waitFinished(ctx, time.Minute); err != nil {
+			return row, err
+		}
+	}
+	time.Sleep(time.Second) // the last completion's CPU
+	if row.done, err = s.snapshot(ctx, false); err != nil {
+		return row, err
+	}
+	row.sized, row.gone = row.done, row.done
+	if s.cr == nil {
+		return row, ctx.Err()
+	}
+	if row.objects, err = s.cr.objectSizes(ctx); err != nil {
+		return row, err
+	}
+	if row.compactedInUse, err = s.cr.compactedInUse(ctx); err != nil {
+		return row, err
+	}
+	// What a live job holds once its Event expired (an hour after it, by the kube-apiserver's
+	// --event-ttl): the same without the Events.
+	if err := s.cr.deleteEvents(ctx); err != nil {
+		return row, err
+	}
+	if row.compactedNoEvents, err = s.cr.compactedInUse(ctx); err != nil {
+		return row, err
+	}
+	// The TTL deletions' CPU is counted from here, past the harness's compactions.
+	if row.sized, err = s.snapshot(ctx, false); err != nil {
+		return row, err
+	}
+	progress("%s, rate %g/s: waiting for the TTL deletions", s.name, rate)
+	row.ttlErr = s.cr.waitNoJobs(ctx, f.retention+2*time.Minute)
+	if row.gone, err = s.snapshot(ctx, false); err != nil {
+		return row, err
+	}
+	return row, ctx.Err()
+}
+
+// startOurs runs the CR path: an envtest control plane with a JobQueue without a rate limit,
+// the controller and the facade in this process, and f.workers worker processes.
+func startOurs(ctx context.Context, f flags, log logr.Logger, rdb redis.UniversalClient, db *store.Store, weatherURL string) (*system, func(), error) {
+	bin, err := filepath.Abs(f.bin)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return nil, nil, fmt.Errorf("worker binary (make build): %w", err)
+	}
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	fail := func(err error) (*system, func(), error) {
+		stop()
+		return nil, nil, err
+	}
+
+	progress("starting etcd and kube-apiserver (KUBEBUILDER_ASSETS=%s)", os.Getenv("KUBEBUILDER_ASSETS"))
+	env := &envtest.Environment{CRDDirectoryPaths: []string{f.crdDir}, ErrorIfCRDPathMissing: true}
+	stops = append(stops, func() {
+		progress("stopping the control plane")
+		_ = env.Stop()
+	})
+	if _, err := env.Start(); err != nil {
+		return fail(fmt.Errorf("start control plane (is KUBEBUILDER_ASSETS set?): %w", err))
+	}
+	admin, err := env.AddUser(envtest.User{Name: "bench-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fail(err)
+	}
+	cfg := admin.Config()
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		return fail(err)
+	}
+	kubeconfigPath, err := filepath.Abs(filepath.Join(f.logDir, "kubeconfig"))
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		return fail(err)
+	}
+	kube, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return fail(err)
+	}
+	if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.namespace}}); err != nil {
+		return fail(fmt.Errorf("namespace: %w", err))
+	}
+	off := false
+	jq := &jobsv1alpha1.JobQueue{
+		ObjectMeta: metav1.ObjectMeta{Name: string(jobsv1alpha1.QueueEnrichment), Namespace: f.namespace},
+		Spec: jobsv1alpha1.JobQueueSpec{
+			Queue:       jobsv1alpha1.QueueEnrichment,
+			RateLimit:   &jobsv1alpha1.RateLimit{Unlimited: true},
+			Retention:   jobsv1alpha1.Retention{Completed: metav1.Duration{Duration: f.retention}, Failed: metav1.Duration{Duration: f.retention}},
+			Autoscaling: jobsv1alpha1.Autoscaling{Enabled: &off},
+		},
+	}
+	if err := kube.Create(ctx, jq); err != nil {
+		return fail(fmt.Errorf("JobQueue: %w", err))
+	}
+
+	// The controller and the facade.
+	ctrlCfg := rest.CopyConfig(cfg)
+	ctrlCfg.QPS, ctrlCfg.Burst = controllers.DefaultKubeQPS, controllers.DefaultKubeBurst // as the controller command
+	opts := controllers.DefaultOptions()
+	opts.History = db
+	mgr, err := controllers.NewManager(ctrlCfg, controllers.ManagerConfig{Redis: rdb, MetricsAddr: "0", ProbeAddr: "0",
+		Namespaces: []string{f.namespace}, Options: opts, Logger: log.WithName("controller")})
+	if err != nil {
+		return fail(err)
+	}
+	runCtx, cancelRun := context.WithCancel(ctx)
+	mgrDone := make(chan struct{})
+	go func() {
+		defer close(mgrDone)
+		if err := mgr.Start(runCtx); err != nil {
+			log.Error(err, "Controller manager stopped")
+		}
+	}()
+	stops = append(stops, func() { cancelRun(); <-mgrDone })
+
+	server, err := apiserver.Connect(runCtx, cfg, apiserver.Config{Namespace: f.namespace, Redis: rdb, Store: db,
+		JWTSecret: []byte(devenv.JWTSecret()), Issuer: devenv.Issuer}, apiserver.WithLogger(log.WithName("apiserver")))
+	if err != nil {
+		return fail(fmt.Errorf("facade: %w", err))
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail(err)
+	}
+	go func() {
+		if err := server.Serve(runCtx, l, nil); err != nil {
+			log.Error(err, "Facade stopped")
+		}
+	}()
+	records := queue.New(rdb).Queue(f.namespace, string(jobsv1alpha1.QueueEnrichment))
+	s := &system{name: systemOurs,
+		api: newAPIClient("http://" + l.Addr().String()),
+		times: func(ctx context.Context, id string, _ map[string]any) (time.Time, time.Time, error) {
+			record, err := records.Get(ctx, id)
+			if err != nil {
+				return time.Time{}, time.Time{}, err
+			}
+			return record.ProcessedAt, record.FinishedAt, nil
+		},
+	}
+
+	// The workers.
+	procs, stopWorkers, err := startWorkers(f, bin, kubeconfigPath, weatherURL)
+	if err != nil {
+		return fail(err)
+	}
+	stops = append(stops, stopWorkers)
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		pid, err := childByName(name)
+		if err != nil {
+			return fail(err)
+		}
+		procs = append(procs, proc{name: name, pid: pid})
+	}
+	s.procs = procs
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	s.cr = &measurer{hc: hc, host: cfg.Host, etcdURL: env.ControlPlane.Etcd.URL.String(), kube: kube, namespace: f.namespace,
+		exampleDir: f.logDir}
+	return s, stop, nil
 }
 
 // startWorkers runs the worker processes, their logs in the log dir; the returned function
