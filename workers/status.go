@@ -31,6 +31,12 @@ type StatusSink interface {
 // status grace (controllers.DefaultStatusGrace), so the worker, not the controller, writes it.
 const DefaultStartWriteDelay = time.Second
 
+// DefaultEndWriteDelay is how long a worker leaves a job's end to the controller, which writes
+// it at once: a CR that shows the end by then is not written again, so the end costs the
+// kube-apiserver one write instead of two racing ones (one refused with a conflict). A worker
+// about to exit writes at once.
+const DefaultEndWriteDelay = time.Second
+
 // CRStatusWriter writes job CR status from the Redis record, in the background, so the pool
 // never waits on the kube-apiserver. Each write reads the newest record, so an outage or a burst of
 // ticks coalesces into one write per job; failed writes are retried with backoff.
@@ -40,6 +46,7 @@ type CRStatusWriter struct {
 	newObj           func() jobsv1alpha1.JobObject
 	progressInterval time.Duration
 	startDelay       time.Duration
+	endDelay         time.Duration
 	log              logr.Logger
 
 	writing   sync.Mutex // one writeDue at a time (Run and Flush)
@@ -55,6 +62,8 @@ type pendingWrite struct {
 	// asks counts the requests for this write; one that comes while the write is in flight
 	// keeps the entry, so the newer record is written too.
 	asks int
+	// endLeft says the job's end was found and left to the controller for the end delay.
+	endLeft bool
 }
 
 var _ StatusSink = &CRStatusWriter{}
@@ -71,11 +80,17 @@ func WithStartWriteDelay(d time.Duration) StatusWriterOption {
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs;competitorjobs;analyticsjobs,verbs=get
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs/status;competitorjobs/status;analyticsjobs/status,verbs=get;patch
 
+// WithEndWriteDelay sets how long a job's end is left to the controller before the worker
+// writes it (DefaultEndWriteDelay; zero writes it at once).
+func WithEndWriteDelay(d time.Duration) StatusWriterOption {
+	return func(w *CRStatusWriter) { w.endDelay = d }
+}
+
 // NewCRStatusWriter writes the CRs (made by newObj) of q's jobs through c.
 func NewCRStatusWriter(c client.Client, q *queue.Queue, newObj func() jobsv1alpha1.JobObject, progressInterval time.Duration,
 	log logr.Logger, opts ...StatusWriterOption) *CRStatusWriter {
 	w := &CRStatusWriter{client: c, queue: q, newObj: newObj, progressInterval: progressInterval, startDelay: DefaultStartWriteDelay,
-		log: log, pending: map[string]*pendingWrite{}, lastWrite: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+		endDelay: DefaultEndWriteDelay, log: log, pending: map[string]*pendingWrite{}, lastWrite: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(w)
 	}
@@ -124,11 +139,11 @@ func (w *CRStatusWriter) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		next := w.writeDue(ctx)
+		next := w.writeDue(ctx, false)
 		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
-			w.writeDue(context.Background())
+			w.writeDue(context.Background(), true)
 			return
 		case <-w.wake:
 		case <-timer.C:
@@ -136,38 +151,43 @@ func (w *CRStatusWriter) Run(ctx context.Context) {
 	}
 }
 
-// Flush writes everything pending now, for a worker about to exit.
-func (w *CRStatusWriter) Flush(ctx context.Context) {
-	w.mu.Lock()
-	for _, p := range w.pending {
-		p.due = time.Time{}
-	}
-	w.mu.Unlock()
-	w.writeDue(ctx)
-}
+// Flush writes everything pending now, ends included, for a worker about to exit.
+func (w *CRStatusWriter) Flush(ctx context.Context) { w.writeDue(ctx, true) }
 
-// writeDue writes the due entries and returns when the next one is due.
-func (w *CRStatusWriter) writeDue(ctx context.Context) time.Time {
+// writeDue writes the due entries, leaving each job's end to the controller for the end delay
+// first, and returns when the next one is due; final writes every entry at once.
+func (w *CRStatusWriter) writeDue(ctx context.Context, final bool) time.Time {
 	w.writing.Lock()
 	defer w.writing.Unlock()
 	now := time.Now()
 	next := now.Add(time.Minute)
-	due := map[string]int{} // id → asks seen before writing
+	type dueWrite struct {
+		asks     int // seen before writing
+		leaveEnd bool
+	}
+	due := map[string]dueWrite{}
 	w.mu.Lock()
 	for id, p := range w.pending {
-		if !p.due.After(now) {
-			due[id] = p.asks
+		if final || !p.due.After(now) {
+			due[id] = dueWrite{asks: p.asks, leaveEnd: !final && w.endDelay > 0 && !p.endLeft}
 		} else if p.due.Before(next) {
 			next = p.due
 		}
 	}
 	w.mu.Unlock()
-	for id, asks := range due {
-		finished, err := w.write(ctx, id)
+	for id, d := range due {
+		outcome, err := w.write(ctx, id, d.leaveEnd)
+		finished := outcome == writeFinished
 		w.mu.Lock()
 		p := w.pending[id]
 		switch {
-		case err == nil && p.asks != asks:
+		case err == nil && outcome == writeEndLeft:
+			p.endLeft = true
+			p.due = time.Now().Add(w.endDelay)
+			if p.due.Before(next) {
+				next = p.due
+			}
+		case err == nil && p.asks != d.asks:
 			// Asked again while writing: write again, at the time the new ask wanted.
 			w.lastWrite[id] = time.Now()
 			if p.due.Before(next) {
@@ -211,28 +231,45 @@ func (w *CRStatusWriter) forgetOldWrites(next time.Time) time.Time {
 	return next
 }
 
-// write syncs one job's CR from its record, and reports whether the job is finished (nothing
-// more will be written for it).
-func (w *CRStatusWriter) write(ctx context.Context, id string) (bool, error) {
+// writeOutcome is what a write did.
+type writeOutcome int
+
+const (
+	// writeDone: the CR follows the record (written, or it already did).
+	writeDone writeOutcome = iota
+	// writeFinished: as writeDone, and nothing more will be written for the job.
+	writeFinished
+	// writeEndLeft: the record shows the job's end, left to the controller for now.
+	writeEndLeft
+)
+
+// write syncs one job's CR from its record; leaveEnd leaves a finished record unwritten.
+func (w *CRStatusWriter) write(ctx context.Context, id string, leaveEnd bool) (writeOutcome, error) {
 	record, err := w.queue.Get(ctx, id)
 	if errors.Is(err, queue.ErrNotFound) {
-		return true, nil // removed: its CR is gone or going
+		return writeFinished, nil // removed: its CR is gone or going
 	}
 	if err != nil {
-		return false, err
+		return writeDone, err
+	}
+	if leaveEnd && record.State.IsFinished() {
+		return writeEndLeft, nil
 	}
 	obj := w.newObj()
 	if err := w.client.Get(ctx, client.ObjectKey{Namespace: w.queue.Namespace, Name: id}, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return true, nil
+			return writeFinished, nil
 		}
-		return false, err
+		return writeDone, err
 	}
 	if string(obj.GetUID()) != record.UID {
-		return true, nil // the record belongs to an earlier CR of the same name
+		return writeFinished, nil // the record belongs to an earlier CR of the same name
 	}
 	if _, err := jobstatus.Sync(ctx, w.client, obj, record); err != nil {
-		return false, err
+		return writeDone, err
 	}
-	return record.State.IsFinished(), nil
+	if record.State.IsFinished() {
+		return writeFinished, nil
+	}
+	return writeDone, nil
 }

@@ -3,13 +3,17 @@ package workers_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
+	"github.com/jengu/queue-operator/jobstatus"
 	"github.com/jengu/queue-operator/workers"
 )
 
@@ -75,6 +79,60 @@ func TestAJobThatEndsWithinTheStartDelayWritesOnlyItsEnd(t *testing.T) {
 			g.Eventually(f.status(job)).WithTimeout(timeout).Should(HaveField("Phase", jobsv1alpha1.PhaseCompleted))
 			g.Eventually(phases).WithTimeout(timeout).Should(Equal(tc.wantPhases))
 			g.Consistently(phases).WithTimeout(2 * workers.DefaultStartWriteDelay).Should(Equal(tc.wantPhases))
+		})
+	}
+}
+
+// A job's end is left to the controller, which writes it at once, for the end delay: when the
+// CR shows the end by then the worker does not write it again (no second, conflicting write),
+// and when it does not the worker writes it.
+func TestAJobsEndIsLeftToTheControllerForTheEndDelay(t *testing.T) {
+	cases := []struct {
+		name             string
+		controllerWrites bool
+		wantPatches      int32
+	}{
+		{"the controller wrote it", true, 0},
+		{"the controller is away", false, 1},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			f := newFixture(t)
+			job := f.job(fmt.Sprintf("enrich-end-left-%d", i))
+			var patches atomic.Int32
+			counting := interceptor.NewClient(env.WatchClient(), interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client,
+				sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+				patches.Add(1)
+				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+			}})
+			writer := workers.NewCRStatusWriter(counting, f.queue, func() jobsv1alpha1.JobObject { return &jobsv1alpha1.EnrichmentJob{} },
+				time.Minute, testr.New(t))
+			writerCtx, stopWriter := context.WithCancel(ctx)
+			defer stopWriter()
+			go writer.Run(writerCtx)
+
+			res, err := f.queue.Lease(ctx, "test-worker", 1, time.Minute)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res.Jobs).To(HaveLen(1))
+			_, err = f.queue.Complete(ctx, res.Jobs[0].ID, res.Jobs[0].Token, nil)
+			g.Expect(err).NotTo(HaveOccurred())
+			writer.Transition(res.Jobs[0].ID)
+			if tc.controllerWrites {
+				// The controller hears of the end from Redis and writes it a moment later, within
+				// the delay (here after the worker would have written it at once).
+				time.Sleep(workers.DefaultEndWriteDelay / 3)
+				record, err := f.queue.Get(ctx, job.Name)
+				g.Expect(err).NotTo(HaveOccurred())
+				stored := &jobsv1alpha1.EnrichmentJob{}
+				g.Expect(f.kube.Get(ctx, client.ObjectKeyFromObject(job), stored)).To(Succeed())
+				_, err = jobstatus.Sync(ctx, f.kube, stored, record)
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+			g.Eventually(f.status(job)).WithTimeout(timeout).Should(HaveField("Phase", jobsv1alpha1.PhaseCompleted))
+			g.Eventually(patches.Load).WithTimeout(timeout).Should(Equal(tc.wantPatches))
+			g.Consistently(patches.Load).WithTimeout(2 * workers.DefaultEndWriteDelay).Should(Equal(tc.wantPatches))
 		})
 	}
 }
