@@ -46,7 +46,6 @@ type CRStatusWriter struct {
 	newObj           func() jobsv1alpha1.JobObject
 	progressInterval time.Duration
 	startDelay       time.Duration
-	endDelay         time.Duration
 	log              logr.Logger
 
 	writing   sync.Mutex // one writeDue at a time (Run and Flush)
@@ -80,17 +79,11 @@ func WithStartWriteDelay(d time.Duration) StatusWriterOption {
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs;competitorjobs;analyticsjobs,verbs=get
 // +kubebuilder:rbac:groups=jobs.jengu.io,resources=enrichmentjobs/status;competitorjobs/status;analyticsjobs/status,verbs=get;patch
 
-// WithEndWriteDelay sets how long a job's end is left to the controller before the worker
-// writes it (DefaultEndWriteDelay; zero writes it at once).
-func WithEndWriteDelay(d time.Duration) StatusWriterOption {
-	return func(w *CRStatusWriter) { w.endDelay = d }
-}
-
 // NewCRStatusWriter writes the CRs (made by newObj) of q's jobs through c.
 func NewCRStatusWriter(c client.Client, q *queue.Queue, newObj func() jobsv1alpha1.JobObject, progressInterval time.Duration,
 	log logr.Logger, opts ...StatusWriterOption) *CRStatusWriter {
 	w := &CRStatusWriter{client: c, queue: q, newObj: newObj, progressInterval: progressInterval, startDelay: DefaultStartWriteDelay,
-		endDelay: DefaultEndWriteDelay, log: log, pending: map[string]*pendingWrite{}, lastWrite: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+		log: log, pending: map[string]*pendingWrite{}, lastWrite: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(w)
 	}
@@ -169,7 +162,7 @@ func (w *CRStatusWriter) writeDue(ctx context.Context, final bool) time.Time {
 	w.mu.Lock()
 	for id, p := range w.pending {
 		if final || !p.due.After(now) {
-			due[id] = dueWrite{asks: p.asks, leaveEnd: !final && w.endDelay > 0 && !p.endLeft}
+			due[id] = dueWrite{asks: p.asks, leaveEnd: !final && !p.endLeft}
 		} else if p.due.Before(next) {
 			next = p.due
 		}
@@ -183,7 +176,7 @@ func (w *CRStatusWriter) writeDue(ctx context.Context, final bool) time.Time {
 		switch {
 		case err == nil && outcome == writeEndLeft:
 			p.endLeft = true
-			p.due = time.Now().Add(w.endDelay)
+			p.due = time.Now().Add(DefaultEndWriteDelay)
 			if p.due.Before(next) {
 				next = p.due
 			}
