@@ -180,12 +180,13 @@ func startWorkers(ctx context.Context, log logr.Logger, kubeconfig string, opts 
 			_ = cmd.Wait()
 		}
 	}
-	for _, queueName := range opts.WorkerQueues {
-		metricsAddr, err := freeLoopbackAddress()
-		if err != nil {
-			stop()
-			return nil, nil, err
-		}
+	// Chosen together, so that no two workers are given the same port.
+	freeAddrs, err := freeLoopbackAddresses(len(opts.WorkerQueues))
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, queueName := range opts.WorkerQueues {
+		metricsAddr := freeAddrs[i]
 		args := workercmd.Command{Queue: queueName, Namespace: opts.Namespace, MetricsAddr: metricsAddr}.Args()
 		cmd := exec.Command(self, args...)
 		cmd.Env = append(append(os.Environ(), opts.WorkerEnv...), "KUBECONFIG="+kubeconfig)

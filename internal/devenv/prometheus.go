@@ -75,12 +75,26 @@ func promDuration(d time.Duration) string {
 // freeLoopbackAddress is a loopback address with a port nobody listens on now, for a process
 // that takes its address as a flag.
 func freeLoopbackAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := freeLoopbackAddresses(1)
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addrs[0], nil
+}
+
+// freeLoopbackAddresses returns n distinct free loopback addresses: every port stays bound until
+// all are chosen, so the kernel cannot hand the same one out twice.
+func freeLoopbackAddresses(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs, nil
 }
 
 // serveControllerMetrics serves the controller's /metrics (controller-runtime's registry, the
