@@ -147,47 +147,84 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	defer db.Close()
-	services, err := serviceProcs(ctx, rdb, os.Getenv("DATABASE_URL"))
+	weather := newFakeOpenMeteo()
+	defer weather.Close()
+	users, err := seedUsers(ctx, db, f.users)
 	if err != nil {
 		return err
 	}
-	weather := newFakeOpenMeteo()
-	defer weather.Close()
-	users := make([]user, f.users)
+	systems, stop, err := startSystems(ctx, f, log, rdb, db, weather.URL)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	if err := warmUp(ctx, f, systems, users); err != nil {
+		return err
+	}
+	rows, err := measureRates(ctx, f, systems, users)
+	if err != nil {
+		return err
+	}
+	printReport(os.Stdout, f, rows)
+	return nil
+}
+
+// seedUsers gives n users a property with pricing rows each, and a token.
+func seedUsers(ctx context.Context, db *store.Store, n int) ([]user, error) {
+	users := make([]user, n)
 	for i := range users {
 		name, property := fmt.Sprintf("bench-user-%02d", i), fmt.Sprintf("bench-property-%02d", i)
 		if err := devenv.SeedProperty(ctx, db, name, property, 30); err != nil {
-			return err
+			return nil, err
 		}
 		token, err := devenv.SignToken(name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		users[i] = user{token: token, property: property}
 	}
+	return users, nil
+}
 
+// startSystems starts the systems f names, each measured with Redis, PostgreSQL and this
+// process; stop stops the ones started, also after an error.
+func startSystems(ctx context.Context, f flags, log logr.Logger, rdb redis.UniversalClient, db *store.Store, weatherURL string) ([]*system, func(), error) {
 	var systems []*system
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	services, err := serviceProcs(ctx, rdb, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		return nil, stopAll, err
+	}
 	for _, name := range f.systems {
 		var s *system
 		var stop func()
 		var err error
 		switch name {
 		case systemOurs:
-			s, stop, err = startOurs(ctx, f, log, rdb, db, weather.URL)
+			s, stop, err = startOurs(ctx, f, log, rdb, db, weatherURL)
 		case systemSeed:
 			progress("starting the seed's stack (BullMQ and Node)")
-			s, stop, err = startSeed(f, weather.URL, devenv.JWTSecret(), devenv.Issuer, db.Schema())
+			s, stop, err = startSeed(f, weatherURL, devenv.JWTSecret(), devenv.Issuer, db.Schema())
 		}
 		if err != nil {
-			return err
+			return nil, stopAll, err
 		}
-		defer stop()
+		stops = append(stops, stop)
 		s.procs = append(s.procs, services...)
 		s.procs = append(s.procs, proc{name: harnessProc, pid: os.Getpid()})
 		systems = append(systems, s)
 	}
+	return systems, stopAll, nil
+}
 
-	// A warm-up per system: every worker up and the path exercised once, then its jobs gone.
+// warmUp brings every worker of each system up and exercises its path once, then waits for
+// its jobs to be gone.
+func warmUp(ctx context.Context, f flags, systems []*system, users []user) error {
 	for _, s := range systems {
 		progress("%s: warm-up, %d jobs", s.name, 2*f.workers)
 		warm := runRate(ctx, s, users, 10, 2*f.workers, f.pollers, 2*time.Minute)
@@ -200,32 +237,38 @@ func run(ctx context.Context, f flags) error {
 			}
 		}
 	}
+	return nil
+}
 
+// measureRates measures each rate on each system in turn, then searches each system's highest
+// rate within the goals. It searches no lower than the rate whose jobs take 80% of
+// -rate-timeout to post: a slower run could not finish within it.
+func measureRates(ctx context.Context, f flags, systems []*system, users []user) ([]rateRow, error) {
 	var rows []rateRow
 	for _, rate := range f.rates {
 		for _, s := range systems {
 			row, err := measureRate(ctx, f, s, users, rate)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			rows = append(rows, row)
 		}
 	}
+	slowest := max(1, float64(f.jobs)/(0.8*f.rateTimeout.Seconds()))
 	for _, s := range systems {
 		for step := 0; step < f.searchSteps; step++ {
-			rate, ok := nextSearchRate(rowsOf(rows, s.name))
+			rate, ok := nextSearchRate(rowsOf(rows, s.name), slowest)
 			if !ok {
 				break
 			}
 			row, err := measureRate(ctx, f, s, users, rate)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			rows = append(rows, row)
 		}
 	}
-	printReport(os.Stdout, f, rows)
-	return nil
+	return rows, nil
 }
 
 // harnessProc is this process: the driver, and for ours the controller and the facade too.

@@ -78,9 +78,9 @@ func carried(rows []rateRow) (lo, hi float64) {
 }
 
 // nextSearchRate is the next rate to try in a search for the highest rate within the goals:
-// double while every rate is within, halve while none is, else bisect until the bounds are
-// within 10% of each other.
-func nextSearchRate(rows []rateRow) (float64, bool) {
+// double while every rate is within, halve while none is (down to slowest), else bisect until
+// the bounds are within 10% of each other.
+func nextSearchRate(rows []rateRow, slowest float64) (float64, bool) {
 	if len(rows) == 0 {
 		return 0, false
 	}
@@ -88,7 +88,7 @@ func nextSearchRate(rows []rateRow) (float64, bool) {
 	switch {
 	case math.IsInf(hi, 1):
 		return 2 * lo, true
-	case lo == 0 && hi/2 < 1:
+	case lo == 0 && hi/2 < slowest:
 		return 0, false
 	case lo == 0:
 		return hi / 2, true

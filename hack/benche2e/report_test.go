@@ -52,13 +52,13 @@ func TestNextSearchRate(t *testing.T) {
 		{"nothing run", nil, 0, false},
 		{"every rate within: double the highest", []rateRow{in(10), in(25)}, 50, true},
 		{"none within: halve the lowest", []rateRow{out(10), out(25)}, 5, true},
-		{"none within down to 1/s: stop", []rateRow{out(1)}, 0, false},
+		{"none within down to the slowest: stop", []rateRow{out(3)}, 0, false},
 		{"bisect", []rateRow{in(10), in(25), out(50)}, 37.5, true},
 		{"a failure below the highest success is noise", []rateRow{out(10), in(25), out(50), out(100)}, 37.5, true},
 		{"bounds within 10%: stop", []rateRow{in(40), out(43)}, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, more := nextSearchRate(tc.rows)
+			got, more := nextSearchRate(tc.rows, 2)
 			if got != tc.want || more != tc.more {
 				t.Errorf("nextSearchRate = %g, %v; want %g, %v", got, more, tc.want, tc.more)
 			}
