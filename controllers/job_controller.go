@@ -256,14 +256,16 @@ func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.Job
 	if err != nil {
 		return nil, false, err
 	}
-	if created {
-		if status.QueueVersion > 0 {
-			r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonReEnqueued, "Enqueue",
-				"The job's Redis record was lost; enqueued it again on %s", q.Name)
-		} else {
-			r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonEnqueued, "Enqueue",
-				"Enqueued on %s", q.Name)
-		}
+	switch {
+	case !created:
+	case status.QueueVersion > 0:
+		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, jobsv1alpha1.ReasonReEnqueued, "Enqueue",
+			"The job's Redis record was lost; enqueued it again on %s", q.Name)
+	case meta.FindStatusCondition(status.Conditions, jobsv1alpha1.ConditionQueueReady) != nil:
+		// Only a job that waited for its JobQueue says so: a routine enqueue is in the status, and an
+		// Event per job would cost every job one more write and a kilobyte of etcd for an hour.
+		r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonEnqueued, "Enqueue",
+			"Enqueued on %s", q.Name)
 	}
 	record, err = q.Get(ctx, obj.GetName())
 	return record, false, err
