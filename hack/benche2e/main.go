@@ -49,6 +49,7 @@ type flags struct {
 	systems                                                 []string
 	retention, rateTimeout                                  time.Duration
 	bin, crdDir, namespace, logDir, seedDir, nodeBin        string
+	profile                                                 bool
 }
 
 func parseFlags() (flags, error) {
@@ -69,6 +70,7 @@ func parseFlags() (flags, error) {
 	flag.StringVar(&systems, "systems", systemOurs+","+systemSeed, "systems to drive: ours (the CR path) and seed (BullMQ and Node, the seed's own stack)")
 	flag.StringVar(&f.seedDir, "seed-dir", "hack/bench/bullmq", "directory of seedstack.js and its install.sh")
 	flag.StringVar(&f.nodeBin, "node", "node", "the Node binary the seed's stack runs on")
+	flag.BoolVar(&f.profile, "profile", false, "write a CPU profile of the kube-apiserver over each rate's posting to -log-dir (kube-apiserver-<rate>.pprof)")
 	flag.IntVar(&f.searchSteps, "search", 0, "after the rates, this many more per system, bisecting between the highest rate within the goals and the lowest beyond them (doubling while every rate is within)")
 	flag.Parse()
 	for _, name := range strings.Split(systems, ",") {
@@ -288,7 +290,18 @@ func measureRate(ctx context.Context, f flags, s *system, users []user, rate flo
 		return row, err
 	}
 	progress("%s, rate %g/s: %d jobs", s.name, rate, f.jobs)
+	profiled := make(chan error, 1)
+	if f.profile && s.cr != nil {
+		posting := time.Duration(float64(f.jobs) / rate * float64(time.Second))
+		path := filepath.Join(f.logDir, fmt.Sprintf("kube-apiserver-%g.pprof", rate))
+		go func() { profiled <- s.cr.profileAPIServer(ctx, max(posting, time.Second), path) }()
+	} else {
+		profiled <- nil
+	}
 	results := runRate(ctx, s, users, rate, f.jobs, f.pollers, f.rateTimeout)
+	if err := <-profiled; err != nil {
+		return row, err
+	}
 	row.s = summarize(results)
 	row.s.jobs = f.jobs
 	progress("%s, rate %g/s: %d accepted, %d completed, %d failed (first error: %s)", s.name, rate, row.s.accepted, row.s.completed, row.s.failed, row.s.firstErr)
