@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	jobsv1alpha1 "github.com/jengu/queue-operator/api/v1alpha1"
@@ -236,6 +237,12 @@ const (
 	writeEndLeft
 )
 
+// fromWatchCache reads a CR from the kube-apiserver's watch cache (resourceVersion "0") instead
+// of etcd. A read that lags costs nothing but time: the write after it carries the
+// resourceVersion it read, so a stale one is refused with a conflict and jobstatus re-reads from
+// etcd; a stale UID or a missing CR skips a write the controller then makes.
+var fromWatchCache = &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: "0"}}
+
 // write syncs one job's CR from its record; leaveEnd leaves a finished record unwritten.
 func (w *CRStatusWriter) write(ctx context.Context, id string, leaveEnd bool) (writeOutcome, error) {
 	record, err := w.queue.Get(ctx, id)
@@ -249,7 +256,7 @@ func (w *CRStatusWriter) write(ctx context.Context, id string, leaveEnd bool) (w
 		return writeEndLeft, nil
 	}
 	obj := w.newObj()
-	if err := w.client.Get(ctx, client.ObjectKey{Namespace: w.queue.Namespace, Name: id}, obj); err != nil {
+	if err := w.client.Get(ctx, client.ObjectKey{Namespace: w.queue.Namespace, Name: id}, obj, fromWatchCache); err != nil {
 		if apierrors.IsNotFound(err) {
 			return writeFinished, nil
 		}

@@ -136,3 +136,49 @@ func TestAJobsEndIsLeftToTheControllerForTheEndDelay(t *testing.T) {
 		})
 	}
 }
+
+// A worker reads a CR from the kube-apiserver's watch cache, which may lag: a stale read costs a
+// refused write and a re-read from etcd, never a wrong or lost status.
+func TestAStaleReadOfTheCRStillEndsInTheRightStatus(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	f := newFixture(t)
+	job := f.job("enrich-stale-read")
+	stale := &jobsv1alpha1.EnrichmentJob{}
+	g.Expect(f.kube.Get(ctx, client.ObjectKeyFromObject(job), stale)).To(Succeed())
+	// The CR moves on (the controller shows it Waiting) after the cache's copy was taken.
+	record, err := f.queue.Get(ctx, job.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	current := stale.DeepCopy()
+	g.Expect(jobstatus.Sync(ctx, f.kube, current, record)).To(BeTrue())
+
+	var staleReads atomic.Int32
+	lagging := interceptor.NewClient(env.WatchClient(), interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch,
+		key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		for _, o := range opts {
+			if get, ok := o.(*client.GetOptions); ok && get.Raw != nil && get.Raw.ResourceVersion == "0" {
+				staleReads.Add(1)
+				stale.DeepCopyInto(obj.(*jobsv1alpha1.EnrichmentJob))
+				return nil
+			}
+		}
+		return c.Get(ctx, key, obj, opts...)
+	}})
+	writer := workers.NewCRStatusWriter(lagging, f.queue, func() jobsv1alpha1.JobObject { return &jobsv1alpha1.EnrichmentJob{} },
+		time.Minute, testr.New(t))
+
+	res, err := f.queue.Lease(ctx, "test-worker", 1, time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Jobs).To(HaveLen(1))
+	_, err = f.queue.Complete(ctx, res.Jobs[0].ID, res.Jobs[0].Token, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	writer.Transition(job.Name)
+	writer.Flush(ctx) // an exiting worker writes the end at once
+
+	g.Expect(staleReads.Load()).To(BeNumerically(">=", 1), "the writer reads from the watch cache")
+	status := f.status(job)()
+	g.Expect(status.Phase).To(Equal(jobsv1alpha1.PhaseCompleted))
+	completed, err := f.queue.Get(ctx, job.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(status.QueueVersion).To(Equal(completed.Version))
+}
