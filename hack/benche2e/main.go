@@ -70,7 +70,7 @@ func parseFlags() (flags, error) {
 	flag.StringVar(&systems, "systems", systemOurs+","+systemSeed, "systems to drive: ours (the CR path) and seed (BullMQ and Node, the seed's own stack)")
 	flag.StringVar(&f.seedDir, "seed-dir", "hack/bench/bullmq", "directory of seedstack.js and its install.sh")
 	flag.StringVar(&f.nodeBin, "node", "node", "the Node binary the seed's stack runs on")
-	flag.BoolVar(&f.profile, "profile", false, "write a CPU profile of the kube-apiserver over each rate's posting to -log-dir (kube-apiserver-<rate>.pprof)")
+	flag.BoolVar(&f.profile, "profile", false, "write CPU profiles of the kube-apiserver over each rate's posting and of this process (driver, controller, facade) to -log-dir (kube-apiserver-<rate>.pprof, harness-<rate>.pprof)")
 	flag.IntVar(&f.searchSteps, "search", 0, "after the rates, this many more per system, bisecting between the highest rate within the goals and the lowest beyond them (doubling while every rate is within)")
 	flag.Parse()
 	for _, name := range strings.Split(systems, ",") {
@@ -290,16 +290,12 @@ func measureRate(ctx context.Context, f flags, s *system, users []user, rate flo
 		return row, err
 	}
 	progress("%s, rate %g/s: %d jobs", s.name, rate, f.jobs)
-	profiled := make(chan error, 1)
-	if f.profile && s.cr != nil {
-		posting := time.Duration(float64(f.jobs) / rate * float64(time.Second))
-		path := filepath.Join(f.logDir, fmt.Sprintf("kube-apiserver-%g.pprof", rate))
-		go func() { profiled <- s.cr.profileAPIServer(ctx, max(posting, time.Second), path) }()
-	} else {
-		profiled <- nil
+	stopProfiles, err := startProfiles(ctx, f, s, rate)
+	if err != nil {
+		return row, err
 	}
 	results := runRate(ctx, s, users, rate, f.jobs, f.pollers, f.rateTimeout)
-	if err := <-profiled; err != nil {
+	if err := stopProfiles(); err != nil {
 		return row, err
 	}
 	row.s = summarize(results)

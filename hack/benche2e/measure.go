@@ -419,32 +419,3 @@ func (m *measurer) waitNoJobs(ctx context.Context, timeout time.Duration) error 
 		time.Sleep(time.Second)
 	}
 }
-
-// profileAPIServer writes a CPU profile of the kube-apiserver over the next d to path, for `go
-// tool pprof`: where its share of a job's CPU goes.
-func (m *measurer) profileAPIServer(ctx context.Context, d time.Duration, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
-	defer cancel()
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(m.host, "/"), int(d.Seconds()))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := m.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("kube-apiserver CPU profile: %s", resp.Status)
-	}
-	file, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(file, resp.Body); err != nil {
-		_ = file.Close()
-		return err
-	}
-	return file.Close()
-}
