@@ -171,7 +171,6 @@ func (w *CRStatusWriter) writeDue(ctx context.Context, final bool) time.Time {
 	w.mu.Unlock()
 	for id, d := range due {
 		outcome, err := w.write(ctx, id, d.leaveEnd)
-		finished := outcome == writeFinished
 		w.mu.Lock()
 		p := w.pending[id]
 		switch {
@@ -187,7 +186,7 @@ func (w *CRStatusWriter) writeDue(ctx context.Context, final bool) time.Time {
 			if p.due.Before(next) {
 				next = p.due
 			}
-		case err == nil && finished:
+		case err == nil && outcome == writeFinished:
 			delete(w.pending, id)
 			delete(w.lastWrite, id)
 		case err == nil:

@@ -192,15 +192,10 @@ func seedUsers(ctx context.Context, db *store.Store, n int) ([]user, error) {
 // process; stop stops the ones started, also after an error.
 func startSystems(ctx context.Context, f flags, log logr.Logger, rdb redis.UniversalClient, db *store.Store, weatherURL string) ([]*system, func(), error) {
 	var systems []*system
-	var stops []func()
-	stopAll := func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
+	var stops stopper
 	services, err := serviceProcs(ctx, rdb, os.Getenv("DATABASE_URL"))
 	if err != nil {
-		return nil, stopAll, err
+		return nil, stops.stop, err
 	}
 	for _, name := range f.systems {
 		var s *system
@@ -214,14 +209,25 @@ func startSystems(ctx context.Context, f flags, log logr.Logger, rdb redis.Unive
 			s, stop, err = startSeed(f, weatherURL, devenv.JWTSecret(), devenv.Issuer, db.Schema())
 		}
 		if err != nil {
-			return nil, stopAll, err
+			return nil, stops.stop, err
 		}
-		stops = append(stops, stop)
+		stops.add(stop)
 		s.procs = append(s.procs, services...)
 		s.procs = append(s.procs, proc{name: harnessProc, pid: os.Getpid()})
 		systems = append(systems, s)
 	}
-	return systems, stopAll, nil
+	return systems, stops.stop, nil
+}
+
+// stopper runs the stop functions added to it, the last added first.
+type stopper []func()
+
+func (s *stopper) add(stop func()) { *s = append(*s, stop) }
+
+func (s *stopper) stop() {
+	for i := len(*s) - 1; i >= 0; i-- {
+		(*s)[i]()
+	}
 }
 
 // warmUp brings every worker of each system up and exercises its path once, then waits for
@@ -350,48 +356,92 @@ func startOurs(ctx context.Context, f flags, log logr.Logger, rdb redis.Universa
 	if _, err := os.Stat(bin); err != nil {
 		return nil, nil, fmt.Errorf("worker binary (make build): %w", err)
 	}
-	var stops []func()
-	stop := func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
+	var stops stopper
 	fail := func(err error) (*system, func(), error) {
-		stop()
+		stops.stop()
 		return nil, nil, err
 	}
-
-	progress("starting etcd and kube-apiserver (KUBEBUILDER_ASSETS=%s)", os.Getenv("KUBEBUILDER_ASSETS"))
-	env := &envtest.Environment{CRDDirectoryPaths: []string{f.crdDir}, ErrorIfCRDPathMissing: true}
-	stops = append(stops, func() {
-		progress("stopping the control plane")
-		_ = env.Stop()
-	})
-	if _, err := env.Start(); err != nil {
-		return fail(fmt.Errorf("start control plane (is KUBEBUILDER_ASSETS set?): %w", err))
-	}
-	admin, err := env.AddUser(envtest.User{Name: "bench-admin", Groups: []string{"system:masters"}}, nil)
+	cp, err := startControlPlane(ctx, f, &stops)
 	if err != nil {
 		return fail(err)
 	}
-	cfg := admin.Config()
+	api, err := startControllerAndFacade(ctx, f, log, rdb, db, cp.cfg, &stops)
+	if err != nil {
+		return fail(err)
+	}
+	records := queue.New(rdb).Queue(f.namespace, string(jobsv1alpha1.QueueEnrichment))
+	s := &system{name: systemOurs, api: api,
+		times: func(ctx context.Context, id string, _ map[string]any) (time.Time, time.Time, error) {
+			record, err := records.Get(ctx, id)
+			if err != nil {
+				return time.Time{}, time.Time{}, err
+			}
+			return record.ProcessedAt, record.FinishedAt, nil
+		},
+	}
+
+	procs, stopWorkers, err := startWorkers(f, bin, cp.kubeconfigPath, weatherURL)
+	if err != nil {
+		return fail(err)
+	}
+	stops.add(stopWorkers)
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		pid, err := childByName(name)
+		if err != nil {
+			return fail(err)
+		}
+		procs = append(procs, proc{name: name, pid: pid})
+	}
+	s.procs = procs
+	hc, err := rest.HTTPClientFor(cp.cfg)
+	if err != nil {
+		return fail(err)
+	}
+	s.cr = &measurer{hc: hc, host: cp.cfg.Host, etcdURL: cp.env.ControlPlane.Etcd.URL.String(), kube: cp.kube,
+		namespace: f.namespace, exampleDir: f.logDir}
+	return s, stops.stop, nil
+}
+
+// controlPlane is a running envtest kube-apiserver and etcd, reached as an admin.
+type controlPlane struct {
+	env            *envtest.Environment
+	cfg            *rest.Config
+	kubeconfigPath string // for the worker processes
+	kube           client.Client
+}
+
+// startControlPlane starts etcd and the kube-apiserver with the CRDs, and creates the namespace
+// and its enrichment JobQueue: no rate limit, no autoscaling, f.retention.
+func startControlPlane(ctx context.Context, f flags, stops *stopper) (*controlPlane, error) {
+	progress("starting etcd and kube-apiserver (KUBEBUILDER_ASSETS=%s)", os.Getenv("KUBEBUILDER_ASSETS"))
+	cp := &controlPlane{env: &envtest.Environment{CRDDirectoryPaths: []string{f.crdDir}, ErrorIfCRDPathMissing: true}}
+	stops.add(func() {
+		progress("stopping the control plane")
+		_ = cp.env.Stop()
+	})
+	if _, err := cp.env.Start(); err != nil {
+		return nil, fmt.Errorf("start control plane (is KUBEBUILDER_ASSETS set?): %w", err)
+	}
+	admin, err := cp.env.AddUser(envtest.User{Name: "bench-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	cp.cfg = admin.Config()
 	kubeconfig, err := admin.KubeConfig()
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	kubeconfigPath, err := filepath.Abs(filepath.Join(f.logDir, "kubeconfig"))
-	if err != nil {
-		return fail(err)
+	if cp.kubeconfigPath, err = filepath.Abs(filepath.Join(f.logDir, "kubeconfig")); err != nil {
+		return nil, err
 	}
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		return fail(err)
+	if err := os.WriteFile(cp.kubeconfigPath, kubeconfig, 0o600); err != nil {
+		return nil, err
 	}
-	kube, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		return fail(err)
+	if cp.kube, err = client.New(cp.cfg, client.Options{Scheme: scheme.New()}); err != nil {
+		return nil, err
 	}
-	if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.namespace}}); err != nil {
-		return fail(fmt.Errorf("namespace: %w", err))
+	if err := cp.kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.namespace}}); err != nil {
+		return nil, fmt.Errorf("namespace: %w", err)
 	}
 	off := false
 	jq := &jobsv1alpha1.JobQueue{
@@ -403,11 +453,16 @@ func startOurs(ctx context.Context, f flags, log logr.Logger, rdb redis.Universa
 			Autoscaling: jobsv1alpha1.Autoscaling{Enabled: &off},
 		},
 	}
-	if err := kube.Create(ctx, jq); err != nil {
-		return fail(fmt.Errorf("JobQueue: %w", err))
+	if err := cp.kube.Create(ctx, jq); err != nil {
+		return nil, fmt.Errorf("JobQueue: %w", err)
 	}
+	return cp, nil
+}
 
-	// The controller and the facade.
+// startControllerAndFacade runs the controller manager and the REST facade in this process, and
+// returns a client of the facade.
+func startControllerAndFacade(ctx context.Context, f flags, log logr.Logger, rdb redis.UniversalClient, db *store.Store,
+	cfg *rest.Config, stops *stopper) (*apiClient, error) {
 	ctrlCfg := rest.CopyConfig(cfg)
 	ctrlCfg.QPS, ctrlCfg.Burst = controllers.DefaultKubeQPS, controllers.DefaultKubeBurst // as the controller command
 	opts := controllers.DefaultOptions()
@@ -415,7 +470,7 @@ func startOurs(ctx context.Context, f flags, log logr.Logger, rdb redis.Universa
 	mgr, err := controllers.NewManager(ctrlCfg, controllers.ManagerConfig{Redis: rdb, MetricsAddr: "0", ProbeAddr: "0",
 		Namespaces: []string{f.namespace}, Options: opts, Logger: log.WithName("controller")})
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	runCtx, cancelRun := context.WithCancel(ctx)
 	mgrDone := make(chan struct{})
@@ -425,55 +480,23 @@ func startOurs(ctx context.Context, f flags, log logr.Logger, rdb redis.Universa
 			log.Error(err, "Controller manager stopped")
 		}
 	}()
-	stops = append(stops, func() { cancelRun(); <-mgrDone })
+	stops.add(func() { cancelRun(); <-mgrDone })
 
 	server, err := apiserver.Connect(runCtx, cfg, apiserver.Config{Namespace: f.namespace, Redis: rdb, Store: db,
 		JWTSecret: []byte(devenv.JWTSecret()), Issuer: devenv.Issuer}, apiserver.WithLogger(log.WithName("apiserver")))
 	if err != nil {
-		return fail(fmt.Errorf("facade: %w", err))
+		return nil, fmt.Errorf("facade: %w", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	go func() {
 		if err := server.Serve(runCtx, l, nil); err != nil {
 			log.Error(err, "Facade stopped")
 		}
 	}()
-	records := queue.New(rdb).Queue(f.namespace, string(jobsv1alpha1.QueueEnrichment))
-	s := &system{name: systemOurs,
-		api: newAPIClient("http://" + l.Addr().String()),
-		times: func(ctx context.Context, id string, _ map[string]any) (time.Time, time.Time, error) {
-			record, err := records.Get(ctx, id)
-			if err != nil {
-				return time.Time{}, time.Time{}, err
-			}
-			return record.ProcessedAt, record.FinishedAt, nil
-		},
-	}
-
-	// The workers.
-	procs, stopWorkers, err := startWorkers(f, bin, kubeconfigPath, weatherURL)
-	if err != nil {
-		return fail(err)
-	}
-	stops = append(stops, stopWorkers)
-	for _, name := range []string{"kube-apiserver", "etcd"} {
-		pid, err := childByName(name)
-		if err != nil {
-			return fail(err)
-		}
-		procs = append(procs, proc{name: name, pid: pid})
-	}
-	s.procs = procs
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return fail(err)
-	}
-	s.cr = &measurer{hc: hc, host: cfg.Host, etcdURL: env.ControlPlane.Etcd.URL.String(), kube: kube, namespace: f.namespace,
-		exampleDir: f.logDir}
-	return s, stop, nil
+	return newAPIClient("http://" + l.Addr().String()), nil
 }
 
 // startWorkers runs the worker processes, their logs in the log dir; the returned function
