@@ -87,6 +87,38 @@ func TestAJobCompletedBeforeRedisWasLostIsNotRunAgain(t *testing.T) {
 	}).WithTimeout(2*time.Second).Should(MatchError(queue.ErrNotFound), "and it is not enqueued to run again")
 }
 
+// The same for a job that failed for good: Redis acknowledged its last failure, so a loss before
+// the CR shows it must not run it again (a retry is the user's to ask for).
+func TestAJobFailedForGoodBeforeRedisWasLostIsNotRunAgain(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	server := testredis.Start(t)
+	rdb := server.ClientFor(t)
+	db := testpg.OpenShared(t)
+	opts := testOptions()
+	opts.History = db
+	f := newFixture(t, rdb, opts)
+	job, q := f.waitingEnrichmentJob(g, "enrich-failed-then-flushed")
+	leased := f.leaseOne(g, q, "w")
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseActive))
+
+	f.stopController()
+	_, err := q.Fail(ctx, leased.ID, leased.Token, queue.Failure{Kind: queue.FailPermanent, Message: "bad input"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(db.RecordJobResult(ctx, store.JobResult{JobID: job.Name, Queue: "enrichment", Namespace: f.ns,
+		UserID: job.Spec.UserID, PropertyID: job.Spec.PropertyID, Status: store.JobFailed, Attempts: 1,
+		Error: "bad input", CreatedAt: job.CreationTimestamp.Time})).To(Succeed())
+	g.Expect(rdb.FlushAll(ctx).Err()).To(Succeed())
+	f.start(opts)
+
+	g.Eventually(f.phase(job)).WithTimeout(timeout).Should(Equal(jobsv1alpha1.PhaseFailed), "the history says how it ended")
+	g.Expect(f.status(job)().Message).To(ContainSubstring("bad input"))
+	g.Consistently(func() error {
+		_, err := q.Get(ctx, job.Name)
+		return err
+	}).WithTimeout(2*time.Second).Should(MatchError(queue.ErrNotFound), "and it is not enqueued to run again")
+}
+
 func TestAnExpiringAnalyticsJobReleasesItsStoredInput(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()

@@ -249,8 +249,8 @@ func (r *JobReconciler) ensureEnqueued(ctx context.Context, obj jobsv1alpha1.Job
 	}
 	// A record Redis lost may have finished first, even one whose CR never heard of it (a
 	// kube-apiserver outage): the history says so.
-	if completed, err := r.completedInHistory(ctx, obj); err != nil || completed {
-		return nil, completed, err
+	if finished, err := r.finishedInHistory(ctx, obj); err != nil || finished {
+		return nil, finished, err
 	}
 	created, err := r.enqueue(ctx, obj, q, jq, "")
 	if err != nil {
@@ -488,11 +488,12 @@ func (r *JobReconciler) recordHistory(ctx context.Context, obj jobsv1alpha1.JobO
 	return nil
 }
 
-// completedBeforeLoss reads the history of a job whose record Redis lost: a completed row
-// written after the CR was created means a worker completed it before the CR heard of it.
-// Without a history, or such a row, it reports false, and the job is enqueued again (delivery
-// stays at least once).
-func completedBeforeLoss(ctx context.Context, history History, obj jobsv1alpha1.JobObject) (store.JobResult, bool, error) {
+// finishedBeforeLoss reads the history of a job whose record Redis lost: a terminal row written
+// after the CR was created means a worker finished it for good before the CR heard of it. A
+// failed row counts only for a job never retried: a retry's run may be what Redis lost, and the
+// row may be the failure before it. Without a history, or such a row, it reports false, and the
+// job is enqueued again (delivery stays at least once).
+func finishedBeforeLoss(ctx context.Context, history History, obj jobsv1alpha1.JobObject) (store.JobResult, bool, error) {
 	if history == nil {
 		return store.JobResult{}, false, nil
 	}
@@ -503,24 +504,30 @@ func completedBeforeLoss(ctx context.Context, history History, obj jobsv1alpha1.
 	case err != nil:
 		return row, false, fmt.Errorf("read the history of %s, whose record Redis lost: %w", obj.GetName(), err)
 	}
-	return row, row.Status == store.JobCompleted && !row.FinishedAt.Before(obj.GetCreationTimestamp().Time), nil
+	terminal := row.Status == store.JobCompleted || row.Status == store.JobFailed && obj.JobStatus().LastRetryToken == ""
+	return row, terminal && !row.FinishedAt.Before(obj.GetCreationTimestamp().Time), nil
 }
 
-// completedInHistory marks a job Completed when its history says it completed before Redis lost
-// its record, instead of enqueuing it to run again.
-func (r *JobReconciler) completedInHistory(ctx context.Context, obj jobsv1alpha1.JobObject) (bool, error) {
-	row, completed, err := completedBeforeLoss(ctx, r.opts.History, obj)
-	if err != nil || !completed {
+// finishedInHistory marks a job Completed or Failed when its history says it ended so before
+// Redis lost its record, instead of enqueuing it to run again.
+func (r *JobReconciler) finishedInHistory(ctx context.Context, obj jobsv1alpha1.JobObject) (bool, error) {
+	row, finished, err := finishedBeforeLoss(ctx, r.opts.History, obj)
+	if err != nil || !finished {
 		return false, err
 	}
 	status := obj.JobStatus()
 	settled := &queue.Record{State: queue.StateCompleted, Progress: 100, AttemptsMade: row.Attempts,
 		CreatedAt: timeOf(status.QueuedAt), ProcessedAt: timeOf(status.StartedAt), FinishedAt: row.FinishedAt,
 		Worker: status.Worker, Version: status.QueueVersion + 1}
+	reason := jobsv1alpha1.ReasonSucceeded
+	if row.Status == store.JobFailed {
+		settled.State, settled.Progress, settled.Error = queue.StateFailed, int(status.Progress), row.Error
+		reason = jobsv1alpha1.ReasonAttemptsExhaust
+	}
 	if _, err := jobstatus.Sync(ctx, r.status, obj, settled); err != nil {
 		return false, err
 	}
-	r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, jobsv1alpha1.ReasonSucceeded, "Enqueue",
-		"Redis lost the job's record after it completed; its history says so, so it does not run again")
+	r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, reason, "Enqueue",
+		"Redis lost the job's record after it %s; its history says so, so it does not run again", row.Status)
 	return true, nil
 }

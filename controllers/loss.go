@@ -55,7 +55,7 @@ func (l lossRepairer) run(ctx context.Context, t housekeepingTarget) {
 }
 
 // reEnqueue enqueues every unfinished job of the target's kind and namespace that has no
-// record (unless its history says it completed), and brings each back to its reconciler. A job
+// record (unless its history says it finished for good), and brings each back to its reconciler. A job
 // whose status never showed a record is left to its reconciler.
 func (l lossRepairer) reEnqueue(ctx context.Context, t housekeepingTarget) error {
 	jq := &jobsv1alpha1.JobQueue{}
@@ -78,10 +78,10 @@ func (l lossRepairer) reEnqueue(ctx context.Context, t housekeepingTarget) error
 			t.notify(ctx, job.GetName())
 			continue
 		}
-		if _, completed, err := completedBeforeLoss(ctx, l.history, job); err != nil {
+		if _, finished, err := finishedBeforeLoss(ctx, l.history, job); err != nil {
 			return err
-		} else if completed {
-			t.notify(ctx, job.GetName()) // its reconciler marks it Completed
+		} else if finished {
+			t.notify(ctx, job.GetName()) // its reconciler marks it Completed or Failed
 			continue
 		}
 		req, err := enqueueRequest(job, jq)
